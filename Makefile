@@ -1,0 +1,42 @@
+# adstream — every target bootstraps .venv itself; on a fresh machine `make demo` and `make test`
+# are the only two commands a user types.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test test-unit test-integration lint bench clean
+
+help: ## Show the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP) ## Run the 60 s demo on the embedded broker (ARGS="--duration 30 --rate 200")
+	$(BIN)/adstream demo $(ARGS)
+
+test: $(STAMP) ## Run the whole suite: lint, unit, doctests, integration on the embedded broker
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q $(ARGS)
+
+test-unit: $(STAMP) ## Unit tests and doctests only (no broker)
+	$(BIN)/pytest -q --ignore=tests/integration $(ARGS)
+
+test-integration: $(STAMP) ## Integration tests on the embedded broker only
+	$(BIN)/pytest -q tests/integration $(ARGS)
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check .
+
+bench: $(STAMP) ## Hot-path micro-benchmarks and the end-to-end harness; JSON in benchmarks/results/
+	$(BIN)/adstream bench $(ARGS)
+
+clean: ## Remove the virtualenv, caches and demo runs
+	rm -rf $(VENV) runs .pytest_cache .benchmarks

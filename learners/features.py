@@ -1,0 +1,246 @@
+"""Hashed query x ad features for the click model (the serving hot path).
+
+Every feature is a string *token* hashed with CRC-32 into ``n_bits`` bits; the feature dict maps
+hashed index -> 1.0. Colliding tokens simply share an index (set semantics), so the output is a
+deterministic function of the event, identical in every process (Python's ``hash`` is salted per
+process and is never used).
+
+Tokens for a query and one candidate ad:
+
+- ``bias``;
+- query side: ``q=<word>`` for each distinct lower-cased word of the query text, ``device=..``,
+  ``region=..``, ``hour=08-11`` (4-hour buckets), ``segment=..``; other context keys are ignored
+  and a missing context key yields no token (and no crosses);
+- ad side: ``ad=<ad_id>``, ``adv=<advertiser_id>`` and one ``cat=<prefix>`` per level of the
+  category path (``cat=electronics``, ``cat=electronics/phones``, ...);
+- crosses ``<left>^<right>``: each ``q=`` word with the top-level and the full category,
+  device, hour bucket and segment with the top-level category, segment with ``ad=``.
+
+The work is split so that the query side is done once per query (`query_context`) and each
+candidate costs a dozen CRC updates (`candidate_features`): CRC-32 is incremental, so a cross is
+hashed by resuming the left token's precomputed CRC over the right token's bytes, without building
+the string. `feature_tokens` is the slow, readable definition that the fast path must match.
+
+Examples
+--------
+>>> from learners.features import feature_tokens, features_for, stable_hash
+>>> query = {
+...     "event_id": "e1", "ts": 0, "user_id": "u1", "query": "Red running shoes",
+...     "context": {"device": "mobile", "region": "fr", "hour": 9, "segment": "new"},
+...     "candidates": [],
+... }
+>>> ad = {"ad_id": "a7", "advertiser_id": "acme", "category": "sports/shoes", "bid": 0.4}
+>>> tokens = feature_tokens(query, ad)
+>>> tokens[:8]
+['bias', 'q=red', 'q=running', 'q=shoes', 'device=mobile', 'region=fr', 'hour=08-11', 'segment=new']
+>>> tokens[-4:]
+['device=mobile^cat=sports', 'hour=08-11^cat=sports', 'segment=new^cat=sports', 'segment=new^ad=a7']
+>>> x = features_for(query, ad, n_bits=20)
+>>> x == {stable_hash(t, 20): 1.0 for t in tokens}
+True
+>>> len(x), max(x) < 2**20
+(22, True)
+
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+__all__ = [
+    "N_BITS_DEFAULT",
+    "QueryContext",
+    "candidate_features",
+    "feature_tokens",
+    "features_for",
+    "query_context",
+    "query_tokens",
+    "stable_hash",
+]
+
+N_BITS_DEFAULT = 20
+
+_crc32 = zlib.crc32
+_WORD = re.compile(r"\w+")
+_SEP = "^"
+_HOUR_BUCKET_H = 4
+_HOUR_TOKENS = tuple(
+    f"hour={h - h % _HOUR_BUCKET_H:02d}-{h - h % _HOUR_BUCKET_H + _HOUR_BUCKET_H - 1:02d}"
+    for h in range(24)
+)
+_HOUR_UNKNOWN = "hour=unk"
+_BIAS = "bias"
+
+
+def _mask(n_bits: int) -> int:
+    if isinstance(n_bits, bool) or not isinstance(n_bits, int) or not 1 <= n_bits <= 32:
+        raise ValueError(f"n_bits must be an int in [1, 32], got {n_bits!r}")
+    return (1 << n_bits) - 1
+
+
+def stable_hash(token: str, n_bits: int = N_BITS_DEFAULT) -> int:
+    """Hash a token to ``[0, 2**n_bits)``: CRC-32 of its UTF-8 bytes, masked to ``n_bits``.
+
+    Parameters
+    ----------
+    token
+        Feature token, for example ``"q=shoes"``.
+    n_bits
+        Size of the hashed feature space, in bits (1 to 32).
+
+    Examples
+    --------
+    >>> stable_hash("q=shoes", 20), stable_hash("q=shoes", 4)
+    (681496, 8)
+
+    """
+    return _crc32(token.encode()) & _mask(n_bits)
+
+
+def _query_parts(query: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
+    """Word tokens and (device, region, hour, segment) tokens, None where the key is absent."""
+    words = tuple(dict.fromkeys(f"q={w}" for w in _WORD.findall(query["query"].lower())))
+    context = query.get("context") or {}
+    device, region, segment = (context.get(k) for k in ("device", "region", "segment"))
+    hour = context.get("hour")
+    if hour is None:
+        hour_token = None
+    elif isinstance(hour, int) and 0 <= hour < 24:
+        hour_token = _HOUR_TOKENS[hour]
+    else:
+        hour_token = _HOUR_UNKNOWN
+    return words, (
+        None if device is None else f"device={device}",
+        None if region is None else f"region={region}",
+        hour_token,
+        None if segment is None else f"segment={segment}",
+    )
+
+
+def query_tokens(query: Mapping[str, Any]) -> tuple[str, ...]:
+    """Query-side tokens: distinct words, then device, region, hour bucket and segment.
+
+    Examples
+    --------
+    >>> query_tokens({"query": "Cheap cheap flights!", "context": {"hour": 23, "device": "web"}})
+    ('q=cheap', 'q=flights', 'device=web', 'hour=20-23')
+
+    """
+    words, context = _query_parts(query)
+    return words + tuple(t for t in context if t is not None)
+
+
+def _category_tokens(category: str) -> tuple[str, ...]:
+    """``cat=`` tokens for each level of a category path, top level first (never empty)."""
+    parts = [p for p in category.split("/") if p]
+    return tuple(f"cat={'/'.join(parts[: i + 1])}" for i in range(len(parts))) or ("cat=",)
+
+
+@lru_cache(maxsize=1 << 16)
+def _category_levels(category: str) -> tuple[tuple[bytes, ...], tuple[int, ...]]:
+    # A memo of a pure function (category vocabularies are small): it never changes a result.
+    levels = tuple(t.encode() for t in _category_tokens(category))
+    return levels, tuple(_crc32(b) for b in levels)
+
+
+def feature_tokens(query: Mapping[str, Any], ad: Mapping[str, Any]) -> list[str]:
+    """All tokens for a (query, ad) pair, readable; the definition `features_for` implements.
+
+    May repeat a token (a one-level category is both top-level and full); hashing dedups.
+    """
+    words, (device, _, hour, segment) = _query_parts(query)
+    ad_token = f"ad={ad['ad_id']}"
+    levels = _category_tokens(ad["category"])
+    top, full = levels[0], levels[-1]
+    tokens = [_BIAS, *query_tokens(query), ad_token, f"adv={ad['advertiser_id']}", *levels]
+    tokens += [f"{w}{_SEP}{top}" for w in words]
+    tokens += [f"{w}{_SEP}{full}" for w in words]
+    tokens += [f"{t}{_SEP}{top}" for t in (device, hour, segment) if t is not None]
+    if segment is not None:
+        tokens.append(f"{segment}{_SEP}{ad_token}")
+    return tokens
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class QueryContext:
+    """Query-side work done once per query, shared by all its candidates.
+
+    Build it with `query_context`. ``base`` must not be mutated (candidates copy it).
+
+    Attributes
+    ----------
+    n_bits
+        Size of the hashed feature space, in bits.
+    mask
+        ``2**n_bits - 1``.
+    base
+        Hashed bias and query-side tokens, each mapped to 1.0.
+    top_seeds
+        CRCs of ``"<left>^"`` for the tokens crossed with the top-level category.
+    word_seeds
+        CRCs of ``"q=<word>^"``, crossed with the full category.
+    segment_seed
+        CRC of ``"segment=<s>^"``, crossed with the ad id; None without a segment.
+
+    """
+
+    n_bits: int
+    mask: int
+    base: dict[int, float]
+    top_seeds: tuple[int, ...]
+    word_seeds: tuple[int, ...]
+    segment_seed: int | None
+
+
+def query_context(query: Mapping[str, Any], n_bits: int = N_BITS_DEFAULT) -> QueryContext:
+    """Precompute the query-side hashed indices and cross seeds for `candidate_features`."""
+    mask = _mask(n_bits)
+    words, context = _query_parts(query)
+    device, _, hour, segment = context
+    tokens = (_BIAS, *words, *(t for t in context if t is not None))
+    base = {_crc32(t.encode()) & mask: 1.0 for t in tokens}
+
+    word_seeds = tuple(_crc32(f"{w}{_SEP}".encode()) for w in words)
+    top_seeds = word_seeds + tuple(
+        _crc32(f"{t}{_SEP}".encode()) for t in (device, hour, segment) if t is not None
+    )
+    segment_seed = None if segment is None else _crc32(f"{segment}{_SEP}".encode())
+    return QueryContext(n_bits, mask, base, top_seeds, word_seeds, segment_seed)
+
+
+def candidate_features(ctx: QueryContext, ad: Mapping[str, Any]) -> dict[int, float]:
+    """Hashed features of one candidate ad for a query prepared by `query_context`.
+
+    Returns a fresh dict (hashed index -> 1.0) the caller may keep or mutate.
+    """
+    crc = _crc32
+    mask = ctx.mask
+    x = ctx.base.copy()
+    ad_bytes = b"ad=" + ad["ad_id"].encode()
+    x[crc(ad_bytes) & mask] = 1.0
+    x[crc(b"adv=" + ad["advertiser_id"].encode()) & mask] = 1.0
+    levels, level_crcs = _category_levels(ad["category"])
+    for h in level_crcs:
+        x[h & mask] = 1.0
+    top = levels[0]
+    for s in ctx.top_seeds:
+        x[crc(top, s) & mask] = 1.0
+    if len(levels) > 1:  # otherwise full == top: the crosses above already cover it
+        full = levels[-1]
+        for s in ctx.word_seeds:
+            x[crc(full, s) & mask] = 1.0
+    if ctx.segment_seed is not None:
+        x[crc(ad_bytes, ctx.segment_seed) & mask] = 1.0
+    return x
+
+
+def features_for(
+    query: Mapping[str, Any], ad: Mapping[str, Any], n_bits: int = N_BITS_DEFAULT
+) -> dict[int, float]:
+    """Hashed features of one (query, ad) pair; use `query_context` when scoring many ads."""
+    return candidate_features(query_context(query, n_bits), ad)

@@ -1,0 +1,187 @@
+"""Logistic regression trained with FTRL-Proximal, for sparse hashed click features."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Iterator, Mapping
+from typing import Any
+
+from river import base
+
+__all__ = ["FTRLLogisticRegression"]
+
+_MAX_MARGIN = 35.0  # exp(35) ~ 1.6e15: p stays strictly inside (0, 1) and exp never overflows
+
+
+class FTRLLogisticRegression(base.Classifier):
+    """Binary logistic regression trained with FTRL-Proximal.
+
+    Follow-The-Regularized-Leader with per-coordinate learning rates (McMahan et al., 2013,
+    "Ad click prediction: a view from the trenches", algorithm 1). Each coordinate keeps two
+    numbers, ``z`` and ``n`` (the sum of squared gradients); its weight is computed lazily from
+    them, so only the features present in ``x`` are touched and absent ones cost nothing.
+    Coordinates seen often get small steps, rare ones (most hashed crosses) keep large steps.
+
+    There is no implicit intercept: include a constant feature (`learners.features` adds
+    ``bias``). Feature values may be any finite float; keys any hashable.
+
+    Parameters
+    ----------
+    alpha
+        Learning-rate scale: a coordinate's rate is ``alpha / (beta + sqrt(n))``. 0.05 suits
+        one-hot hashed features at click-through rates of a few percent; raise it for faster
+        adaptation on small or drifting streams.
+    beta
+        Learning-rate smoothing; 1.0 as recommended by the paper (results are insensitive to it).
+    l1
+        L1 penalty. Above 0, coordinates whose ``|z| <= l1`` have weight exactly 0 (sparse model).
+        The default 0.0 keeps every seen coordinate, which a fixed-size hashed space affords.
+    l2
+        L2 penalty; 1.0 damps the weights of rare coordinates, which hashed crosses are full of.
+
+    Attributes
+    ----------
+    weights
+        Non-zero weights, by feature key.
+
+    Examples
+    --------
+    A seeded synthetic stream of sparse binary features, 3 of which drive the click:
+
+    >>> import math, random
+    >>> from learners.ftrl import FTRLLogisticRegression
+    >>> from learners.progressive import ProgressiveMetrics
+
+    >>> rng = random.Random(42)
+    >>> true_w = {0: 3.0, 1: -2.0, 2: 2.0}
+    >>> def stream(n):
+    ...     for _ in range(n):
+    ...         x = {"bias": 1.0, **{k: 1.0 for k in rng.sample(range(50), 5)}}
+    ...         margin = -2.0 + sum(true_w.get(k, 0.0) for k in x)
+    ...         yield x, rng.random() < 1 / (1 + math.exp(-margin))
+
+    >>> model = FTRLLogisticRegression(alpha=0.1)
+    >>> metrics = ProgressiveMetrics()
+    >>> for x, y in stream(10_000):
+    ...     metrics.update(y, model.predict_proba_one(x)[True])  # predict, then learn
+    ...     model.learn_one(x, y)
+    >>> report = metrics.report()
+    >>> print(f"logloss={report['logloss']:.3f} ne={report['ne']:.3f} auc={report['auc']:.3f}")
+    logloss=0.419 ne=0.828 auc=0.750
+    >>> [round(model.weights[k], 1) for k in true_w]
+    [2.1, -1.4, 1.4]
+
+    """
+
+    def __init__(
+        self, *, alpha: float = 0.05, beta: float = 1.0, l1: float = 0.0, l2: float = 1.0
+    ) -> None:
+        if not (math.isfinite(alpha) and alpha > 0):
+            raise ValueError(f"alpha must be finite and > 0, got {alpha!r}")
+        for name, value in (("beta", beta), ("l1", l1), ("l2", l2)):
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+        self.alpha = alpha
+        self.beta = beta
+        self.l1 = l1
+        self.l2 = l2
+        self._z: dict[Hashable, float] = {}
+        self._n: dict[Hashable, float] = {}
+        self._n_learned = 0
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {}
+        yield {"alpha": 0.5, "beta": 0.5, "l1": 0.1, "l2": 0.0}
+
+    def _weight(self, z: float, n: float) -> float:
+        # Per-coordinate weight; predict_proba_one and learn_one inline it (hot path).
+        l1 = self.l1
+        if -l1 <= z <= l1:
+            return 0.0
+        return (math.copysign(l1, z) - z) / ((self.beta + math.sqrt(n)) / self.alpha + self.l2)
+
+    @property
+    def weights(self) -> dict[Hashable, float]:
+        """Non-zero weights, by feature key (computed from the FTRL state)."""
+        ws = {i: self._weight(z, self._n[i]) for i, z in self._z.items()}
+        return {i: w for i, w in ws.items() if w != 0.0}
+
+    def predict_proba_one(self, x: Mapping[Hashable, float], **kwargs: Any) -> dict[bool, float]:
+        """Click probability for ``x`` as ``{False: 1 - p, True: p}``.
+
+        Raises
+        ------
+        ValueError
+            If the margin is not finite (a NaN or infinite feature value, or an overflow).
+
+        """
+        z_of, n_of = self._z, self._n
+        l1, beta, alpha, l2 = self.l1, self.beta, self.alpha, self.l2
+        margin = 0.0
+        for i, v in x.items():
+            z = z_of.get(i)
+            if z is None:
+                margin += 0.0 * v  # keeps NaN/inf visible to the check below
+            elif z > l1:
+                margin += v * (l1 - z) / ((beta + math.sqrt(n_of[i])) / alpha + l2)
+            elif z < -l1:
+                margin += v * (-l1 - z) / ((beta + math.sqrt(n_of[i])) / alpha + l2)
+            else:
+                margin += 0.0 * v
+        p = _sigmoid(margin, x)
+        return {False: 1.0 - p, True: p}
+
+    def learn_one(self, x: Mapping[Hashable, float], y: Any, w: float = 1.0) -> None:
+        """Update on one example; ``w > 0`` is an importance weight that scales the gradient.
+
+        The state is left untouched when a ValueError is raised: the whole update is computed
+        and checked for finiteness before anything is written.
+
+        Raises
+        ------
+        ValueError
+            If ``w`` is not a finite positive number, if ``x`` has a non-finite value, or if the
+            update would overflow.
+
+        """
+        if not (w > 0 and math.isfinite(w)):
+            raise ValueError(f"importance weight w must be finite and > 0, got {w!r}")
+        z_of, n_of = self._z, self._n
+        l1, beta, alpha, l2 = self.l1, self.beta, self.alpha, self.l2
+        sqrt = math.sqrt
+        active = []
+        margin = 0.0
+        for i, v in x.items():
+            z = z_of.get(i, 0.0)
+            n = n_of.get(i, 0.0)
+            if z > l1:
+                wi = (l1 - z) / ((beta + sqrt(n)) / alpha + l2)
+            elif z < -l1:
+                wi = (-l1 - z) / ((beta + sqrt(n)) / alpha + l2)
+            else:
+                wi = 0.0
+            margin += wi * v
+            active.append((i, v, wi, z, n))
+        residual = (_sigmoid(margin, x) - (1.0 if y else 0.0)) * w
+        updates = []
+        for i, v, wi, z, n in active:
+            g = residual * v
+            n_new = n + g * g
+            z_new = z + g - (sqrt(n_new) - sqrt(n)) / alpha * wi
+            if not math.isfinite(z_new + n_new):
+                raise ValueError(f"update of feature {i!r} (value {v!r}) would overflow")
+            updates.append((i, z_new, n_new))
+        for i, z_new, n_new in updates:
+            z_of[i] = z_new
+            n_of[i] = n_new
+        self._n_learned += 1
+
+
+def _sigmoid(margin: float, x: Mapping[Hashable, float]) -> float:
+    if not math.isfinite(margin):
+        bad = [k for k, v in x.items() if not math.isfinite(v)]
+        why = f"non-finite values for features {bad!r}" if bad else "feature values overflow"
+        raise ValueError(f"x has {why}")
+    margin = max(-_MAX_MARGIN, min(_MAX_MARGIN, margin))
+    return 1.0 / (1.0 + math.exp(-margin))

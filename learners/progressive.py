@@ -1,0 +1,117 @@
+"""Progressive-validation metrics for a binary probabilistic model."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["ProgressiveMetrics"]
+
+_EPS = 1e-15  # probabilities are clipped to [_EPS, 1 - _EPS] for the log loss (as River does)
+
+
+class ProgressiveMetrics:
+    """Log loss, normalized entropy, ROC AUC and base rate, updated one prediction at a time.
+
+    Feed each prediction made *before* the model learns from the same example (progressive
+    validation, also called test-then-train): learning first flatters every metric.
+
+    - ``logloss``: weighted mean binary cross-entropy, probabilities clipped to [1e-15, 1-1e-15].
+    - ``ne``: normalized entropy, ``logloss / H(base_rate)`` with
+      ``H(b) = -b ln b - (1-b) ln(1-b)``; below 1 means better than always predicting the observed
+      base rate. It is ``nan`` until both classes have been seen (``H`` is 0 then).
+    - ``auc``: ROC AUC, ``nan`` until both classes have been seen. It is computed from weighted
+      histograms of the predictions' log-odds (``auc_bins`` equal bins over [-16, 16], so
+      resolution is independent of the base rate; ties within a bin count one half), which keeps
+      memory bounded. River's `metrics.ROCAUC` places its thresholds evenly in [0, 1] and so
+      cannot rank click probabilities that are all below a few percent.
+    - ``base_rate``: weighted fraction of positives; ``mean_p``: weighted mean prediction.
+      Both ``nan`` before the first update.
+
+    Parameters
+    ----------
+    auc_bins
+        Number of log-odds bins used for the AUC.
+
+    Examples
+    --------
+    >>> from learners.progressive import ProgressiveMetrics
+    >>> metrics = ProgressiveMetrics()
+    >>> for y, p in [(False, 0.1), (False, 0.4), (True, 0.35), (True, 0.8)]:
+    ...     metrics.update(y, p)
+    >>> {k: round(v, 4) for k, v in metrics.report().items()}
+    {'n': 4, 'logloss': 0.4723, 'ne': 0.6814, 'auc': 0.75, 'base_rate': 0.5, 'mean_p': 0.4125}
+
+    """
+
+    _LOGIT_MAX = 16.0
+
+    def __init__(self, *, auc_bins: int = 2048) -> None:
+        if isinstance(auc_bins, bool) or not isinstance(auc_bins, int) or auc_bins < 2:
+            raise ValueError(f"auc_bins must be an int >= 2, got {auc_bins!r}")
+        self.auc_bins = auc_bins
+        self._n = 0
+        self._w = 0.0
+        self._w_pos = 0.0
+        self._loss = 0.0
+        self._p = 0.0
+        self._pos = [0.0] * auc_bins
+        self._neg = [0.0] * auc_bins
+
+    def update(self, y_true: bool, p: float, w: float = 1.0) -> None:
+        """Record one prediction ``p`` (probability of True) and its outcome ``y_true``.
+
+        Raises
+        ------
+        ValueError
+            If ``p`` is not in [0, 1] or ``w`` is not finite and > 0.
+
+        """
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
+        if not (w > 0 and math.isfinite(w)):
+            raise ValueError(f"w must be finite and > 0, got {w!r}")
+        q = min(max(p, _EPS), 1.0 - _EPS)
+        logit = max(-self._LOGIT_MAX, min(self._LOGIT_MAX, math.log(q / (1.0 - q))))
+        scale = self.auc_bins / (2 * self._LOGIT_MAX)
+        b = min(int((logit + self._LOGIT_MAX) * scale), self.auc_bins - 1)
+        self._n += 1
+        self._w += w
+        self._p += w * p
+        if y_true:
+            self._w_pos += w
+            self._loss -= w * math.log(q)
+            self._pos[b] += w
+        else:
+            self._loss -= w * math.log(1.0 - q)
+            self._neg[b] += w
+
+    def _auc(self) -> float:
+        w_neg = self._w - self._w_pos
+        if self._w_pos <= 0 or w_neg <= 0:
+            return math.nan
+        area = 0.0
+        neg_below = 0.0
+        for pos, neg in zip(self._pos, self._neg, strict=True):
+            area += pos * (neg_below + 0.5 * neg)
+            neg_below += neg
+        return area / (self._w_pos * w_neg)
+
+    def report(self) -> dict[str, float]:
+        """``n`` (count of updates) and the weighted metrics described in the class docstring."""
+        if self._n == 0:
+            nan = math.nan
+            return {"n": 0, "logloss": nan, "ne": nan, "auc": nan, "base_rate": nan, "mean_p": nan}
+        logloss = self._loss / self._w
+        rate = self._w_pos / self._w
+        if 0.0 < rate < 1.0:
+            ne = logloss / -(rate * math.log(rate) + (1.0 - rate) * math.log(1.0 - rate))
+        else:
+            ne = math.nan
+        return {
+            "n": self._n,
+            "logloss": logloss,
+            "ne": ne,
+            "auc": self._auc(),
+            "base_rate": rate,
+            "mean_p": self._p / self._w,
+        }

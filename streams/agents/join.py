@@ -1,0 +1,118 @@
+"""join: queries + impressions + clicks -> labelled examples, within the attribution window.
+
+The watermark is event time (the latest timestamp seen). When no input has arrived for the
+grace period, everything in flight has arrived, so the watermark also follows the wall clock
+less the grace period: windows close on an idle stream too, while a backlog replayed after a
+restart is still joined in event time.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from learners import features_for
+from streams import contracts
+from streams.attribution import Attribution, Label
+from streams.emit import Outbox, now_ms
+from streams.models import CLICK
+
+if TYPE_CHECKING:
+    from streams.app import WorkerContext
+
+__all__ = ["register", "example_for"]
+
+IMPRESSION_WAIT_S = 10.0  # how long an impression waits for its query (and a click for its impression)
+
+
+def example_for(label: Label, n_bits: int) -> dict[str, Any] | None:
+    """The click-model example of one label, or None if the ad is not among the candidates."""
+    ad_id = label.impression["ad_id"]
+    ad = next((ad for ad in label.query["candidates"] if ad["ad_id"] == ad_id), None)
+    if ad is None:
+        return None
+    return contracts.example(
+        example_id=label.impression["impression_id"],
+        model=CLICK,
+        features=features_for(label.query, ad, n_bits),
+        label=label.label,
+        weight=1.0,
+        sampling_rate=1.0,
+        ts_event=label.impression["ts"],
+        ts_label=label.ts_label,
+        source=label.source,
+    )
+
+
+def register(ctx: WorkerContext) -> None:
+    settings = ctx.settings
+    names = {ctx.topic_name(name): name for name in ("queries", "impressions", "clicks")}
+    decoders = {
+        "queries": contracts.decode_query,
+        "impressions": contracts.decode_impression,
+        "clicks": contracts.decode_click,
+    }
+    grace_ms = int(settings.join_grace_s * 1000)
+    join = Attribution(
+        window_ms=int(settings.attribution_window_s * 1000),
+        grace_ms=grace_ms,
+        wait_ms=int(IMPRESSION_WAIT_S * 1000),
+    )
+    examples_topic = ctx.topic_name("examples")
+    source = ctx.app.topic(*names, key_serializer="raw", value_serializer="raw", allow_empty=True)
+    watermark = 0
+    last_input = time.monotonic()
+
+    def emit(outbox: Outbox, labels: list[Label]) -> None:
+        for label in labels:
+            example = example_for(label, settings.n_bits)
+            if example is None:
+                ctx.counters["impressions_of_unknown_ads"] += 1
+                continue
+            outbox.add(examples_topic, CLICK, contracts.encode(example))
+            ctx.counters["examples"] += 1
+            ctx.counters["positives"] += label.label > 0
+        for reason, event, origin in join.take_rejected():
+            ((position, offset),) = origin.items()  # the one input that was not joined
+            topic, _, partition = position.rpartition(":")
+            ctx.dead_letters.reject_at(
+                outbox, reason, topic, int(partition), offset, contracts.encode(event)
+            )
+        ctx.counters.update(join.counts)
+        join.counts.clear()
+
+    @ctx.app.agent(source, name="join")
+    async def join_agent(stream: Any) -> None:
+        nonlocal watermark, last_input
+        size, within = ctx.batch
+        async for events in stream.take_events(size, within):
+            outbox = ctx.outbox()
+            labels: list[Label] = []
+            for event in events:
+                message = event.message
+                kind = names[message.topic]
+                try:
+                    record = decoders[kind](event.value)
+                except contracts.InvalidEvent as error:
+                    ctx.dead_letters.reject(outbox, message, error.reason)
+                    continue
+                origin = {f"{message.topic}:{message.partition}": message.offset}
+                if kind == "queries":
+                    labels += join.add_query(record)
+                elif kind == "impressions":
+                    labels += join.add_impression(record, origin)
+                else:
+                    labels += join.add_click(record, origin)
+                watermark = max(watermark, record["ts"])
+            labels += join.advance(watermark)
+            last_input = time.monotonic()
+            emit(outbox, labels)
+            await outbox.flush()
+
+    @ctx.app.timer(max(settings.join_grace_s / 2, 0.1), name="join-idle-clock")
+    async def close_idle_windows() -> None:
+        if time.monotonic() - last_input < settings.join_grace_s:
+            return
+        outbox = ctx.outbox()
+        emit(outbox, join.advance(now_ms() - grace_ms))
+        await outbox.flush()

@@ -1,0 +1,51 @@
+"""rank: predictions -> rankings, ordered by the combined objective score."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from learners import Weights, combine, rank
+from streams import contracts
+
+if TYPE_CHECKING:
+    from streams.app import WorkerContext
+
+__all__ = ["register", "ranking_for", "ARM"]
+
+ARM = "main"
+
+
+def ranking_for(prediction: dict[str, Any], weights: Weights) -> dict[str, Any]:
+    """The Ranking of one validated prediction under a weight set."""
+    combined = combine(prediction["scores"], weights)
+    order = rank(prediction["ad_ids"], combined)
+    ad_ids = prediction["ad_ids"]
+    return contracts.ranking(
+        event_id=prediction["event_id"],
+        ts_event=prediction["ts_event"],
+        ad_ids=[ad_ids[i] for i in order],
+        combined=[combined[i] for i in order],
+        weights=dataclasses.asdict(weights),
+        arm=ARM,
+    )
+
+
+def register(ctx: WorkerContext) -> None:
+    rankings = ctx.topic_name("rankings")
+    size, within = ctx.batch
+
+    @ctx.app.agent(ctx.topics["predictions"], name="rank")
+    async def rank_agent(stream: Any) -> None:
+        async for events in stream.take_events(size, within):
+            outbox = ctx.outbox()
+            for event in events:
+                try:
+                    prediction = contracts.decode_prediction(event.value)
+                    ranking = ranking_for(prediction, ctx.weights)
+                except ValueError as error:  # InvalidEvent, or scores missing a weighted objective
+                    ctx.dead_letters.reject(outbox, event.message, str(error))
+                    continue
+                outbox.add(rankings, ranking["event_id"], contracts.encode(ranking))
+                ctx.counters["rankings"] += 1
+            await outbox.flush()

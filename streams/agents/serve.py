@@ -1,0 +1,51 @@
+"""serve: queries -> predictions. Features once per query, a score per objective per candidate."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from learners import candidate_features, query_context
+from streams import contracts
+from streams.emit import now_ms
+
+if TYPE_CHECKING:
+    from streams.app import WorkerContext
+
+__all__ = ["register", "predict"]
+
+
+def predict(ctx: WorkerContext, query: dict[str, Any], scored_at_ms: int) -> dict[str, Any]:
+    """The Prediction for one validated query, scored by every live model."""
+    query_ctx = query_context(query, ctx.settings.n_bits)
+    candidates = query["candidates"]
+    xs = [candidate_features(query_ctx, ad) for ad in candidates]
+    models = ctx.models.values()
+    return contracts.prediction(
+        event_id=query["event_id"],
+        ts_event=query["ts"],
+        ts_scored=scored_at_ms,
+        ad_ids=[ad["ad_id"] for ad in candidates],
+        scores={model.objective: model.score(xs) for model in models},
+        versions={model.name: model.version for model in models},
+    )
+
+
+def register(ctx: WorkerContext) -> None:
+    predictions = ctx.topic_name("predictions")
+    size, within = ctx.batch
+
+    @ctx.app.agent(ctx.topics["queries"], name="serve")
+    async def serve(stream: Any) -> None:
+        async for events in stream.take_events(size, within):
+            outbox = ctx.outbox()
+            scored_at = now_ms()
+            for event in events:
+                try:
+                    query = contracts.decode_query(event.value)
+                except contracts.InvalidEvent as error:
+                    ctx.dead_letters.reject(outbox, event.message, error.reason)
+                    continue
+                prediction = predict(ctx, query, scored_at)
+                outbox.add(predictions, query["event_id"], contracts.encode(prediction))
+                ctx.counters["predictions"] += 1
+            await outbox.flush()

@@ -1,0 +1,124 @@
+"""The Faust application: one app per worker, built from settings, with every agent attached.
+
+Nothing starts at import time: :func:`create_app` builds the app, its topics and its agents
+for the given settings (tests give each app its own topic prefix and consumer group). Agents
+only route, call learners and emit; everything they share lives in one :class:`WorkerContext`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import ssl
+from typing import Any
+
+import faust
+
+from learners import ENGAGEMENT_ONLY, Weights
+from streams.agents import join, learn, rank, report, serve
+from streams.emit import Counters, DeadLetters, Outbox
+from streams.models import ModelRegistry, default_models
+from streams.settings import Settings
+from streams.topics import topic_specs
+from streams.transport import fetch_wait_transport
+
+__all__ = ["AdstreamApp", "WorkerContext", "create_app"]
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # snapshots are large; Tansu accepts 16 MB messages
+
+
+class AdstreamApp(faust.App):
+    """A Faust app whose worker consumers use our fetch wait (see :mod:`streams.transport`)."""
+
+    fetch_max_wait_ms: int = 10
+
+    def _new_transport(self) -> Any:
+        transport = fetch_wait_transport(self.fetch_max_wait_ms)
+        return transport(self.conf.broker_consumer, self)
+
+
+@dataclasses.dataclass(slots=True, kw_only=True)
+class WorkerContext:
+    """What the agents of one worker share: settings, topics, live models, weights, counters."""
+
+    app: AdstreamApp
+    settings: Settings
+    worker_id: str
+    topics: dict[str, faust.TopicT]
+    models: ModelRegistry
+    counters: Counters
+    dead_letters: DeadLetters
+    weights: Weights = ENGAGEMENT_ONLY
+
+    def topic_name(self, logical: str) -> str:
+        return self.settings.topic(logical)
+
+    def outbox(self) -> Outbox:
+        return Outbox(self.app.producer)
+
+    @property
+    def batch(self) -> tuple[int, float]:
+        """``stream.take_events`` arguments: max events and the wait in seconds."""
+        return self.settings.batch_max, self.settings.batch_within_ms / 1000.0
+
+
+def _credentials(settings: Settings) -> Any:
+    if settings.sasl_mechanism:
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password,
+            mechanism=settings.sasl_mechanism,
+            ssl_context=ssl.create_default_context() if "SSL" in settings.security_protocol else None,
+        )
+    if settings.security_protocol == "SSL":
+        return faust.SSLCredentials(ssl.create_default_context())
+    return None
+
+
+def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> WorkerContext:
+    """Build the app and every agent; returns the context that owns them."""
+    if not settings.kafka:
+        raise ValueError("settings.kafka must name the bootstrap servers (start a broker first)")
+    brokers = ";".join(f"kafka://{server}" for server in settings.kafka.split(","))
+    app = AdstreamApp(
+        settings.app_id,
+        broker=brokers,
+        broker_credentials=_credentials(settings),
+        processing_guarantee="at_least_once",
+        broker_session_timeout=6.0,
+        broker_heartbeat_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        producer_max_request_size=MAX_MESSAGE_BYTES,
+        consumer_max_fetch_size=MAX_MESSAGE_BYTES,
+        producer_linger_ms=1,
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        web_enabled=False,
+        autodiscover=False,
+    )
+    app.fetch_max_wait_ms = settings.fetch_max_wait_ms
+    specs = topic_specs(settings)
+    topics = {
+        name: app.topic(
+            spec.name,
+            partitions=spec.partitions,
+            key_serializer="raw",
+            value_serializer="raw",
+            allow_empty=True,
+        )
+        for name, spec in specs.items()
+    }
+    counters = Counters()
+    ctx = WorkerContext(
+        app=app,
+        settings=settings,
+        worker_id=f"{socket.gethostname()}-{os.getpid()}",
+        topics=topics,
+        models=models if models is not None else default_models(),
+        counters=counters,
+        dead_letters=DeadLetters(specs["dead-letter"].name, counters),
+    )
+    for module in (serve, rank, join, learn, report):
+        module.register(ctx)
+    return ctx

@@ -1,0 +1,206 @@
+"""Click attribution: impressions joined with their query and a later click into labels.
+
+Pure state machine, no I/O and no clock: callers feed decoded events and advance a watermark
+(milliseconds). An impression becomes a positive label as soon as a click arrives within
+``window_ms`` of it, and a negative one when the watermark passes its window (plus a grace
+period for events still in flight). Inputs may arrive in any order across topics: an impression
+waits for its query, a click for its impression, each for a bounded time. Memory is bounded by
+rate × (window + grace + waits): every held item has a deadline.
+
+>>> join = Attribution(window_ms=1000, grace_ms=0, wait_ms=500)
+>>> join.add_query({"event_id": "q1", "ts": 0})
+[]
+>>> join.add_impression({"impression_id": "i1", "event_id": "q1", "ts": 10}, {"imp:0": 5})
+[]
+>>> [label.label for label in join.add_click({"impression_id": "i1", "ts": 400}, {"clk:0": 9})]
+[1.0]
+>>> join.add_impression({"impression_id": "i2", "event_id": "q1", "ts": 20}, {"imp:0": 6})
+[]
+>>> [(label.impression["impression_id"], label.label) for label in join.advance(2000)]
+[('i2', 0.0)]
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Any
+
+__all__ = ["Attribution", "Label"]
+
+Event = dict[str, Any]
+
+
+@dataclasses.dataclass(slots=True)
+class Label:
+    """An impression with its query, its label (1.0 clicked, 0.0 not) and its source offsets."""
+
+    impression: Event
+    query: Event
+    label: float
+    ts_label: int
+    source: dict[str, int]
+
+
+@dataclasses.dataclass(slots=True)
+class _Pending:
+    impression: Event
+    source: dict[str, int]
+    query: Event | None = None
+    click_ts: int | None = None
+
+
+class Attribution:
+    """Joins queries, impressions and clicks into labels within an attribution window.
+
+    Outcomes that are not labels are counted in :attr:`counts`: ``late_clicks`` (after the
+    window), ``duplicate_clicks``, ``unknown_clicks`` (no impression within the wait),
+    ``orphan_impressions`` (no query within the wait). :meth:`take_rejected` hands the unknown
+    clicks and orphan impressions to the caller for the dead-letter topic.
+    """
+
+    def __init__(
+        self, *, window_ms: int, grace_ms: int, wait_ms: int, memory_ms: int | None = None
+    ) -> None:
+        self.window_ms = window_ms
+        self.grace_ms = grace_ms
+        self.wait_ms = wait_ms
+        self.memory_ms = 10 * window_ms if memory_ms is None else memory_ms
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._queries: dict[str, Event] = {}
+        self._query_deadlines: collections.deque[tuple[int, str]] = collections.deque()
+        self._pending: dict[str, _Pending] = {}
+        self._pending_deadlines: collections.deque[tuple[int, str]] = collections.deque()
+        self._waiting_for_query: dict[str, list[str]] = {}
+        self._early_clicks: dict[str, tuple[Event, dict[str, int]]] = {}
+        self._early_deadlines: collections.deque[tuple[int, str]] = collections.deque()
+        self._closed: dict[str, bool] = {}  # impression id -> was clicked
+        self._closed_deadlines: collections.deque[tuple[int, str]] = collections.deque()
+        self._rejected: list[tuple[str, Event, dict[str, int]]] = []
+
+    def __len__(self) -> int:
+        """Items held: queries, open impressions, early clicks and remembered closed ids."""
+        return len(self._queries) + len(self._pending) + len(self._early_clicks) + len(
+            self._closed
+        )
+
+    # ------------------------------------------------------------------ inputs
+
+    def add_query(self, query: Event) -> list[Label]:
+        event_id = query["event_id"]
+        self._queries[event_id] = query
+        self._query_deadlines.append((query["ts"] + self.wait_ms + self.window_ms, event_id))
+        labels: list[Label] = []
+        for impression_id in self._waiting_for_query.pop(event_id, ()):
+            pending = self._pending.get(impression_id)
+            if pending is not None:
+                pending.query = query
+                self._emit_if_clicked(impression_id, pending, labels)
+        return labels
+
+    def add_impression(self, impression: Event, source: dict[str, int]) -> list[Label]:
+        impression_id = impression["impression_id"]
+        if impression_id in self._pending or impression_id in self._closed:
+            self.counts["duplicate_impressions"] += 1
+            return []
+        pending = _Pending(impression, dict(source), self._queries.get(impression["event_id"]))
+        self._pending[impression_id] = pending
+        deadline = impression["ts"] + self.window_ms + self.grace_ms
+        self._pending_deadlines.append((deadline, impression_id))
+        if pending.query is None:
+            self._waiting_for_query.setdefault(impression["event_id"], []).append(impression_id)
+        labels: list[Label] = []
+        early = self._early_clicks.pop(impression_id, None)
+        if early is not None:
+            labels.extend(self.add_click(*early))
+        return labels
+
+    def add_click(self, click: Event, source: dict[str, int]) -> list[Label]:
+        impression_id = click["impression_id"]
+        pending = self._pending.get(impression_id)
+        if pending is None:
+            self._click_without_open_impression(click, source)
+            return []
+        if pending.click_ts is not None:
+            self.counts["duplicate_clicks"] += 1
+            return []
+        if click["ts"] - pending.impression["ts"] > self.window_ms:
+            self.counts["late_clicks"] += 1
+            return []
+        pending.click_ts = click["ts"]
+        pending.source.update(source)
+        labels: list[Label] = []
+        self._emit_if_clicked(impression_id, pending, labels)
+        return labels
+
+    def _click_without_open_impression(self, click: Event, source: dict[str, int]) -> None:
+        impression_id = click["impression_id"]
+        clicked = self._closed.get(impression_id)
+        if clicked is True:
+            self.counts["duplicate_clicks"] += 1
+        elif clicked is False:
+            self.counts["late_clicks"] += 1
+        elif impression_id in self._early_clicks:
+            self.counts["duplicate_clicks"] += 1
+        else:  # its impression may still be on its way
+            self._early_clicks[impression_id] = (click, dict(source))
+            self._early_deadlines.append((click["ts"] + self.wait_ms, impression_id))
+
+    # ------------------------------------------------------------------ time
+
+    def advance(self, watermark_ms: int) -> list[Label]:
+        """Close every window that ends before ``watermark_ms``; return the labels that makes."""
+        labels: list[Label] = []
+        deadlines = self._pending_deadlines
+        while deadlines and deadlines[0][0] <= watermark_ms:
+            _, impression_id = deadlines.popleft()
+            pending = self._pending.pop(impression_id, None)
+            if pending is None:
+                continue
+            if pending.query is None:
+                self.counts["orphan_impressions"] += 1
+                self._rejected.append(
+                    ("impression without a known query", pending.impression, pending.source)
+                )
+                self._waiting_for_query.pop(pending.impression["event_id"], None)
+                self._remember(impression_id, False, watermark_ms)
+                continue
+            self._close(impression_id, pending, labels, watermark_ms)
+        self._evict(self._query_deadlines, self._queries, watermark_ms)
+        self._evict(self._closed_deadlines, self._closed, watermark_ms)
+        while self._early_deadlines and self._early_deadlines[0][0] <= watermark_ms:
+            _, impression_id = self._early_deadlines.popleft()
+            early = self._early_clicks.pop(impression_id, None)
+            if early is not None:
+                self.counts["unknown_clicks"] += 1
+                self._rejected.append(("click for an unknown impression", *early))
+        return labels
+
+    def take_rejected(self) -> list[tuple[str, Event, dict[str, int]]]:
+        """(reason, event, source) of inputs that could not be joined since the last call."""
+        rejected, self._rejected = self._rejected, []
+        return rejected
+
+    # ------------------------------------------------------------------ helpers
+
+    def _emit_if_clicked(self, impression_id: str, pending: _Pending, labels: list[Label]) -> None:
+        if pending.click_ts is not None and pending.query is not None:
+            del self._pending[impression_id]
+            self._close(impression_id, pending, labels, pending.click_ts)
+
+    def _close(self, impression_id: str, pending: _Pending, labels: list[Label], now: int) -> None:
+        clicked = pending.click_ts is not None
+        ts_label = pending.click_ts if clicked else pending.impression["ts"] + self.window_ms
+        labels.append(
+            Label(pending.impression, pending.query, float(clicked), ts_label, pending.source)
+        )
+        self._remember(impression_id, clicked, now)
+
+    def _remember(self, impression_id: str, clicked: bool, now: int) -> None:
+        self._closed[impression_id] = clicked
+        self._closed_deadlines.append((now + self.memory_ms, impression_id))
+
+    @staticmethod
+    def _evict(deadlines: collections.deque[tuple[int, str]], held: dict, watermark: int) -> None:
+        while deadlines and deadlines[0][0] <= watermark:
+            held.pop(deadlines.popleft()[1], None)

@@ -1,0 +1,95 @@
+"""``adstream``: the command line. It owns the terminal; the library logs.
+
+    adstream demo [--duration S] [--rate R] [--seed N] [--window S]
+    adstream worker [--loglevel LEVEL]
+    adstream broker            run the embedded broker in the foreground, topics created
+    adstream bench [--quick]   hot-path micro-benchmarks and the end-to-end harness
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from streams.settings import Settings
+
+__all__ = ["main"]
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from streams.demo import DemoOptions, run_demo
+
+    options = DemoOptions(
+        duration_s=args.duration,
+        rate_per_s=args.rate,
+        seed=args.seed,
+        attribution_window_s=args.window,
+        runs_dir=Path(args.runs_dir),
+        live=not args.no_live,
+    )
+    summary = run_demo(options)
+    return 0 if summary["predictions_received"] == summary["queries_sent"] else 1
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from streams.worker import run_worker
+
+    run_worker(Settings.from_env(), loglevel=args.loglevel)
+    return 0
+
+
+def _broker(args: argparse.Namespace) -> int:
+    from streams.broker import broker_for
+
+    with broker_for(Settings.from_env()) as ready:
+        print(f"embedded broker at {ready.kafka}; export ADSTREAM_KAFKA={ready.kafka}")
+        print("Ctrl-C stops it (it keeps nothing: memory only)")
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from benchmarks.run import run_benchmarks
+
+    return run_benchmarks(quick=args.quick)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="adstream", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run the demo on the embedded broker")
+    demo.add_argument("--duration", type=float, default=60.0, help="seconds of traffic")
+    demo.add_argument("--rate", type=float, default=200.0, help="queries per second")
+    demo.add_argument("--seed", type=int, default=7, help="seed of the simulated world")
+    demo.add_argument("--window", type=float, default=30.0, help="attribution window, seconds")
+    demo.add_argument("--runs-dir", default="runs", help="where summaries are written")
+    demo.add_argument("--no-live", action="store_true", help="no live view (for logs and CI)")
+    demo.set_defaults(run=_demo)
+
+    worker = commands.add_parser("worker", help="run one worker (settings from ADSTREAM_*)")
+    worker.add_argument("--loglevel", default="WARNING")
+    worker.set_defaults(run=_worker)
+
+    broker = commands.add_parser("broker", help="run the embedded broker in the foreground")
+    broker.set_defaults(run=_broker)
+
+    bench = commands.add_parser("bench", help="run the benchmarks; results in benchmarks/results")
+    bench.add_argument("--quick", action="store_true", help="shorter runs (a smoke test)")
+    bench.set_defaults(run=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command != "worker":
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

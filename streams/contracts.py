@@ -1,0 +1,437 @@
+"""Event contracts: msgpack encoding, decoding and validation of every event on the wire.
+
+One module that both ``streams`` and ``producers`` import (it imports neither Faust nor
+Kafka). Every payload is a msgpack map with a schema version ``v``; timestamps are integer
+milliseconds since the epoch. Decoders are strict and explicit: they return the decoded map
+(plain ``dict``, cheap to build) or raise :class:`InvalidEvent` with a short, stable reason that
+the dead-letter record carries.
+
+>>> raw = encode(click(impression_id="i-1", ts=1_700_000_000_000))
+>>> decode_click(raw)["impression_id"]
+'i-1'
+>>> decode_click(b"\\xc1")
+Traceback (most recent call last):
+...
+streams.contracts.InvalidEvent: not msgpack: ...
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgpack
+
+from learners.errors import AdstreamError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "MAX_PAYLOAD_BYTES",
+    "MAX_CANDIDATES",
+    "MAX_TEXT_BYTES",
+    "InvalidEvent",
+    "encode",
+    "query",
+    "candidate",
+    "prediction",
+    "ranking",
+    "impression",
+    "click",
+    "example",
+    "dead_letter",
+    "decode_query",
+    "decode_prediction",
+    "decode_ranking",
+    "decode_impression",
+    "decode_click",
+    "decode_example",
+    "decode_dead_letter",
+    "decode_map",
+]
+
+SCHEMA_VERSION = 1
+MAX_PAYLOAD_BYTES = 1 << 20  # events; snapshots travel on their own topic with their own limit
+MAX_CANDIDATES = 100
+MAX_TEXT_BYTES = 1024
+MAX_ID_CHARS = 128
+MAX_CONTEXT_KEYS = 32
+MAX_FEATURES = 4096
+MIN_TS_MS = 946_684_800_000  # 2000-01-01: anything earlier is a unit error or garbage
+MAX_TS_MS = 4_102_444_800_000  # 2100-01-01
+MAX_BID = 1e6
+DEAD_LETTER_PAYLOAD_BYTES = 64 * 1024
+
+
+class InvalidEvent(AdstreamError, ValueError):
+    """A payload that does not satisfy its contract; ``reason`` is stable and short."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def encode(event: Mapping[str, Any]) -> bytes:
+    """Serialize an event map (built by the constructors below) to msgpack bytes."""
+    return msgpack.packb(event, use_bin_type=True)
+
+
+# --------------------------------------------------------------------------- constructors
+
+
+def candidate(*, ad_id: str, advertiser_id: str, category: str, bid: float) -> dict[str, Any]:
+    """One ad that a query may show."""
+    return {"ad_id": ad_id, "advertiser_id": advertiser_id, "category": category, "bid": bid}
+
+
+def query(
+    *,
+    event_id: str,
+    ts: int,
+    user_id: str,
+    text: str,
+    context: Mapping[str, str | int | float],
+    candidates: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A search query with the candidate ads to score (key: ``user_id``)."""
+    return {
+        "v": SCHEMA_VERSION,
+        "event_id": event_id,
+        "ts": ts,
+        "user_id": user_id,
+        "query": text,
+        "context": dict(context),
+        "candidates": candidates,
+    }
+
+
+def prediction(
+    *,
+    event_id: str,
+    ts_event: int,
+    ts_scored: int,
+    ad_ids: list[str],
+    scores: Mapping[str, list[float]],
+    versions: Mapping[str, int],
+    category: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
+    """Per-objective scores for every candidate of one query (key: ``event_id``).
+
+    ``ad_ids`` names the candidates in the query's order, so that any consumer can combine
+    and rank the scores without the query.
+    """
+    return {
+        "v": SCHEMA_VERSION,
+        "event_id": event_id,
+        "ts_event": ts_event,
+        "ts_scored": ts_scored,
+        "ad_ids": ad_ids,
+        "scores": dict(scores),
+        "versions": dict(versions),
+        "category": dict(category or {}),
+    }
+
+
+def ranking(
+    *,
+    event_id: str,
+    ts_event: int,
+    ad_ids: list[str],
+    combined: list[float],
+    weights: Mapping[str, float | int],
+    arm: str,
+) -> dict[str, Any]:
+    """Candidates in display order with their combined scores (key: ``event_id``)."""
+    return {
+        "v": SCHEMA_VERSION,
+        "event_id": event_id,
+        "ts_event": ts_event,
+        "ad_ids": ad_ids,
+        "combined": combined,
+        "weights": dict(weights),
+        "arm": arm,
+    }
+
+
+def impression(
+    *, impression_id: str, event_id: str, ad_id: str, position: int, ts: int, arm: str
+) -> dict[str, Any]:
+    """An ad that was shown (key: ``impression_id``)."""
+    return {
+        "v": SCHEMA_VERSION,
+        "impression_id": impression_id,
+        "event_id": event_id,
+        "ad_id": ad_id,
+        "position": position,
+        "ts": ts,
+        "arm": arm,
+    }
+
+
+def click(*, impression_id: str, ts: int) -> dict[str, Any]:
+    """A click on a shown ad (key: ``impression_id``)."""
+    return {"v": SCHEMA_VERSION, "impression_id": impression_id, "ts": ts}
+
+
+def example(
+    *,
+    example_id: str,
+    model: str,
+    features: Mapping[int, float],
+    label: float,
+    weight: float,
+    sampling_rate: float,
+    ts_event: int,
+    ts_label: int,
+    source: Mapping[str, int],
+) -> dict[str, Any]:
+    """A labelled example for one model (key: model name).
+
+    ``source`` maps ``"topic:partition"`` to the offset of the input that closed the example.
+    """
+    return {
+        "v": SCHEMA_VERSION,
+        "example_id": example_id,
+        "model": model,
+        "features": dict(features),
+        "label": label,
+        "weight": weight,
+        "sampling_rate": sampling_rate,
+        "ts_event": ts_event,
+        "ts_label": ts_label,
+        "source": dict(source),
+    }
+
+
+def dead_letter(
+    *, reason: str, topic: str, partition: int, offset: int, ts: int, payload: bytes | None
+) -> dict[str, Any]:
+    """A rejected input, with why and where it came from; the payload is truncated to 64 KiB."""
+    return {
+        "v": SCHEMA_VERSION,
+        "reason": reason,
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "ts": ts,
+        "payload": (payload or b"")[:DEAD_LETTER_PAYLOAD_BYTES],
+    }
+
+
+# --------------------------------------------------------------------------- field checks
+
+
+def _fail(reason: str) -> InvalidEvent:
+    return InvalidEvent(reason)
+
+
+def _field(event: Mapping[str, Any], key: str) -> Any:
+    try:
+        return event[key]
+    except KeyError:
+        raise _fail(f"missing field: {key}") from None
+
+
+def _text(event: Mapping[str, Any], key: str, max_chars: int = MAX_ID_CHARS) -> str:
+    value = _field(event, key)
+    if type(value) is not str:
+        raise _fail(f"wrong type: {key} must be a string")
+    if not value:
+        raise _fail(f"empty field: {key}")
+    if len(value) > max_chars:
+        raise _fail(f"too long: {key} over {max_chars} characters")
+    return value
+
+
+def _timestamp(event: Mapping[str, Any], key: str) -> int:
+    value = _field(event, key)
+    if type(value) is not int:
+        raise _fail(f"wrong type: {key} must be integer milliseconds")
+    if not MIN_TS_MS <= value <= MAX_TS_MS:
+        raise _fail(f"absurd timestamp: {key}={value}")
+    return value
+
+
+def _number(event: Mapping[str, Any], key: str, low: float, high: float) -> float:
+    value = _field(event, key)
+    if type(value) not in (int, float):
+        raise _fail(f"wrong type: {key} must be a number")
+    if not math.isfinite(value):
+        raise _fail(f"not finite: {key}")
+    if not low <= value <= high:
+        raise _fail(f"out of range: {key}={value}")
+    return value
+
+
+def _count(event: Mapping[str, Any], key: str, high: int) -> int:
+    value = _field(event, key)
+    if type(value) is not int:
+        raise _fail(f"wrong type: {key} must be an integer")
+    if not 0 <= value <= high:
+        raise _fail(f"out of range: {key}={value}")
+    return value
+
+
+def _finite_list(values: Any, key: str, length: int) -> None:
+    if type(values) is not list or len(values) != length:
+        raise _fail(f"wrong shape: {key} must be a list of {length} numbers")
+    for value in values:
+        if type(value) not in (int, float) or not math.isfinite(value):
+            raise _fail(f"not finite: {key}")
+
+
+def decode_map(data: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> dict[str, Any]:
+    """Unpack one msgpack map of schema version 1; the first step of every decoder."""
+    if data is None:
+        raise _fail("empty payload")
+    if len(data) > max_bytes:
+        raise _fail(f"oversized: {len(data)} bytes over {max_bytes}")
+    try:
+        event = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except Exception as error:  # msgpack raises several unrelated types on garbage
+        raise _fail(f"not msgpack: {type(error).__name__}") from None
+    if type(event) is not dict:
+        raise _fail("not a map")
+    if event.get("v") != SCHEMA_VERSION:
+        raise _fail(f"unsupported schema version: {event.get('v')!r}")
+    return event
+
+
+# --------------------------------------------------------------------------- decoders
+
+
+def _validate_context(context: Any) -> None:
+    if type(context) is not dict:
+        raise _fail("wrong type: context must be a map")
+    if len(context) > MAX_CONTEXT_KEYS:
+        raise _fail(f"too many context keys: over {MAX_CONTEXT_KEYS}")
+    for key, value in context.items():
+        if type(key) is not str or len(key) > MAX_ID_CHARS:
+            raise _fail("wrong type: context keys must be short strings")
+        kind = type(value)
+        if kind is str:
+            if len(value) > MAX_ID_CHARS:
+                raise _fail(f"too long: context.{key}")
+        elif kind is float:
+            if not math.isfinite(value):
+                raise _fail(f"not finite: context.{key}")
+        elif kind is not int:
+            raise _fail(f"wrong type: context.{key} must be a string or number")
+
+
+def _validate_candidate(ad: Any) -> None:
+    if type(ad) is not dict:
+        raise _fail("wrong type: candidate must be a map")
+    _text(ad, "ad_id")
+    _text(ad, "advertiser_id")
+    _text(ad, "category", MAX_TEXT_BYTES)
+    _number(ad, "bid", 0.0, MAX_BID)
+
+
+def decode_query(data: bytes) -> dict[str, Any]:
+    """Decode and validate a query event."""
+    event = decode_map(data)
+    _text(event, "event_id")
+    _timestamp(event, "ts")
+    _text(event, "user_id")
+    text = _field(event, "query")
+    if type(text) is not str:
+        raise _fail("wrong type: query must be a string")
+    if len(text) > MAX_TEXT_BYTES or len(text.encode()) > MAX_TEXT_BYTES:
+        raise _fail(f"too long: query over {MAX_TEXT_BYTES} bytes")
+    _validate_context(_field(event, "context"))
+    candidates = _field(event, "candidates")
+    if type(candidates) is not list:
+        raise _fail("wrong type: candidates must be a list")
+    if not 1 <= len(candidates) <= MAX_CANDIDATES:
+        raise _fail(f"candidates: {len(candidates)} not in 1..{MAX_CANDIDATES}")
+    for ad in candidates:
+        _validate_candidate(ad)
+    return event
+
+
+def decode_prediction(data: bytes) -> dict[str, Any]:
+    """Decode and validate a prediction."""
+    event = decode_map(data)
+    _text(event, "event_id")
+    _timestamp(event, "ts_event")
+    _timestamp(event, "ts_scored")
+    ad_ids = _field(event, "ad_ids")
+    if type(ad_ids) is not list or not all(type(ad) is str for ad in ad_ids):
+        raise _fail("wrong type: ad_ids must be a list of strings")
+    scores = _field(event, "scores")
+    if type(scores) is not dict or not scores:
+        raise _fail("wrong type: scores must be a non-empty map")
+    for objective, values in scores.items():
+        _finite_list(values, f"scores.{objective}", len(ad_ids))
+    if type(_field(event, "versions")) is not dict:
+        raise _fail("wrong type: versions must be a map")
+    return event
+
+
+def decode_ranking(data: bytes) -> dict[str, Any]:
+    """Decode and validate a ranking."""
+    event = decode_map(data)
+    _text(event, "event_id")
+    _timestamp(event, "ts_event")
+    ad_ids = _field(event, "ad_ids")
+    if type(ad_ids) is not list or not all(type(ad) is str for ad in ad_ids):
+        raise _fail("wrong type: ad_ids must be a list of strings")
+    _finite_list(_field(event, "combined"), "combined", len(ad_ids))
+    if type(_field(event, "weights")) is not dict:
+        raise _fail("wrong type: weights must be a map")
+    _text(event, "arm")
+    return event
+
+
+def decode_impression(data: bytes) -> dict[str, Any]:
+    """Decode and validate an impression."""
+    event = decode_map(data)
+    _text(event, "impression_id")
+    _text(event, "event_id")
+    _text(event, "ad_id")
+    _count(event, "position", MAX_CANDIDATES)
+    _timestamp(event, "ts")
+    _text(event, "arm")
+    return event
+
+
+def decode_click(data: bytes) -> dict[str, Any]:
+    """Decode and validate a click."""
+    event = decode_map(data)
+    _text(event, "impression_id")
+    _timestamp(event, "ts")
+    return event
+
+
+def decode_example(data: bytes) -> dict[str, Any]:
+    """Decode and validate a labelled example; features must be finite numbers."""
+    event = decode_map(data)
+    _text(event, "example_id", MAX_TEXT_BYTES)
+    _text(event, "model")
+    features = _field(event, "features")
+    if type(features) is not dict or len(features) > MAX_FEATURES:
+        raise _fail(f"wrong type: features must be a map of at most {MAX_FEATURES} entries")
+    for key, value in features.items():
+        if type(key) is not int or type(value) not in (int, float) or not math.isfinite(value):
+            raise _fail("wrong type: features must map integer keys to finite numbers")
+    _number(event, "label", 0.0, 1.0)
+    _number(event, "weight", 1e-9, 1e9)
+    _number(event, "sampling_rate", 1e-9, 1.0)
+    _timestamp(event, "ts_event")
+    _timestamp(event, "ts_label")
+    if type(_field(event, "source")) is not dict:
+        raise _fail("wrong type: source must be a map")
+    return event
+
+
+def decode_dead_letter(data: bytes) -> dict[str, Any]:
+    """Decode a dead-letter record (written by us; checked for the fields tools rely on)."""
+    event = decode_map(data)
+    _text(event, "reason", MAX_TEXT_BYTES)
+    _text(event, "topic", MAX_TEXT_BYTES)
+    _timestamp(event, "ts")
+    return event
+
+
+Decoder = Callable[[bytes], dict[str, Any]]

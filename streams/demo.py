@@ -1,0 +1,217 @@
+"""The demo: embedded broker, one worker, the simulated world, a live view and a summary.
+
+``adstream demo --duration 60 --rate 200 --seed 7`` starts the broker (unless ``ADSTREAM_KAFKA``
+names one), a worker process and the simulator; shows queries/s, latency, CTR and the click
+model's health while it runs; then writes ``runs/<timestamp>/summary.json`` (and
+``runs/latest``) and prints a summary table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from producers.simulator import SimulationStats, Simulator
+from producers.world import World
+from streams.broker import broker_for
+from streams.models import CLICK
+from streams.observe import SystemWatcher, wait_until_serving
+from streams.process import WorkerProcess
+from streams.settings import Settings
+
+__all__ = ["DemoOptions", "run_demo"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DemoOptions:
+    duration_s: float = 60.0
+    rate_per_s: float = 200.0
+    seed: int = 7
+    attribution_window_s: float = 30.0
+    runs_dir: Path = Path("runs")
+    live: bool = True
+
+
+class _RateMeter:
+    """Recent rate of a growing counter (events per second over the last few seconds)."""
+
+    def __init__(self, span_s: float = 3.0) -> None:
+        self.span_s = span_s
+        self._points: collections.deque[tuple[float, int]] = collections.deque()
+
+    def update(self, count: int) -> float:
+        now = time.monotonic()
+        self._points.append((now, count))
+        while len(self._points) > 2 and now - self._points[0][0] > self.span_s:
+            self._points.popleft()
+        (t0, c0), (t1, c1) = self._points[0], self._points[-1]
+        return (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
+
+
+def _recent_latency(stats: SimulationStats, percentile: float, last: int = 2000) -> float:
+    recent = sorted(stats.latencies_ms[-last:])
+    if not recent:
+        return math.nan
+    return recent[min(len(recent) - 1, int(percentile / 100 * len(recent)))]
+
+
+def _live_table(stats: SimulationStats, watcher: SystemWatcher, qps: float) -> Table:
+    model = watcher.model(CLICK) or {}
+    table = Table(title="adstream demo (live)", show_header=True)
+    for column in ("queries", "queries/s", "p50 ms", "p99 ms", "CTR", "examples", "NE", "AUC",
+                   "dead letters"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        f"{stats.queries_sent:,}",
+        f"{qps:,.0f}",
+        f"{_recent_latency(stats, 50):.1f}",
+        f"{_recent_latency(stats, 99):.1f}",
+        f"{stats.realized_ctr():.2%}" if stats.impressions else "-",
+        f"{watcher.counter('examples_learned'):,}",
+        f"{model.get('ne', math.nan):.3f}",
+        f"{model.get('auc', math.nan):.3f}",
+        f"{len(watcher.dead_letters):,}",
+    )
+    return table
+
+
+def _summary(
+    options: DemoOptions, stats: SimulationStats, watcher: SystemWatcher, startup_s: float,
+    elapsed_s: float,
+) -> dict[str, Any]:
+    click = watcher.model(CLICK) or {}
+    return {
+        "seed": options.seed,
+        "rate_per_s": options.rate_per_s,
+        "duration_s": options.duration_s,
+        "attribution_window_s": options.attribution_window_s,
+        "startup_s": round(startup_s, 2),
+        "queries_sent": stats.queries_sent,
+        "predictions_received": stats.predictions_received,
+        "rankings_received": stats.rankings_received,
+        "impressions": stats.impressions,
+        "clicks": stats.clicks_sent,
+        "clicks_pending_at_end": stats.clicks_pending,
+        "late_clicks": watcher.counter("late_clicks"),
+        "late_clicks_sent": stats.late_clicks_sent,
+        "examples_learned": watcher.counter("examples_learned"),
+        "dead_letters": len(watcher.dead_letters),
+        "dead_letter_reasons": dict(watcher.dead_letter_reasons),
+        "throughput_qps": round(stats.queries_sent / elapsed_s, 1) if elapsed_s else 0.0,
+        "latency_ms": {
+            "p50": round(stats.latency_ms(50), 2),
+            "p99": round(stats.latency_ms(99), 2),
+            "p999": round(stats.latency_ms(99.9), 2),
+        },
+        "ctr": {"realized": stats.realized_ctr(), "expected": stats.expected_ctr()},
+        "models": {
+            CLICK: {key: click.get(key, math.nan) for key in
+                    ("logloss", "ne", "auc", "n", "base_rate", "mean_p", "version")}
+        },
+        "worker_counters": {name: watcher.counter(name) for name in sorted(
+            {key for worker in watcher.workers.values() for key in worker["counters"]})},
+    }
+
+
+async def _drive(settings: Settings, options: DemoOptions, console: Console) -> dict[str, Any]:
+    async with SystemWatcher(settings) as watcher:
+        startup_s = await wait_until_serving(settings)
+        console.log(f"worker serving after {startup_s:.1f} s; simulating "
+                    f"{options.rate_per_s:g} queries/s for {options.duration_s:g} s")
+        simulator = Simulator(
+            settings=settings,
+            world=World(seed=options.seed),
+            rate_per_s=options.rate_per_s,
+            duration_s=options.duration_s,
+            attribution_window_s=options.attribution_window_s,
+        )
+        meter = _RateMeter()
+        started = time.monotonic()
+        with Live(console=console, auto_refresh=False, transient=False,
+                  redirect_stdout=False) as live:
+            def on_tick(stats: SimulationStats) -> None:
+                if options.live:
+                    live.update(_live_table(stats, watcher, meter.update(stats.queries_sent)),
+                                refresh=True)
+            stats = await simulator.run(on_tick=on_tick)
+        elapsed_s = min(time.monotonic() - started, options.duration_s) or options.duration_s
+        await _settle(watcher, settings.metrics_interval_s)
+        return _summary(options, stats, watcher, startup_s, elapsed_s)
+
+
+async def _settle(watcher: SystemWatcher, interval_s: float, timeout_s: float = 15.0) -> None:
+    """Wait for metrics published after the run, with every emitted example learned."""
+    after_ms = time.time_ns() // 1_000_000 + int(interval_s * 1000)
+    settled = await watcher.wait_for(
+        lambda w: w.workers
+        and all(worker["ts"] >= after_ms for worker in w.workers.values())
+        and w.counter("examples_learned") >= w.counter("examples"),
+        timeout_s,
+    )
+    if not settled:
+        log.warning("metrics did not settle within %s s; the summary may lag", timeout_s)
+
+
+def _write(summary: dict[str, Any], runs_dir: Path) -> Path:
+    run_dir = runs_dir / time.strftime("%Y%m%d-%H%M%S")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    latest = runs_dir / "latest"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(run_dir.name)
+    return run_dir
+
+
+def _summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(title="adstream demo summary", show_header=False)
+    click = summary["models"][CLICK]
+    rows = [
+        ("queries sent / predictions / rankings",
+         f"{summary['queries_sent']:,} / {summary['predictions_received']:,} / "
+         f"{summary['rankings_received']:,}"),
+        ("throughput", f"{summary['throughput_qps']:,.0f} queries/s"),
+        ("latency p50 / p99 / p99.9", "{p50} / {p99} / {p999} ms".format(**summary["latency_ms"])),
+        ("impressions / clicks / late clicks",
+         f"{summary['impressions']:,} / {summary['clicks']:,} / {summary['late_clicks']:,}"),
+        ("CTR realized (expected)",
+         f"{summary['ctr']['realized']:.2%} ({summary['ctr']['expected']:.2%})"),
+        ("examples learned", f"{summary['examples_learned']:,}"),
+        ("click model logloss / NE / AUC",
+         f"{click['logloss']:.4f} / {click['ne']:.4f} / {click['auc']:.4f}"),
+        ("dead letters", f"{summary['dead_letters']:,}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def run_demo(options: DemoOptions, settings: Settings | None = None) -> dict[str, Any]:
+    """Run the demo end to end; returns the summary it wrote."""
+    console = Console()
+    settings = (settings or Settings.from_env()).replace(
+        attribution_window_s=options.attribution_window_s
+    )
+    run_logs = options.runs_dir / "logs"
+    run_logs.mkdir(parents=True, exist_ok=True)
+    with broker_for(settings, log_path=run_logs / "broker.log") as ready:
+        console.log(f"broker at {ready.kafka}")
+        with WorkerProcess(ready, log_path=run_logs / "worker.log"):
+            summary = asyncio.run(_drive(ready, options, console))
+    run_dir = _write(summary, options.runs_dir)
+    console.print(_summary_table(summary))
+    console.print(f"summary written to {run_dir / 'summary.json'}")
+    return summary

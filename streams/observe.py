@@ -1,0 +1,170 @@
+"""Watching a running system from outside: its metrics and dead-letter topics, and readiness.
+
+Used by the demo's live view, the tests and the benchmark harness. Readers assign partitions
+and read from the beginning (no consumer group, no end offsets: see DESIGN §6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from learners.errors import AdstreamError
+from streams import contracts
+from streams.emit import now_ms
+from streams.settings import Settings
+
+__all__ = ["SystemWatcher", "wait_until_serving", "NotServing", "consumer_options"]
+
+log = logging.getLogger(__name__)
+
+
+class NotServing(AdstreamError, TimeoutError):
+    """No worker answered a probe query in time."""
+
+    retriable = True
+
+
+def consumer_options(settings: Settings) -> dict[str, Any]:
+    """aiokafka consumer options for a latency-sensitive reader without a group."""
+    return {
+        "bootstrap_servers": settings.kafka,
+        "enable_auto_commit": False,
+        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
+        "max_partition_fetch_bytes": 16 * 1024 * 1024,
+        **settings.client_security(),
+    }
+
+
+async def assigned_from_start(consumer: AIOKafkaConsumer, topics: list[str]) -> None:
+    """Assign every partition of ``topics`` and seek to the beginning."""
+    partitions = []
+    for topic in topics:
+        found = None
+        for _ in range(50):
+            found = consumer.partitions_for_topic(topic)
+            if found:
+                break
+            await consumer.topics()  # refreshes the cluster metadata
+        if not found:
+            raise AdstreamError(f"topic {topic} not found")
+        partitions += [TopicPartition(topic, p) for p in sorted(found)]
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+
+
+class SystemWatcher:
+    """Follows ``metrics`` and ``dead-letter``: latest counters per worker, model reports,
+    dead letters by reason. ``async with SystemWatcher(settings) as watcher: ...``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.workers: dict[str, dict[str, Any]] = {}
+        self.models: dict[str, dict[str, Any]] = {}
+        self.dead_letters: list[dict[str, Any]] = []
+        self.dead_letter_reasons: collections.Counter[str] = collections.Counter()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def counter(self, name: str) -> int:
+        """A counter summed over every worker."""
+        return sum(w["counters"].get(name, 0) for w in self.workers.values())
+
+    def model(self, name: str) -> dict[str, Any] | None:
+        return self.models.get(name)
+
+    async def __aenter__(self) -> SystemWatcher:
+        self._consumer = AIOKafkaConsumer(**consumer_options(self.settings))
+        await self._consumer.start()
+        topics = [self.settings.topic("metrics"), self.settings.topic("dead-letter")]
+        await assigned_from_start(self._consumer, topics)
+        self._task = asyncio.create_task(self._follow())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def _follow(self) -> None:
+        assert self._consumer is not None
+        dead_letter_topic = self.settings.topic("dead-letter")
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200)
+            for tp, records in batches.items():
+                for record in records:
+                    if tp.topic == dead_letter_topic:
+                        self._on_dead_letter(record.value)
+                    else:
+                        self._on_metrics(record.value)
+
+    def _on_dead_letter(self, value: bytes) -> None:
+        try:
+            letter = contracts.decode_dead_letter(value)
+        except contracts.InvalidEvent:
+            log.warning("unreadable dead-letter record")
+            return
+        self.dead_letters.append(letter)
+        self.dead_letter_reasons[letter["reason"]] += 1
+
+    def _on_metrics(self, value: bytes) -> None:
+        try:
+            record = contracts.decode_map(value)
+        except contracts.InvalidEvent:
+            log.warning("unreadable metrics record")
+            return
+        if record.get("kind") == "worker":
+            self.workers[record["worker"]] = record
+        elif record.get("kind") == "model":
+            current = self.models.get(record["model"])
+            if current is None or record["n"] >= current["n"]:
+                self.models[record["model"]] = record
+
+    async def wait_for(self, predicate: Any, timeout_s: float) -> bool:
+        """Poll ``predicate(self)`` until it holds or the deadline passes."""
+        deadline = time.monotonic() + timeout_s
+        while not predicate(self):
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+
+async def wait_until_serving(settings: Settings, timeout_s: float = 60.0) -> float:
+    """Send a probe query until a prediction for it comes back; returns the seconds it took."""
+    started = time.monotonic()
+    probe_id = f"probe-{uuid.uuid4().hex[:12]}"
+    probe = contracts.query(
+        event_id=probe_id,
+        ts=now_ms(),
+        user_id="probe",
+        text="probe",
+        context={"device": "probe"},
+        candidates=[contracts.candidate(ad_id="probe", advertiser_id="probe", category="probe", bid=0.0)],
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, **settings.client_security())
+    consumer = AIOKafkaConsumer(**consumer_options(settings))
+    await producer.start()
+    await consumer.start()
+    try:
+        await assigned_from_start(consumer, [settings.topic("predictions")])
+        await producer.send_and_wait(settings.topic("queries"), contracts.encode(probe), key=b"probe")
+        while time.monotonic() - started < timeout_s:
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                if any(record.key == probe_id.encode() for record in records):
+                    return time.monotonic() - started
+        raise NotServing(f"no prediction for a probe query within {timeout_s} s")
+    finally:
+        await consumer.stop()
+        await producer.stop()

@@ -1,0 +1,91 @@
+"""Runtime settings of the streams package, read once from the environment (prefix ``ADSTREAM_``).
+
+>>> s = Settings.from_env({"ADSTREAM_TOPIC_PREFIX": "t1.", "ADSTREAM_PARTITIONS": "2"})
+>>> s.topic("queries"), s.partitions
+('t1.queries', 2)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["Settings", "ENV_PREFIX"]
+
+ENV_PREFIX = "ADSTREAM_"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything a worker, the demo or a tool needs to know; units are in the names.
+
+    ``kafka`` is the bootstrap server list of an existing cluster (``ADSTREAM_KAFKA``); when it
+    is empty the project starts its embedded broker. Security settings pass through to every
+    client; ``sasl_password`` is a secret and never printed.
+    """
+
+    kafka: str = ""
+    topic_prefix: str = "adstream."
+    app_id: str = "adstream"
+    partitions: int = 4
+    attribution_window_s: float = 30.0
+    join_grace_s: float = 2.0
+    metrics_interval_s: float = 1.0
+    fetch_max_wait_ms: int = 10
+    batch_max: int = 500
+    batch_within_ms: int = 5
+    n_bits: int = 20
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = ""
+    sasl_username: str = ""
+    sasl_password: str = dataclasses.field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if self.partitions < 1:
+            raise ValueError(f"partitions must be >= 1, got {self.partitions}")
+        if self.attribution_window_s <= 0:
+            raise ValueError("attribution_window_s must be positive")
+        if not 1 <= self.fetch_max_wait_ms <= 500:
+            raise ValueError("fetch_max_wait_ms must be in 1..500 (0 returns nothing on Tansu)")
+        if not 8 <= self.n_bits <= 28:
+            raise ValueError("n_bits must be in 8..28")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``ADSTREAM_*`` variables, then apply keyword overrides."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = environ.get(ENV_PREFIX + field.name.upper())
+            if raw is not None:
+                values[field.name] = type(field.default)(raw)
+        values.update(overrides)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def topic(self, name: str) -> str:
+        """The full name of a logical topic (``queries`` -> ``adstream.queries``)."""
+        return self.topic_prefix + name
+
+    def env(self) -> dict[str, str]:
+        """These settings as ``ADSTREAM_*`` variables, to hand to a child process."""
+        return {
+            ENV_PREFIX + field.name.upper(): str(getattr(self, field.name))
+            for field in dataclasses.fields(self)
+        }
+
+    def client_security(self) -> dict[str, str]:
+        """Security keyword arguments common to aiokafka and kafka-python clients."""
+        options = {"security_protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            options.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_password,
+            )
+        return options
