@@ -69,7 +69,9 @@ def _credentials(settings: Settings) -> Any:
             username=settings.sasl_username,
             password=settings.sasl_password,
             mechanism=settings.sasl_mechanism,
-            ssl_context=ssl.create_default_context() if "SSL" in settings.security_protocol else None,
+            ssl_context=ssl.create_default_context()
+            if "SSL" in settings.security_protocol
+            else None,
         )
     if settings.security_protocol == "SSL":
         return faust.SSLCredentials(ssl.create_default_context())

@@ -5,7 +5,7 @@ Pure state machine, no I/O and no clock: callers feed decoded events and advance
 ``window_ms`` of it, and a negative one when the watermark passes its window (plus a grace
 period for events still in flight). Inputs may arrive in any order across topics: an impression
 waits for its query, a click for its impression, each for a bounded time. Memory is bounded by
-rate × (window + grace + waits): every held item has a deadline.
+rate x (window + grace + waits): every held item has a deadline.
 
 >>> join = Attribution(window_ms=1000, grace_ms=0, wait_ms=500)
 >>> join.add_query({"event_id": "q1", "ts": 0})
@@ -26,7 +26,7 @@ import collections
 import dataclasses
 from typing import Any
 
-__all__ = ["Attribution", "Label"]
+__all__ = ["Attribution", "Label", "Watermark"]
 
 Event = dict[str, Any]
 
@@ -80,9 +80,7 @@ class Attribution:
 
     def __len__(self) -> int:
         """Items held: queries, open impressions, early clicks and remembered closed ids."""
-        return len(self._queries) + len(self._pending) + len(self._early_clicks) + len(
-            self._closed
-        )
+        return len(self._queries) + len(self._pending) + len(self._early_clicks) + len(self._closed)
 
     # ------------------------------------------------------------------ inputs
 
@@ -142,6 +140,8 @@ class Attribution:
             self.counts["late_clicks"] += 1
         elif impression_id in self._early_clicks:
             self.counts["duplicate_clicks"] += 1
+            if click["ts"] < self._early_clicks[impression_id][0]["ts"]:  # the one in the window
+                self._early_clicks[impression_id] = (click, dict(source))
         else:  # its impression may still be on its way
             self._early_clicks[impression_id] = (click, dict(source))
             self._early_deadlines.append((click["ts"] + self.wait_ms, impression_id))
@@ -162,7 +162,7 @@ class Attribution:
                 self._rejected.append(
                     ("impression without a known query", pending.impression, pending.source)
                 )
-                self._waiting_for_query.pop(pending.impression["event_id"], None)
+                self._stop_waiting(pending.impression["event_id"], impression_id)
                 self._remember(impression_id, False, watermark_ms)
                 continue
             self._close(impression_id, pending, labels, watermark_ms)
@@ -200,7 +200,49 @@ class Attribution:
         self._closed[impression_id] = clicked
         self._closed_deadlines.append((now + self.memory_ms, impression_id))
 
+    def _stop_waiting(self, event_id: str, impression_id: str) -> None:
+        """Drop one impression from its query's waiting list; the others keep waiting."""
+        waiting = self._waiting_for_query.get(event_id, [])
+        if impression_id in waiting:
+            waiting.remove(impression_id)
+        if not waiting:
+            self._waiting_for_query.pop(event_id, None)
+
     @staticmethod
     def _evict(deadlines: collections.deque[tuple[int, str]], held: dict, watermark: int) -> None:
         while deadlines and deadlines[0][0] <= watermark:
             held.pop(deadlines.popleft()[1], None)
+
+
+class Watermark:
+    """Event-time watermark over several input partitions: the slowest active one.
+
+    Each source (a topic partition) reports the largest event time it has delivered; the
+    watermark is the smallest of those among sources heard from within ``idle_ms`` of
+    processing time, so a partition read ahead of the others cannot close windows whose events
+    are still unread elsewhere, and a partition that went quiet does not hold time back. It
+    never goes backwards. Processing time is passed in (no clock here).
+
+    >>> marks = Watermark(idle_ms=1000)
+    >>> marks.observe("impressions:0", 5_000, now_ms=0)
+    >>> marks.observe("impressions:1", 3_000, now_ms=0)
+    >>> marks.current(now_ms=10)
+    3000
+    >>> marks.current(now_ms=2_000)  # both idle: time stands still
+    3000
+    """
+
+    def __init__(self, *, idle_ms: int) -> None:
+        self.idle_ms = idle_ms
+        self._sources: dict[str, tuple[int, int]] = {}  # source -> (max event ts, last seen)
+        self._watermark = 0
+
+    def observe(self, source: str, ts: int, *, now_ms: int) -> None:
+        previous = self._sources.get(source)
+        self._sources[source] = (ts if previous is None else max(ts, previous[0]), now_ms)
+
+    def current(self, *, now_ms: int) -> int:
+        active = [ts for ts, seen in self._sources.values() if now_ms - seen <= self.idle_ms]
+        if active:
+            self._watermark = max(self._watermark, min(active))
+        return self._watermark

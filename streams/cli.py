@@ -1,9 +1,9 @@
 """``adstream``: the command line. It owns the terminal; the library logs.
 
-    adstream demo [--duration S] [--rate R] [--seed N] [--window S]
-    adstream worker [--loglevel LEVEL]
-    adstream broker            run the embedded broker in the foreground, topics created
-    adstream bench [--quick]   hot-path micro-benchmarks and the end-to-end harness
+adstream demo [--duration S] [--rate R] [--seed N] [--window S]
+adstream worker [--loglevel LEVEL]
+adstream broker            run the embedded broker in the foreground, topics created
+adstream bench [--quick]   hot-path micro-benchmarks and the end-to-end harness
 """
 
 from __future__ import annotations
@@ -58,8 +58,9 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="adstream", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="adstream", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="run the demo on the embedded broker")

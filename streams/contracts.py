@@ -26,28 +26,28 @@ import msgpack
 from learners.errors import AdstreamError
 
 __all__ = [
-    "SCHEMA_VERSION",
-    "MAX_PAYLOAD_BYTES",
     "MAX_CANDIDATES",
+    "MAX_PAYLOAD_BYTES",
     "MAX_TEXT_BYTES",
+    "SCHEMA_VERSION",
     "InvalidEvent",
-    "encode",
-    "query",
     "candidate",
-    "prediction",
-    "ranking",
-    "impression",
     "click",
-    "example",
     "dead_letter",
-    "decode_query",
-    "decode_prediction",
-    "decode_ranking",
-    "decode_impression",
     "decode_click",
-    "decode_example",
     "decode_dead_letter",
+    "decode_example",
+    "decode_impression",
     "decode_map",
+    "decode_prediction",
+    "decode_query",
+    "decode_ranking",
+    "encode",
+    "example",
+    "impression",
+    "prediction",
+    "query",
+    "ranking",
 ]
 
 SCHEMA_VERSION = 1
@@ -292,8 +292,9 @@ def decode_map(data: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> dict[str, Any
         raise _fail(f"not msgpack: {type(error).__name__}") from None
     if type(event) is not dict:
         raise _fail("not a map")
-    if event.get("v") != SCHEMA_VERSION:
-        raise _fail(f"unsupported schema version: {event.get('v')!r}")
+    version = event.get("v")
+    if type(version) is not int or version != SCHEMA_VERSION:  # True and 1.0 equal 1
+        raise _fail(f"unsupported schema version: {repr(version)[:40]}")
     return event
 
 
@@ -363,7 +364,7 @@ def decode_prediction(data: bytes) -> dict[str, Any]:
     if type(scores) is not dict or not scores:
         raise _fail("wrong type: scores must be a non-empty map")
     for objective, values in scores.items():
-        _finite_list(values, f"scores.{objective}", len(ad_ids))
+        _finite_list(values, f"scores.{str(objective)[:MAX_ID_CHARS]}", len(ad_ids))
     if type(_field(event, "versions")) is not dict:
         raise _fail("wrong type: versions must be a map")
     return event

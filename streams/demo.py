@@ -71,8 +71,17 @@ def _recent_latency(stats: SimulationStats, percentile: float, last: int = 2000)
 def _live_table(stats: SimulationStats, watcher: SystemWatcher, qps: float) -> Table:
     model = watcher.model(CLICK) or {}
     table = Table(title="adstream demo (live)", show_header=True)
-    for column in ("queries", "queries/s", "p50 ms", "p99 ms", "CTR", "examples", "NE", "AUC",
-                   "dead letters"):
+    for column in (
+        "queries",
+        "queries/s",
+        "p50 ms",
+        "p99 ms",
+        "CTR",
+        "examples",
+        "NE",
+        "AUC",
+        "dead letters",
+    ):
         table.add_column(column, justify="right")
     table.add_row(
         f"{stats.queries_sent:,}",
@@ -89,7 +98,10 @@ def _live_table(stats: SimulationStats, watcher: SystemWatcher, qps: float) -> T
 
 
 def _summary(
-    options: DemoOptions, stats: SimulationStats, watcher: SystemWatcher, startup_s: float,
+    options: DemoOptions,
+    stats: SimulationStats,
+    watcher: SystemWatcher,
+    startup_s: float,
     elapsed_s: float,
 ) -> dict[str, Any]:
     click = watcher.model(CLICK) or {}
@@ -118,19 +130,27 @@ def _summary(
         },
         "ctr": {"realized": stats.realized_ctr(), "expected": stats.expected_ctr()},
         "models": {
-            CLICK: {key: click.get(key, math.nan) for key in
-                    ("logloss", "ne", "auc", "n", "base_rate", "mean_p", "version")}
+            CLICK: {
+                key: click.get(key, math.nan)
+                for key in ("logloss", "ne", "auc", "n", "base_rate", "mean_p", "version")
+            }
         },
-        "worker_counters": {name: watcher.counter(name) for name in sorted(
-            {key for worker in watcher.workers.values() for key in worker["counters"]})},
+        "worker_counters": {
+            name: watcher.counter(name)
+            for name in sorted(
+                {key for worker in watcher.workers.values() for key in worker["counters"]}
+            )
+        },
     }
 
 
 async def _drive(settings: Settings, options: DemoOptions, console: Console) -> dict[str, Any]:
     async with SystemWatcher(settings) as watcher:
         startup_s = await wait_until_serving(settings)
-        console.log(f"worker serving after {startup_s:.1f} s; simulating "
-                    f"{options.rate_per_s:g} queries/s for {options.duration_s:g} s")
+        console.log(
+            f"worker serving after {startup_s:.1f} s; simulating "
+            f"{options.rate_per_s:g} queries/s for {options.duration_s:g} s"
+        )
         simulator = Simulator(
             settings=settings,
             world=World(seed=options.seed),
@@ -140,12 +160,16 @@ async def _drive(settings: Settings, options: DemoOptions, console: Console) -> 
         )
         meter = _RateMeter()
         started = time.monotonic()
-        with Live(console=console, auto_refresh=False, transient=False,
-                  redirect_stdout=False) as live:
+        with Live(
+            console=console, auto_refresh=False, transient=False, redirect_stdout=False
+        ) as live:
+
             def on_tick(stats: SimulationStats) -> None:
                 if options.live:
-                    live.update(_live_table(stats, watcher, meter.update(stats.queries_sent)),
-                                refresh=True)
+                    live.update(
+                        _live_table(stats, watcher, meter.update(stats.queries_sent)), refresh=True
+                    )
+
             stats = await simulator.run(on_tick=on_tick)
         elapsed_s = min(time.monotonic() - started, options.duration_s) or options.duration_s
         await _settle(watcher, settings.metrics_interval_s)
@@ -156,9 +180,11 @@ async def _settle(watcher: SystemWatcher, interval_s: float, timeout_s: float = 
     """Wait for metrics published after the run, with every emitted example learned."""
     after_ms = time.time_ns() // 1_000_000 + int(interval_s * 1000)
     settled = await watcher.wait_for(
-        lambda w: w.workers
-        and all(worker["ts"] >= after_ms for worker in w.workers.values())
-        and w.counter("examples_learned") >= w.counter("examples"),
+        lambda w: (
+            w.workers
+            and all(worker["ts"] >= after_ms for worker in w.workers.values())
+            and w.counter("examples_learned") >= w.counter("examples")
+        ),
         timeout_s,
     )
     if not settled:
@@ -180,18 +206,26 @@ def _summary_table(summary: dict[str, Any]) -> Table:
     table = Table(title="adstream demo summary", show_header=False)
     click = summary["models"][CLICK]
     rows = [
-        ("queries sent / predictions / rankings",
-         f"{summary['queries_sent']:,} / {summary['predictions_received']:,} / "
-         f"{summary['rankings_received']:,}"),
+        (
+            "queries sent / predictions / rankings",
+            f"{summary['queries_sent']:,} / {summary['predictions_received']:,} / "
+            f"{summary['rankings_received']:,}",
+        ),
         ("throughput", f"{summary['throughput_qps']:,.0f} queries/s"),
         ("latency p50 / p99 / p99.9", "{p50} / {p99} / {p999} ms".format(**summary["latency_ms"])),
-        ("impressions / clicks / late clicks",
-         f"{summary['impressions']:,} / {summary['clicks']:,} / {summary['late_clicks']:,}"),
-        ("CTR realized (expected)",
-         f"{summary['ctr']['realized']:.2%} ({summary['ctr']['expected']:.2%})"),
+        (
+            "impressions / clicks / late clicks",
+            f"{summary['impressions']:,} / {summary['clicks']:,} / {summary['late_clicks']:,}",
+        ),
+        (
+            "CTR realized (expected)",
+            f"{summary['ctr']['realized']:.2%} ({summary['ctr']['expected']:.2%})",
+        ),
         ("examples learned", f"{summary['examples_learned']:,}"),
-        ("click model logloss / NE / AUC",
-         f"{click['logloss']:.4f} / {click['ne']:.4f} / {click['auc']:.4f}"),
+        (
+            "click model logloss / NE / AUC",
+            f"{click['logloss']:.4f} / {click['ne']:.4f} / {click['auc']:.4f}",
+        ),
         ("dead letters", f"{summary['dead_letters']:,}"),
     ]
     for name, value in rows:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from streams import contracts
 
-__all__ = ["Outbox", "DeadLetters", "Counters", "Producer", "now_ms"]
+__all__ = ["Counters", "DeadLetters", "Outbox", "Producer", "now_ms"]
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,9 @@ class Outbox:
     async def flush(self) -> None:
         records, self._records = self._records, []
         send = self._producer.send
-        deliveries = [await send(topic, key, value, None, None, None) for topic, key, value in records]
+        deliveries = [
+            await send(topic, key, value, None, None, None) for topic, key, value in records
+        ]
         if deliveries:
             await asyncio.gather(*deliveries)
 
@@ -73,14 +75,14 @@ class Outbox:
 class DeadLetters:
     """Sends rejected inputs to the dead-letter topic with their reason, and counts them."""
 
-    __slots__ = ("topic", "counters")
+    __slots__ = ("counters", "topic")
 
     def __init__(self, topic: str, counters: Counters) -> None:
         self.topic = topic
         self.counters = counters
 
     def reject(self, outbox: Outbox, message: Any, reason: str) -> None:
-        """Dead-letter one Faust message (it has ``topic``, ``partition``, ``offset``, ``value``)."""
+        """Dead-letter one Faust message (with ``topic``, ``partition``, ``offset``, ``value``)."""
         payload = message.value if isinstance(message.value, bytes) else None
         self.reject_at(outbox, reason, message.topic, message.partition, message.offset, payload)
 
@@ -98,7 +100,11 @@ class DeadLetters:
         self.counters[f"dead_letters.{topic}"] += 1
         log.debug("dead letter from %s[%s]@%s: %s", topic, partition, offset, reason)
         record = contracts.dead_letter(
-            reason=reason, topic=topic, partition=partition, offset=offset, ts=now_ms(),
+            reason=reason,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            ts=now_ms(),
             payload=payload,
         )
         outbox.add(self.topic, topic, contracts.encode(record))

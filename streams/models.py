@@ -14,10 +14,13 @@ from river import base
 
 from learners import FTRLLogisticRegression, ProgressiveMetrics
 
-__all__ = ["LiveModel", "ModelRegistry", "default_models", "CLICK", "ENGAGEMENT"]
+__all__ = ["CLICK", "CLICK_PARAMS", "ENGAGEMENT", "LiveModel", "ModelRegistry", "default_models"]
 
 CLICK = "click"
 ENGAGEMENT = "engagement"
+#: Hyperparameters of the click model: alpha 0.1 learns rare hashed crosses (query word x ad
+#: category) markedly faster than 0.05 on the simulated world, and 0.2 no better.
+CLICK_PARAMS = {"alpha": 0.1, "beta": 1.0, "l1": 0.0, "l2": 1.0}
 
 
 @dataclasses.dataclass(slots=True)
@@ -62,7 +65,9 @@ class ModelRegistry(dict[str, LiveModel]):
         raise KeyError(objective)
 
 
-def default_models(factories: Mapping[str, Callable[[], base.Classifier]] | None = None) -> ModelRegistry:
+def default_models(
+    factories: Mapping[str, Callable[[], base.Classifier]] | None = None,
+) -> ModelRegistry:
     """The models a worker starts with: for now the click model, serving ``engagement``."""
-    factories = factories or {CLICK: FTRLLogisticRegression}
+    factories = factories or {CLICK: lambda: FTRLLogisticRegression(**CLICK_PARAMS)}
     return ModelRegistry({CLICK: LiveModel(CLICK, ENGAGEMENT, factories[CLICK]())})

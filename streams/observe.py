@@ -18,10 +18,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from learners.errors import AdstreamError
 from streams import contracts
-from streams.emit import now_ms
 from streams.settings import Settings
 
-__all__ = ["SystemWatcher", "wait_until_serving", "NotServing", "consumer_options"]
+__all__ = ["NotServing", "SystemWatcher", "consumer_options", "wait_until_serving"]
 
 log = logging.getLogger(__name__)
 
@@ -141,16 +140,22 @@ class SystemWatcher:
 
 
 async def wait_until_serving(settings: Settings, timeout_s: float = 60.0) -> float:
-    """Send a probe query until a prediction for it comes back; returns the seconds it took."""
+    """Send a probe query until a prediction for it comes back; returns the seconds it took.
+
+    The probe carries the earliest valid timestamp, so it never moves any event-time watermark
+    (the join's windows close in event time).
+    """
     started = time.monotonic()
     probe_id = f"probe-{uuid.uuid4().hex[:12]}"
     probe = contracts.query(
         event_id=probe_id,
-        ts=now_ms(),
+        ts=contracts.MIN_TS_MS,
         user_id="probe",
         text="probe",
         context={"device": "probe"},
-        candidates=[contracts.candidate(ad_id="probe", advertiser_id="probe", category="probe", bid=0.0)],
+        candidates=[
+            contracts.candidate(ad_id="probe", advertiser_id="probe", category="probe", bid=0.0)
+        ],
     )
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, **settings.client_security())
     consumer = AIOKafkaConsumer(**consumer_options(settings))
@@ -158,7 +163,9 @@ async def wait_until_serving(settings: Settings, timeout_s: float = 60.0) -> flo
     await consumer.start()
     try:
         await assigned_from_start(consumer, [settings.topic("predictions")])
-        await producer.send_and_wait(settings.topic("queries"), contracts.encode(probe), key=b"probe")
+        await producer.send_and_wait(
+            settings.topic("queries"), contracts.encode(probe), key=b"probe"
+        )
         while time.monotonic() - started < timeout_s:
             batches = await consumer.getmany(timeout_ms=200)
             for records in batches.values():

@@ -24,7 +24,9 @@ class WorkerProcess:
     :meth:`kill` is the crash a recovery test needs.
     """
 
-    def __init__(self, settings: Settings, *, log_path: Path | None = None, loglevel: str = "WARNING") -> None:
+    def __init__(
+        self, settings: Settings, *, log_path: Path | None = None, loglevel: str = "WARNING"
+    ) -> None:
         self.settings = settings
         self.log_path = log_path
         self.loglevel = loglevel

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["Settings", "ENV_PREFIX"]
+__all__ = ["ENV_PREFIX", "Settings"]
 
 ENV_PREFIX = "ADSTREAM_"
 

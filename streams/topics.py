@@ -6,7 +6,7 @@ import dataclasses
 
 from streams.settings import Settings
 
-__all__ = ["TopicSpec", "topic_specs", "TRAFFIC_TOPICS"]
+__all__ = ["TRAFFIC_TOPICS", "TopicSpec", "topic_specs"]
 
 #: Topics whose partition count scales with traffic (``Settings.partitions``).
 TRAFFIC_TOPICS = ("queries", "predictions", "rankings", "impressions", "clicks", "examples")

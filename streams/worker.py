@@ -9,7 +9,7 @@ import faust
 from streams.app import create_app
 from streams.settings import Settings
 
-__all__ = ["run_worker", "configure_logging"]
+__all__ = ["configure_logging", "run_worker"]
 
 
 def configure_logging(level: str = "WARNING") -> None:

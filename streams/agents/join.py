@@ -1,9 +1,12 @@
 """join: queries + impressions + clicks -> labelled examples, within the attribution window.
 
-The watermark is event time (the latest timestamp seen). When no input has arrived for the
-grace period, everything in flight has arrived, so the watermark also follows the wall clock
-less the grace period: windows close on an idle stream too, while a backlog replayed after a
-restart is still joined in event time.
+Windows close in event time: the watermark is the slowest active input partition's latest
+timestamp (:class:`streams.attribution.Watermark`), so a backlog replayed after a restart, read
+unevenly across partitions, is still joined correctly. When no input has arrived for the grace
+period, everything in flight has arrived, so the watermark then follows the wall clock less the
+grace period: windows close on an idle stream too. Idle means no input at all for
+``IMPRESSION_WAIT_S``: a join starved by flow control for a moment must not close windows
+by the wall clock while it replays old events.
 """
 
 from __future__ import annotations
@@ -13,16 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 from learners import features_for
 from streams import contracts
-from streams.attribution import Attribution, Label
+from streams.attribution import Attribution, Label, Watermark
 from streams.emit import Outbox, now_ms
 from streams.models import CLICK
 
 if TYPE_CHECKING:
     from streams.app import WorkerContext
 
-__all__ = ["register", "example_for"]
+__all__ = ["example_for", "register"]
 
-IMPRESSION_WAIT_S = 10.0  # how long an impression waits for its query (and a click for its impression)
+IMPRESSION_WAIT_S = (
+    10.0  # how long an impression waits for its query (and a click for its impression)
+)
 
 
 def example_for(label: Label, n_bits: int) -> dict[str, Any] | None:
@@ -60,58 +65,71 @@ def register(ctx: WorkerContext) -> None:
     )
     examples_topic = ctx.topic_name("examples")
     source = ctx.app.topic(*names, key_serializer="raw", value_serializer="raw", allow_empty=True)
-    watermark = 0
+    # A partition counts as idle only after the longest wait: under a backlog, flow control can
+    # hold one topic back for a while, and it must still hold the watermark back.
+    watermark = Watermark(idle_ms=int(IMPRESSION_WAIT_S * 1000))
     last_input = time.monotonic()
+
+    def reject(outbox: Outbox, reason: str, event: dict, origin: dict[str, int]) -> None:
+        position, offset = next(iter(origin.items()))  # the input that could not be joined
+        topic, _, partition = position.rpartition(":")
+        ctx.dead_letters.reject_at(
+            outbox, reason, topic, int(partition), offset, contracts.encode(event)
+        )
 
     def emit(outbox: Outbox, labels: list[Label]) -> None:
         for label in labels:
             example = example_for(label, settings.n_bits)
             if example is None:
-                ctx.counters["impressions_of_unknown_ads"] += 1
+                reject(
+                    outbox,
+                    "impression of an ad not among the query's candidates",
+                    label.impression,
+                    label.source,
+                )
                 continue
             outbox.add(examples_topic, CLICK, contracts.encode(example))
             ctx.counters["examples"] += 1
             ctx.counters["positives"] += label.label > 0
         for reason, event, origin in join.take_rejected():
-            ((position, offset),) = origin.items()  # the one input that was not joined
-            topic, _, partition = position.rpartition(":")
-            ctx.dead_letters.reject_at(
-                outbox, reason, topic, int(partition), offset, contracts.encode(event)
-            )
+            reject(outbox, reason, event, origin)
         ctx.counters.update(join.counts)
         join.counts.clear()
 
     @ctx.app.agent(source, name="join")
     async def join_agent(stream: Any) -> None:
-        nonlocal watermark, last_input
+        nonlocal last_input
         size, within = ctx.batch
         async for events in stream.take_events(size, within):
             outbox = ctx.outbox()
             labels: list[Label] = []
+            received_ms = now_ms()
             for event in events:
                 message = event.message
                 kind = names[message.topic]
                 try:
                     record = decoders[kind](event.value)
                 except contracts.InvalidEvent as error:
-                    ctx.dead_letters.reject(outbox, message, error.reason)
+                    if kind != "queries":  # serve owns the dead letters of the queries topic
+                        ctx.dead_letters.reject(outbox, message, error.reason)
                     continue
-                origin = {f"{message.topic}:{message.partition}": message.offset}
+                position = f"{message.topic}:{message.partition}"
+                origin = {position: message.offset}
                 if kind == "queries":
                     labels += join.add_query(record)
                 elif kind == "impressions":
                     labels += join.add_impression(record, origin)
                 else:
                     labels += join.add_click(record, origin)
-                watermark = max(watermark, record["ts"])
-            labels += join.advance(watermark)
+                watermark.observe(position, record["ts"], now_ms=received_ms)
+            labels += join.advance(watermark.current(now_ms=received_ms))
             last_input = time.monotonic()
             emit(outbox, labels)
             await outbox.flush()
 
-    @ctx.app.timer(max(settings.join_grace_s / 2, 0.1), name="join-idle-clock")
+    @ctx.app.timer(1.0, name="join-idle-clock")
     async def close_idle_windows() -> None:
-        if time.monotonic() - last_input < settings.join_grace_s:
+        if time.monotonic() - last_input < IMPRESSION_WAIT_S:
             return
         outbox = ctx.outbox()
         emit(outbox, join.advance(now_ms() - grace_ms))

@@ -11,7 +11,7 @@ from streams import contracts
 if TYPE_CHECKING:
     from streams.app import WorkerContext
 
-__all__ = ["register", "ranking_for", "ARM"]
+__all__ = ["ARM", "ranking_for", "register"]
 
 ARM = "main"
 

@@ -10,20 +10,30 @@ from streams.emit import now_ms
 if TYPE_CHECKING:
     from streams.app import WorkerContext
 
-__all__ = ["register", "worker_metrics", "model_metrics"]
+__all__ = ["model_metrics", "register", "worker_metrics"]
 
 
 def worker_metrics(ctx: WorkerContext, ts: int) -> dict:
     """The worker's cumulative counters."""
-    return {"v": contracts.SCHEMA_VERSION, "kind": "worker", "worker": ctx.worker_id, "ts": ts,
-            "counters": dict(ctx.counters)}
+    return {
+        "v": contracts.SCHEMA_VERSION,
+        "kind": "worker",
+        "worker": ctx.worker_id,
+        "ts": ts,
+        "counters": dict(ctx.counters),
+    }
 
 
 def model_metrics(ctx: WorkerContext, ts: int) -> list[dict]:
     """Progressive metrics of every model this worker has learned."""
     return [
-        {"v": contracts.SCHEMA_VERSION, "kind": "model", "worker": ctx.worker_id, "ts": ts,
-         **model.report()}
+        {
+            "v": contracts.SCHEMA_VERSION,
+            "kind": "model",
+            "worker": ctx.worker_id,
+            "ts": ts,
+            **model.report(),
+        }
         for model in ctx.models.values()
         if model.n_learned
     ]

@@ -11,7 +11,7 @@ from streams.emit import now_ms
 if TYPE_CHECKING:
     from streams.app import WorkerContext
 
-__all__ = ["register", "predict"]
+__all__ = ["predict", "register"]
 
 
 def predict(ctx: WorkerContext, query: dict[str, Any], scored_at_ms: int) -> dict[str, Any]:

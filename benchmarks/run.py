@@ -1,0 +1,252 @@
+"""``adstream bench``: the hot-path micro-benchmarks, then the end-to-end harness; JSON results.
+
+Writes to ``benchmarks/results/``:
+
+- ``hot_path.json``: pytest-benchmark's own JSON for ``benchmarks/test_hot_path.py``;
+- ``e2e.json``: rates, latency percentiles, throughput and adstream/floor ratios, machine info;
+- ``summary.json``: per-event hot-path medians in microseconds, the e2e figures and the DESIGN §7
+  targets with whether this run met them.
+
+The exit code is 0 when everything ran (and, in a full run, every measured target was met), 1
+when a benchmark failed or a query went unanswered, 2 when a full run missed a target. A quick
+run is a smoke test: its targets are reported, never enforced.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.e2e import E2EOptions, run_e2e
+from learners.errors import AdstreamError
+
+__all__ = ["RESULTS_DIR", "run_benchmarks", "summarize"]
+
+log = logging.getLogger(__name__)
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = BENCH_DIR / "results"
+REPO_ROOT = BENCH_DIR.parent
+
+#: DESIGN §7 targets checked here.
+HOT_PATH_MAX_RATIO = 2.0  # serve hot path / bare predict of the same models
+E2E_P99_MAX_RATIO = 1.25  # adstream p99 / floor p99 at 1,000 queries/s
+LEARN_MIN_PER_S = 20_000  # click model examples/s (model cost only, see README)
+
+#: summary key -> (pytest-benchmark key in extra_info, label)
+HOT_PATH_ROWS = {
+    "decode_per_query": "decode a query",
+    "features_per_query": "features, per query (all candidates)",
+    "predict_bare_per_query": "bare FTRL predict, per query",
+    "predict_river_logreg_per_query": "bare River LogisticRegression predict, per query",
+    "serve_per_query": "serve hot path, per query",
+    "serve_per_candidate": "serve hot path, per candidate",
+    "encode_per_query": "encode a prediction",
+    "learn_per_example": "FTRL learn_one, per example",
+    "live_predict_learn_per_example": "LiveModel predict+metrics+learn, per example",
+    "river_predict_learn_per_example": "bare River predict+learn, per example",
+}
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU count, load, Python, platform and the git commit of the checkout (if any)."""
+    info: dict[str, Any] = {
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_1m": os.getloadavg()[0],  # others' load skews every figure
+        "git_commit": None,
+        "git_dirty": None,
+    }
+    try:
+        info["git_commit"] = _git("rev-parse", "HEAD")
+        info["git_dirty"] = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.CalledProcessError):
+        log.info("no git checkout: commit not recorded")
+    return info
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=10
+    )
+    return done.stdout.strip()
+
+
+def run_hot_path(json_path: Path, quick: bool) -> int:
+    """pytest-benchmark on ``test_hot_path.py`` only (no doctests, no cache); its exit code."""
+    args = [
+        str(BENCH_DIR / "test_hot_path.py"),
+        "-o",
+        "addopts=",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "-W",
+        "ignore::DeprecationWarning",
+        f"--rootdir={REPO_ROOT}",
+        f"--benchmark-json={json_path}",
+        "--benchmark-columns=median,iqr,rounds",
+        "--benchmark-sort=name",
+        f"--benchmark-max-time={0.2 if quick else 1.0}",
+    ]
+    return int(pytest.main(args))
+
+
+def hot_path_medians_us(hot_path: dict[str, Any]) -> dict[str, float]:
+    """Per-event medians in microseconds, by summary key, from pytest-benchmark's JSON."""
+    medians = {}
+    for bench in hot_path.get("benchmarks", []):
+        extra = bench.get("extra_info", {})
+        if "key" in extra and extra.get("events"):
+            medians[extra["key"]] = bench["stats"]["median"] / extra["events"] * 1e6
+    return medians
+
+
+def summarize(
+    medians_us: dict[str, float], e2e: dict[str, Any] | None, quick: bool
+) -> dict[str, Any]:
+    """The compact summary: per-event medians, e2e figures and the targets."""
+    serve = medians_us.get("serve_per_query", math.nan)
+    bare = medians_us.get("predict_bare_per_query", math.nan)
+    learn = medians_us.get("live_predict_learn_per_example", math.nan)
+    hot_ratio = serve / bare if bare else math.nan
+    learn_per_s = 1e6 / learn if learn else math.nan
+    targets: dict[str, Any] = {
+        "hot_path_over_bare_predict": {
+            "value": hot_ratio,
+            "max": HOT_PATH_MAX_RATIO,
+            "met": hot_ratio <= HOT_PATH_MAX_RATIO,
+        },
+        "learn_examples_per_s_model_only": {
+            "value": learn_per_s,
+            "min": LEARN_MIN_PER_S,
+            "met": learn_per_s >= LEARN_MIN_PER_S,
+        },
+    }
+    summary: dict[str, Any] = {
+        "quick": quick,
+        "hot_path_median_us": medians_us,
+        "targets": targets,
+    }
+    if e2e is not None:
+        p99_ratio = e2e["ratios"]["p99_adstream_over_floor"]
+        targets["e2e_p99_adstream_over_floor"] = {
+            "value": p99_ratio,
+            "max": E2E_P99_MAX_RATIO,
+            "met": p99_ratio <= E2E_P99_MAX_RATIO,
+            "rate_per_s": e2e["options"]["rate_per_s"],
+        }
+        keys = ("p50_ms", "p99_ms", "p999_ms", "achieved_throughput_per_s", "unanswered")
+        summary["e2e"] = {
+            "rate_per_s": e2e["options"]["rate_per_s"],
+            "duration_s": e2e["options"]["duration_s"],
+            "adstream": {k: e2e["adstream"][k] for k in keys},
+            "floor": {k: e2e["floor"][k] for k in keys},
+            "ratios": e2e["ratios"],
+        }
+    return summary
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _table(summary: dict[str, Any]) -> list[Table]:
+    hot = Table(title="hot path, in-process (median per event)")
+    hot.add_column("what")
+    hot.add_column("µs", justify="right")
+    for key, label in HOT_PATH_ROWS.items():
+        value = summary["hot_path_median_us"].get(key)
+        hot.add_row(label, "-" if value is None else f"{value:,.1f}")
+    tables = [hot]
+    e2e = summary.get("e2e")
+    if e2e:
+        title = f"end to end at {e2e['rate_per_s']:,.0f} queries/s for {e2e['duration_s']:g} s"
+        end = Table(title=title)
+        for column in ("system", "p50 ms", "p99 ms", "p99.9 ms", "answered/s", "unanswered"):
+            end.add_column(column, justify="right")
+        for name in ("adstream", "floor"):
+            r = e2e[name]
+            end.add_row(
+                name,
+                f"{r['p50_ms']:.1f}",
+                f"{r['p99_ms']:.1f}",
+                f"{r['p999_ms']:.1f}",
+                f"{r['achieved_throughput_per_s']:,.0f}",
+                str(r["unanswered"]),
+            )
+        ratios = e2e["ratios"]
+        end.add_row(
+            "adstream/floor",
+            f"{ratios['p50_adstream_over_floor']:.2f}x",
+            f"{ratios['p99_adstream_over_floor']:.2f}x",
+            f"{ratios['p999_adstream_over_floor']:.2f}x",
+            "",
+            "",
+        )
+        tables.append(end)
+    targets = Table(title="DESIGN §7 targets")
+    for column in ("target", "value", "limit", "met"):
+        targets.add_column(column, justify="right")
+    for name, target in summary["targets"].items():
+        limit = f"<= {target['max']}" if "max" in target else f">= {target['min']:,}"
+        targets.add_row(name, f"{target['value']:,.2f}", limit, "yes" if target["met"] else "NO")
+    tables.append(targets)
+    return tables
+
+
+def run_benchmarks(quick: bool = False) -> int:
+    """Run the micro-benchmarks, then the end-to-end harness; write results; an exit code."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    console = Console()
+    hot_path_json = RESULTS_DIR / "hot_path.json"
+    started = time.monotonic()
+    code = run_hot_path(hot_path_json, quick)
+    if code != 0:
+        log.error("hot-path benchmarks failed (pytest exit code %s)", code)
+        return 1
+    medians = hot_path_medians_us(json.loads(hot_path_json.read_text()))
+
+    options = E2EOptions.quick() if quick else E2EOptions()
+    log_dir = Path(tempfile.mkdtemp(prefix="adstream-bench-"))
+    machine = machine_info()  # before the harness loads the machine itself
+    try:
+        e2e = run_e2e(options, log_dir)
+    except AdstreamError as error:
+        log.error("end-to-end harness failed: %s (logs in %s)", error, log_dir)
+        return 1
+    e2e["machine"] = machine
+    e2e["quick"] = quick
+    _write(RESULTS_DIR / "e2e.json", e2e)
+
+    summary = summarize(medians, e2e, quick)
+    summary["machine"] = e2e["machine"]
+    summary["elapsed_s"] = time.monotonic() - started
+    _write(RESULTS_DIR / "summary.json", summary)
+    for table in _table(summary):
+        console.print(table)
+    console.print(f"results in {RESULTS_DIR}; broker and worker logs in {log_dir}")
+
+    if e2e["adstream"]["unanswered"] or e2e["floor"]["unanswered"]:
+        log.error(
+            "unanswered queries: adstream %s, floor %s",
+            e2e["adstream"]["unanswered"],
+            e2e["floor"]["unanswered"],
+        )
+        return 1
+    if not quick and not all(t["met"] for t in summary["targets"].values()):
+        return 2
+    return 0

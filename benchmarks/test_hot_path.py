@@ -1,0 +1,238 @@
+"""Micro-benchmarks of the serving and learning hot path, in-process (DESIGN §7).
+
+The workload is seeded and realistic: ``WORKLOAD_QUERIES`` queries from ``World(seed=1)``
+(5-20 candidates each) scored by a click model pre-trained on a few thousand simulated
+impressions, so its weights are non-zero. Every benchmark processes the *whole* workload per
+call and records in ``extra_info`` how many events that is (``events``) and of which kind
+(``unit``: query, candidate or example); ``benchmarks.run`` divides the median by it to get
+per-event figures. Each benchmark names a ``key`` used in ``summary.json``.
+
+Run on its own with::
+
+    pytest benchmarks/test_hot_path.py -p no:cacheprovider -o addopts=""
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from river import linear_model, optim
+
+from learners import FTRLLogisticRegression, candidate_features, query_context
+from producers.world import World
+from streams import contracts
+from streams.agents.serve import predict
+from streams.models import CLICK, ENGAGEMENT, LiveModel, ModelRegistry
+from streams.settings import Settings
+
+WORKLOAD_SEED = 1
+WORKLOAD_QUERIES = 200
+TRAIN_QUERIES = 300  # about 3,700 examples
+TS0_MS = 1_700_000_000_000
+
+
+class Workload:
+    """Seeded queries, their hashed features and labels, and pre-trained models."""
+
+    def __init__(self) -> None:
+        self.settings = Settings()
+        n_bits = self.settings.n_bits
+        world = World(seed=WORKLOAD_SEED)
+        rng = random.Random(WORKLOAD_SEED)
+        self.click = FTRLLogisticRegression()
+        self.river = linear_model.LogisticRegression(optimizer=optim.SGD(0.05))
+        for i in range(TRAIN_QUERIES):
+            event, truth = world.next_query(TS0_MS + i * 50)
+            for x, y in self._labelled(world, rng, event, truth, n_bits):
+                self.click.learn_one(x, y)
+                self.river.learn_one(x, y)
+        pairs = [
+            world.next_query(TS0_MS + (TRAIN_QUERIES + i) * 50) for i in range(WORKLOAD_QUERIES)
+        ]
+        self.queries = [event for event, _ in pairs]
+        self.raw = [contracts.encode(event) for event in self.queries]
+        self.xs = [
+            [candidate_features(query_context(q, n_bits), ad) for ad in q["candidates"]]
+            for q in self.queries
+        ]
+        self.examples = [
+            example
+            for (event, truth) in pairs
+            for example in self._labelled(world, rng, event, truth, n_bits)
+        ]
+        self.n_candidates = sum(len(q["candidates"]) for q in self.queries)
+        self.models = ModelRegistry({CLICK: LiveModel(CLICK, ENGAGEMENT, self.click)})
+        self.ctx = SimpleNamespace(settings=self.settings, models=self.models)
+        self.predictions = [predict(self.ctx, q, TS0_MS) for q in self.queries]
+
+    @staticmethod
+    def _labelled(
+        world: World, rng: random.Random, event: dict[str, Any], truth: Any, n_bits: int
+    ) -> list[tuple[dict[int, float], bool]]:
+        """Every candidate as an example, labelled by the world's hidden click model."""
+        qctx = query_context(event, n_bits)
+        return [
+            (
+                candidate_features(qctx, ad),
+                rng.random() < world.click_probability(truth, world.ad(ad["ad_id"]), position),
+            )
+            for position, ad in enumerate(event["candidates"])
+        ]
+
+
+@pytest.fixture(scope="module")
+def workload() -> Workload:
+    return Workload()
+
+
+def _run(benchmark: Any, fn: Callable[[], Any], *, key: str, events: int, unit: str) -> None:
+    benchmark.extra_info.update(key=key, events=events, unit=unit)
+    benchmark(fn)
+
+
+# --------------------------------------------------------------------------- codec
+
+
+@pytest.mark.benchmark(group="codec")
+def test_decode_query(benchmark: Any, workload: Workload) -> None:
+    raw, decode = workload.raw, contracts.decode_query
+
+    def run() -> None:
+        for data in raw:
+            decode(data)
+
+    _run(benchmark, run, key="decode_per_query", events=len(raw), unit="query")
+
+
+@pytest.mark.benchmark(group="codec")
+def test_encode_prediction(benchmark: Any, workload: Workload) -> None:
+    predictions, encode = workload.predictions, contracts.encode
+
+    def run() -> None:
+        for prediction in predictions:
+            encode(prediction)
+
+    _run(benchmark, run, key="encode_per_query", events=len(predictions), unit="query")
+
+
+# --------------------------------------------------------------------------- features
+
+
+@pytest.mark.benchmark(group="features")
+def test_features_per_query(benchmark: Any, workload: Workload) -> None:
+    queries, n_bits = workload.queries, workload.settings.n_bits
+
+    def run() -> None:
+        for q in queries:
+            qctx = query_context(q, n_bits)
+            [candidate_features(qctx, ad) for ad in q["candidates"]]
+
+    _run(benchmark, run, key="features_per_query", events=len(queries), unit="query")
+
+
+# --------------------------------------------------------------------------- predict
+
+
+@pytest.mark.benchmark(group="predict")
+def test_predict_bare_ftrl(benchmark: Any, workload: Workload) -> None:
+    """The bare River predict cost of the served model: ``predict_proba_one`` per candidate."""
+    xs, predict_one = workload.xs, workload.click.predict_proba_one
+
+    def run() -> None:
+        for candidates in xs:
+            [predict_one(x)[True] for x in candidates]
+
+    _run(benchmark, run, key="predict_bare_per_query", events=len(xs), unit="query")
+
+
+@pytest.mark.benchmark(group="predict")
+def test_predict_bare_river_logreg(benchmark: Any, workload: Workload) -> None:
+    """Reference: River's own LogisticRegression on the same hashed features."""
+    xs, predict_one = workload.xs, workload.river.predict_proba_one
+
+    def run() -> None:
+        for candidates in xs:
+            [predict_one(x)[True] for x in candidates]
+
+    _run(benchmark, run, key="predict_river_logreg_per_query", events=len(xs), unit="query")
+
+
+# --------------------------------------------------------------------------- serve
+
+
+@pytest.mark.benchmark(group="serve")
+def test_serve_hot_path(benchmark: Any, workload: Workload) -> None:
+    """decode -> features -> every model's scores -> Prediction -> encode, per query."""
+    raw, ctx = workload.raw, workload.ctx
+    decode, encode = contracts.decode_query, contracts.encode
+
+    def run() -> None:
+        for data in raw:
+            encode(predict(ctx, decode(data), TS0_MS))
+
+    _run(benchmark, run, key="serve_per_query", events=len(raw), unit="query")
+
+
+@pytest.mark.benchmark(group="serve")
+def test_serve_hot_path_per_candidate(benchmark: Any, workload: Workload) -> None:
+    """The same hot path, reported per candidate scored."""
+    raw, ctx = workload.raw, workload.ctx
+    decode, encode = contracts.decode_query, contracts.encode
+
+    def run() -> None:
+        for data in raw:
+            encode(predict(ctx, decode(data), TS0_MS))
+
+    _run(benchmark, run, key="serve_per_candidate", events=workload.n_candidates, unit="candidate")
+
+
+# --------------------------------------------------------------------------- learn
+
+
+@pytest.mark.benchmark(group="learn")
+def test_learn_one_ftrl(benchmark: Any, workload: Workload) -> None:
+    """``learn_one`` per example (the model keeps learning across rounds, as it would live)."""
+    model = workload.click.clone()
+    for x, y in workload.examples:
+        model.learn_one(x, y)
+    examples, learn = workload.examples, model.learn_one
+
+    def run() -> None:
+        for x, y in examples:
+            learn(x, y)
+
+    _run(benchmark, run, key="learn_per_example", events=len(examples), unit="example")
+
+
+@pytest.mark.benchmark(group="learn")
+def test_live_model_predict_learn(benchmark: Any, workload: Workload) -> None:
+    """What the learn agent does per example: predict, progressive metrics, then learn."""
+    live = LiveModel(CLICK, ENGAGEMENT, workload.click.clone())
+    examples, learn = workload.examples, live.learn
+
+    def run() -> None:
+        for x, y in examples:
+            learn(x, y)
+
+    _run(benchmark, run, key="live_predict_learn_per_example", events=len(examples), unit="example")
+
+
+@pytest.mark.benchmark(group="learn")
+def test_bare_river_predict_learn(benchmark: Any, workload: Workload) -> None:
+    """Reference: bare River LogisticRegression predict + learn on the same hashed features."""
+    model = workload.river.clone()
+    examples = workload.examples
+    predict_one, learn_one = model.predict_proba_one, model.learn_one
+
+    def run() -> None:
+        for x, y in examples:
+            predict_one(x)
+            learn_one(x, y)
+
+    _run(
+        benchmark, run, key="river_predict_learn_per_example", events=len(examples), unit="example"
+    )

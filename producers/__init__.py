@@ -1,0 +1,16 @@
+"""Event producers: the simulated search-ads world, its Kafka front-end, a synchronous client."""
+
+from producers.client import EventClient
+from producers.simulator import SimulationStats, Simulator
+from producers.world import Ad, QueryTruth, World
+from streams.contracts import InvalidEvent
+
+__all__ = [
+    "Ad",
+    "EventClient",
+    "InvalidEvent",
+    "QueryTruth",
+    "SimulationStats",
+    "Simulator",
+    "World",
+]

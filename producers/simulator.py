@@ -1,0 +1,393 @@
+"""The asynchronous front-end simulator: queries out, results in, top ad shown, clicks later.
+
+:class:`Simulator` publishes the queries of a :class:`~producers.world.World` at a fixed rate,
+reads the system's predictions and rankings, shows the top-ranked ad of every ranking (an
+impression) and, with the world's hidden click probability, clicks it after a random delay.
+Clicks beyond the attribution window are still published; the system must count them as late.
+
+Pacing is by intended send time (the i-th query is due at ``start + i / rate``), so a slow
+loop catches up in batches and latency is measured from when a query was due, not from when a
+late loop got round to sending it. The readers are assigned every partition and read from the
+beginning, without a consumer group: topics are fresh per run and a group join would cost
+seconds on the embedded broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import heapq
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from producers.world import Ad, QueryTruth, World
+from streams import contracts
+from streams.broker import BrokerError
+from streams.settings import Settings
+
+__all__ = ["SimulationStats", "Simulator"]
+
+log = logging.getLogger(__name__)
+
+_LINGER_MS = 5
+_MAX_BATCH_BYTES = 256 * 1024
+_MAX_PACING_SLEEP_S = 0.05  # so stop() is noticed quickly even at low rates
+_CLICK_POLL_S = 0.02  # clicks are published at most this late; their ``ts`` stays exact
+
+
+@dataclasses.dataclass(slots=True)
+class SimulationStats:
+    """Counters of one run; ``latencies_ms`` holds one sample per answered query."""
+
+    queries_sent: int = 0
+    predictions_received: int = 0
+    rankings_received: int = 0
+    impressions: int = 0
+    clicks: int = 0
+    clicks_sent: int = 0
+    late_clicks_sent: int = 0
+    clicks_pending: int = 0
+    bad_messages: int = 0
+    unmatched: int = 0
+    send_errors: int = 0
+    expected_clicks: float = 0.0
+    latencies_ms: list[float] = dataclasses.field(default_factory=list)
+
+    def unanswered(self) -> int:
+        """Queries sent that have no prediction (yet)."""
+        return self.queries_sent - self.predictions_received
+
+    def latency_ms(self, percentile: float) -> float:
+        """A percentile (0-100) of query-to-prediction latency; NaN before any sample."""
+        if not self.latencies_ms:
+            return math.nan
+        return float(np.percentile(self.latencies_ms, percentile))
+
+    def expected_ctr(self) -> float:
+        """Mean hidden click probability of the ads shown: the CTR the ranking deserves."""
+        return self.expected_clicks / self.impressions if self.impressions else math.nan
+
+    def realized_ctr(self) -> float:
+        """Clicks drawn per impression (pending clicks included)."""
+        return self.clicks / self.impressions if self.impressions else math.nan
+
+
+@dataclasses.dataclass(slots=True)
+class _InFlight:
+    """A sent query waiting for its prediction and ranking."""
+
+    intended_s: float
+    truth: QueryTruth
+    predicted: bool = False
+    ranked: bool = False
+
+
+class Simulator:
+    """Drive the system with a world's traffic over Kafka and measure what comes back.
+
+    A simulator runs once: build a new one for another run.
+
+    Parameters
+    ----------
+    settings
+        Broker and topic names; ``settings.kafka`` must name a running broker.
+    world
+        Makes the queries and holds the hidden click model.
+    rate_per_s
+        Queries per second.
+    duration_s
+        How long queries are published; ``rate_per_s * duration_s`` queries in all.
+    attribution_window_s
+        Clicks delayed longer than this are counted as late; defaults to the settings' window.
+    clock
+        Seconds since the epoch, for event timestamps, pacing and latency (wall clock).
+    seed
+        Seeds click draws and delays; defaults to the world's seed.
+    drain_timeout_s
+        After the last query, how long to wait for every prediction and ranking.
+    tick_interval_s
+        How often ``on_tick`` is called during :meth:`run`.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        world: World,
+        rate_per_s: float,
+        duration_s: float,
+        attribution_window_s: float | None = None,
+        clock: Callable[[], float] = time.time,
+        seed: int | None = None,
+        drain_timeout_s: float = 15.0,
+        tick_interval_s: float = 0.5,
+    ) -> None:
+        if not settings.kafka:
+            raise ValueError("settings.kafka is empty: start a broker (streams.broker.broker_for)")
+        if not rate_per_s > 0 or not duration_s >= 0:
+            raise ValueError(
+                f"need rate_per_s > 0 and duration_s >= 0, got {rate_per_s}, {duration_s}"
+            )
+        self.settings = settings
+        self.world = world
+        self.rate_per_s = rate_per_s
+        self.duration_s = duration_s
+        self.attribution_window_s = (
+            settings.attribution_window_s if attribution_window_s is None else attribution_window_s
+        )
+        self.clock = clock
+        self.seed = world.seed if seed is None else seed
+        self.drain_timeout_s = drain_timeout_s
+        self.tick_interval_s = tick_interval_s
+        self.stats = SimulationStats()
+        self._rng = random.Random(f"{self.seed}:clicks")
+        self._topics = {
+            name: settings.topic(name)
+            for name in ("queries", "predictions", "rankings", "impressions", "clicks")
+        }
+        self._in_flight: dict[str, _InFlight] = {}
+        self._clicks: list[tuple[int, str, bool]] = []  # heap of (ts_ms, impression_id, late)
+        self._producer: AIOKafkaProducer | None = None
+        self._stopping = asyncio.Event()
+        self._all_answered = asyncio.Event()
+        self._started = False
+
+    def stop(self) -> None:
+        """Stop publishing queries and end :meth:`run` without waiting for answers."""
+        self._stopping.set()
+
+    async def run(
+        self, on_tick: Callable[[SimulationStats], None] | None = None
+    ) -> SimulationStats:
+        """Publish for ``duration_s``, wait for the answers (bounded), return the counters.
+
+        Parameters
+        ----------
+        on_tick
+            Called with the live stats about every ``tick_interval_s``.
+        """
+        if self._started:
+            raise RuntimeError("a Simulator runs once; build a new one")
+        self._started = True
+        async with contextlib.AsyncExitStack() as stack:
+            self._producer = await self._start_producer(stack)
+            consumer = await self._start_consumer(stack)
+            background = [
+                asyncio.create_task(self._consume(consumer)),
+                asyncio.create_task(self._tick(on_tick)),
+            ]
+            for task in background:
+                task.add_done_callback(self._on_background_done)
+            try:
+                await self._publish_queries()
+                await self._producer.flush()
+                await self._drain()
+            finally:
+                for task in background:
+                    task.cancel()
+                outcomes = await asyncio.gather(*background, return_exceptions=True)
+            self.stats.clicks_pending = len(self._clicks)
+            for outcome in outcomes:
+                if isinstance(outcome, Exception):
+                    raise outcome
+        return self.stats
+
+    # ----------------------------------------------------------------------- lifecycle
+
+    def _client_options(self, role: str) -> dict[str, Any]:
+        return {
+            "bootstrap_servers": self.settings.kafka,
+            "client_id": f"{self.settings.app_id}-simulator-{role}",
+            **self.settings.client_security(),
+        }
+
+    async def _start_producer(self, stack: contextlib.AsyncExitStack) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(
+            acks=1,
+            linger_ms=_LINGER_MS,
+            max_batch_size=_MAX_BATCH_BYTES,
+            **self._client_options("producer"),
+        )
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        return producer
+
+    async def _start_consumer(self, stack: contextlib.AsyncExitStack) -> AIOKafkaConsumer:
+        consumer = AIOKafkaConsumer(
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+            **self._client_options("consumer"),
+        )
+        await consumer.start()
+        stack.push_async_callback(consumer.stop)
+        await consumer.topics()  # refreshes metadata, so partitions_for_topic answers
+        partitions = []
+        for name in ("predictions", "rankings"):
+            found = consumer.partitions_for_topic(self._topics[name])
+            if not found:
+                raise BrokerError(
+                    f"topic {self._topics[name]!r} does not exist; create topics first"
+                )
+            partitions += [TopicPartition(self._topics[name], p) for p in sorted(found)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        return consumer
+
+    def _on_background_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("simulator task failed: %r", task.exception())
+            self.stop()
+
+    # ----------------------------------------------------------------------- sending
+
+    async def _send(self, name: str, key: str, event: dict[str, Any]) -> None:
+        """Hand one event to the producer's batch without waiting for its delivery."""
+        assert self._producer is not None
+        delivery = await self._producer.send(
+            self._topics[name], contracts.encode(event), key=key.encode()
+        )
+        delivery.add_done_callback(self._on_delivery)
+
+    def _on_delivery(self, delivery: asyncio.Future[Any]) -> None:
+        if delivery.cancelled() or delivery.exception() is not None:
+            self.stats.send_errors += 1
+            log.warning("send failed: %r", None if delivery.cancelled() else delivery.exception())
+
+    async def _publish_queries(self) -> None:
+        """Send every query that is due, then sleep until the next one is."""
+        total = math.floor(self.rate_per_s * self.duration_s)
+        start = self.clock()
+        while self.stats.queries_sent < total and not self._stopping.is_set():
+            due = min(total, math.floor((self.clock() - start) * self.rate_per_s) + 1)
+            for index in range(self.stats.queries_sent, due):
+                await self._send_query(start + index / self.rate_per_s)
+            next_due_s = start + due / self.rate_per_s
+            await asyncio.sleep(min(max(0.0, next_due_s - self.clock()), _MAX_PACING_SLEEP_S))
+        log.info("published %d queries", self.stats.queries_sent)
+
+    async def _send_query(self, intended_s: float) -> None:
+        event, truth = self.world.next_query(ts_ms=int(intended_s * 1000))
+        self._in_flight[truth.event_id] = _InFlight(intended_s, truth)
+        await self._send("queries", truth.user_id, event)
+        self.stats.queries_sent += 1
+
+    async def _tick(self, on_tick: Callable[[SimulationStats], None] | None) -> None:
+        """Publish clicks as they fall due; report the live stats every tick interval."""
+        next_tick_s = self.clock() + self.tick_interval_s
+        while True:
+            await self._release_clicks()
+            if on_tick is not None and self.clock() >= next_tick_s:
+                on_tick(self.stats)
+                next_tick_s += self.tick_interval_s
+            await asyncio.sleep(_CLICK_POLL_S)
+
+    async def _release_clicks(self) -> None:
+        now_ms = self.clock() * 1000
+        while self._clicks and self._clicks[0][0] <= now_ms:
+            ts_ms, impression_id, late = heapq.heappop(self._clicks)
+            await self._send(
+                "clicks", impression_id, contracts.click(impression_id=impression_id, ts=ts_ms)
+            )
+            self.stats.clicks_sent += 1
+            self.stats.late_clicks_sent += late
+
+    # ----------------------------------------------------------------------- receiving
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        rankings = self._topics["rankings"]
+        while True:
+            batches = await consumer.getmany(timeout_ms=100)
+            for partition, records in batches.items():
+                for record in records:
+                    if partition.topic == rankings:
+                        await self._on_ranking(record.value)
+                    else:
+                        self._on_prediction(record.value)
+
+    def _reject(self, name: str, reason: str) -> None:
+        self.stats.bad_messages += 1
+        log.debug("bad message on %s: %s", name, reason)
+
+    def _expect(self, event_id: str, answered: str) -> _InFlight | None:
+        """The query an answer belongs to, if it is ours and not yet ``answered`` this way."""
+        pending = self._in_flight.get(event_id)
+        if pending is None or getattr(pending, answered):
+            self.stats.unmatched += 1
+            return None
+        setattr(pending, answered, True)
+        if pending.predicted and pending.ranked:
+            del self._in_flight[event_id]
+            if not self._in_flight:
+                self._all_answered.set()
+        return pending
+
+    def _on_prediction(self, value: bytes) -> None:
+        try:
+            event = contracts.decode_prediction(value)
+        except contracts.InvalidEvent as error:
+            self._reject("predictions", error.reason)
+            return
+        pending = self._expect(event["event_id"], "predicted")
+        if pending is not None:
+            self.stats.predictions_received += 1
+            self.stats.latencies_ms.append((self.clock() - pending.intended_s) * 1000.0)
+
+    async def _on_ranking(self, value: bytes) -> None:
+        try:
+            event = contracts.decode_ranking(value)
+        except contracts.InvalidEvent as error:
+            self._reject("rankings", error.reason)
+            return
+        pending = self._expect(event["event_id"], "ranked")
+        if pending is None:
+            return
+        self.stats.rankings_received += 1
+        if not event["ad_ids"] or event["ad_ids"][0] not in pending.truth.candidates:
+            self._reject("rankings", "top ad is not a candidate of its query")
+            return
+        await self._show(pending.truth, self.world.ad(event["ad_ids"][0]), event["arm"])
+
+    async def _show(self, truth: QueryTruth, ad: Ad, arm: str) -> None:
+        """Publish the impression of the top ad and maybe schedule its click."""
+        ts_ms = int(self.clock() * 1000)
+        impression_id = f"imp-{truth.event_id}"
+        shown = contracts.impression(
+            impression_id=impression_id,
+            event_id=truth.event_id,
+            ad_id=ad.ad_id,
+            position=0,
+            ts=ts_ms,
+            arm=arm,
+        )
+        await self._send("impressions", impression_id, shown)
+        self.stats.impressions += 1
+        probability = self.world.click_probability(truth, ad, position=0)
+        self.stats.expected_clicks += probability
+        if self._rng.random() < probability:
+            delay_s = self.world.click_delay_s(self._rng)
+            late = delay_s > self.attribution_window_s
+            heapq.heappush(self._clicks, (ts_ms + round(delay_s * 1000), impression_id, late))
+            self.stats.clicks += 1
+
+    async def _drain(self) -> None:
+        """Wait, at most ``drain_timeout_s``, until every sent query has both answers."""
+        if not self._in_flight or self._stopping.is_set():
+            return
+        self._all_answered.clear()
+        waits = [
+            asyncio.create_task(event.wait()) for event in (self._all_answered, self._stopping)
+        ]
+        await asyncio.wait(waits, timeout=self.drain_timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
+        if self._in_flight:
+            log.warning("%d queries unanswered after the drain", len(self._in_flight))

@@ -1,0 +1,87 @@
+"""EventClient against the embedded broker: keys, contents, and validation at the caller."""
+
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from producers import EventClient, InvalidEvent, World
+from streams import contracts
+from streams.settings import Settings
+
+pytestmark = pytest.mark.broker
+
+TS_MS = 1_700_000_000_000
+
+
+def read_back(settings, name: str, count: int, timeout_s: float = 15.0) -> list:
+    """The first ``count`` records of a topic, read from the beginning of every partition."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka,
+            "group.id": f"test-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        topic = settings.topic(name)
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        records, deadline = [], time.monotonic() + timeout_s
+        while len(records) < count and time.monotonic() < deadline:
+            record = consumer.poll(0.1)
+            if record is not None and record.error() is None:
+                records.append(record)
+        return records
+    finally:
+        consumer.close()
+
+
+def test_events_arrive_keyed_and_decodable(settings):
+    event, truth = World(seed=5).next_query(ts_ms=TS_MS)
+    with EventClient(settings) as client:
+        client.send_query(event)
+        client.send_impression(
+            impression_id="imp-1", event_id=truth.event_id, ad_id=truth.candidates[0], arm="a"
+        )
+        client.send_click("imp-1", ts=TS_MS + 4_000)
+        client.flush(timeout_s=10)
+
+    (query,) = read_back(settings, "queries", 1)
+    assert query.key() == truth.user_id.encode()
+    assert contracts.decode_query(query.value()) == event
+
+    (impression,) = read_back(settings, "impressions", 1)
+    assert impression.key() == b"imp-1"
+    shown = contracts.decode_impression(impression.value())
+    assert (shown["event_id"], shown["ad_id"], shown["position"]) == (
+        truth.event_id,
+        truth.candidates[0],
+        0,
+    )
+
+    (click,) = read_back(settings, "clicks", 1)
+    assert click.key() == b"imp-1"
+    assert contracts.decode_click(click.value()) == contracts.click(
+        impression_id="imp-1", ts=TS_MS + 4_000
+    )
+
+
+def test_a_bad_event_raises_at_the_caller(settings):
+    event, _ = World(seed=5).next_query(ts_ms=TS_MS)
+    with EventClient(settings) as client:
+        with pytest.raises(InvalidEvent, match="candidates"):
+            client.send_query({**event, "candidates": []})
+        with pytest.raises(InvalidEvent, match="not encodable"):
+            client.send_query({**event, "context": {"device": object()}})
+        with pytest.raises(InvalidEvent, match="absurd timestamp"):
+            client.send_click("imp-2", ts=17)
+        with pytest.raises(InvalidEvent, match="empty field"):
+            client.send_impression(impression_id="", event_id="q", ad_id="ad", arm="a")
+
+
+def test_client_needs_a_broker_address():
+    with pytest.raises(ValueError, match="kafka"):
+        EventClient(Settings())

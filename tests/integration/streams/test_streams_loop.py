@@ -1,0 +1,181 @@
+"""The click loop on the real embedded broker with a real worker process."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import msgpack
+import pytest
+
+from producers.world import World
+from streams import contracts
+
+pytestmark = pytest.mark.broker
+
+T0 = 1_750_000_000_000  # event time of the synthetic streams below (ms)
+
+
+def _decoded(messages, decoder):
+    return [decoder(message.value()) for message in messages]
+
+
+def test_queries_in_predictions_and_rankings_out(settings, start_worker, produce, reader):
+    start_worker(settings)
+    world = World(seed=3)
+    queries = [world.next_query(T0 + i)[0] for i in range(50)]
+    for query in queries:
+        produce("queries", query["user_id"].encode(), contracts.encode(query))
+    wanted = {query["event_id"] for query in queries}
+
+    def answered(messages):
+        return wanted <= {m.key().decode() for m in messages}
+
+    predictions = {
+        p["event_id"]: p
+        for p in _decoded(reader.read("predictions", answered), contracts.decode_prediction)
+    }
+    rankings = {
+        r["event_id"]: r
+        for r in _decoded(reader.read("rankings", answered), contracts.decode_ranking)
+    }
+    assert wanted <= predictions.keys() and wanted <= rankings.keys()
+    for query in queries:
+        prediction, ranking = predictions[query["event_id"]], rankings[query["event_id"]]
+        ad_ids = [ad["ad_id"] for ad in query["candidates"]]
+        assert prediction["ad_ids"] == ad_ids
+        scores = prediction["scores"]["engagement"]
+        assert len(scores) == len(ad_ids) and all(0.0 < p < 1.0 for p in scores)
+        assert prediction["versions"].keys() == {"click"}
+        assert sorted(ranking["ad_ids"]) == sorted(ad_ids)
+        assert ranking["combined"] == sorted(ranking["combined"], reverse=True)
+        by_ad = dict(zip(ad_ids, scores, strict=True))
+        assert ranking["combined"] == [by_ad[ad] for ad in ranking["ad_ids"]]
+        assert ranking["weights"] == {"alpha": 0.0, "beta": 1.0, "version": 0}
+
+
+def _labelled_stream(world: World, n: int, window_ms: int):
+    """Queries, the best or the worst candidate shown in turn, clicks drawn from the world's
+    hidden propensities: a stream with a clear signal to learn.
+
+    Event time advances 200 ms per query, so windows close by event time, fast.
+    """
+    rng = random.Random(11)
+    for i in range(n):
+        ts = T0 + 200 * i
+        query, truth = world.next_query(ts)
+        by_propensity = sorted(
+            query["candidates"],
+            key=lambda a: world.click_probability(truth, world.ad(a["ad_id"]), 0),
+        )
+        ad = by_propensity[-1 if i % 2 else 0]
+        impression = contracts.impression(
+            impression_id=f"imp-{i}",
+            event_id=query["event_id"],
+            ad_id=ad["ad_id"],
+            position=0,
+            ts=ts + 50,
+            arm="main",
+        )
+        clicked = rng.random() < world.click_probability(truth, world.ad(ad["ad_id"]), 0)
+        click = contracts.click(impression_id=f"imp-{i}", ts=ts + 50 + window_ms // 4)
+        yield query, impression, click if clicked else None
+
+
+def test_clicks_become_examples_and_the_loss_falls(settings, start_worker, produce, reader):
+    start_worker(settings)
+    world = World(seed=5)
+    window_ms = int(settings.attribution_window_s * 1000)
+    n = 5000
+    clicks = 0
+    for query, impression, click in _labelled_stream(world, n, window_ms):
+        produce("queries", query["user_id"].encode(), contracts.encode(query))
+        produce("impressions", impression["impression_id"].encode(), contracts.encode(impression))
+        if click is not None:
+            clicks += 1
+            produce("clicks", click["impression_id"].encode(), contracts.encode(click))
+
+    def model_reports(messages):
+        return [
+            r
+            for r in (msgpack.unpackb(m.value(), strict_map_key=False) for m in messages)
+            if r.get("kind") == "model"
+        ]
+
+    # Windows close in event time as the backlog is read; the last ones once the input is idle.
+    reports = model_reports(
+        reader.read("metrics", lambda ms: any(r["n"] >= n for r in model_reports(ms)), 90)
+    )
+    final = max(reports, key=lambda r: r["n"])
+    assert final["n"] == n, "every impression is learned exactly once"
+    early = min((r for r in reports if r["n"] >= 200), key=lambda r: r["n"])
+    assert final["logloss"] < early["logloss"], (early, final)
+    assert final["ne"] < 1.0 and final["auc"] > 0.6, final
+
+    examples = _decoded(
+        reader.read("examples", lambda ms: len(ms) >= final["n"]), contracts.decode_example
+    )
+    assert len({e["example_id"] for e in examples}) == len(examples), "an example twice"
+    positives = sum(e["label"] == 1.0 for e in examples)
+    assert positives == clicks, "every click within the window makes a positive"
+
+
+BAD_QUERIES = {
+    b"\xc1\x00garbage": "not msgpack",
+    msgpack.packb([1, 2, 3]): "not a map",
+    msgpack.packb({"v": 1, "event_id": "e"}): "missing field",
+    msgpack.packb({"v": 99}): "unsupported schema version",
+}
+
+
+def _bad_inputs(world: World):
+    """(topic, payload, expected reason fragment) for every kind of bad input."""
+    query = world.next_query(T0)[0]
+
+    def mutated(**changes):
+        return contracts.encode({**query, **changes})
+
+    yield from (("queries", payload, reason) for payload, reason in BAD_QUERIES.items())
+    yield "queries", mutated(ts="yesterday"), "wrong type: ts"
+    yield "queries", mutated(ts=-5), "absurd timestamp"
+    yield "queries", mutated(ts=T0 // 1000), "absurd timestamp"  # seconds, not ms
+    yield "queries", mutated(context={"device": math.nan}), "not finite"
+    yield "queries", mutated(candidates=[{**query["candidates"][0], "bid": math.inf}]), "not finite"
+    yield "queries", mutated(candidates=query["candidates"][:1] * 101), "candidates: 101"
+    yield "queries", mutated(query="é" * 600), "too long: query"
+    yield "queries", b"\x00" * (2 << 20), "oversized"
+    yield "impressions", contracts.encode({"v": 1, "impression_id": 7}), "wrong type"
+    yield "clicks", contracts.encode({"v": 1, "impression_id": "x", "ts": math.nan}), "wrong type"
+    yield "examples", contracts.encode({"v": 1, "model": "click"}), "missing field"
+    yield "predictions", contracts.encode({"v": 1, "event_id": "e", "ts_event": T0}), "missing"
+
+
+def test_bad_messages_are_dead_lettered_and_the_worker_keeps_serving(
+    settings, start_worker, produce, reader
+):
+    start_worker(settings)
+    world = World(seed=9)
+    bad = list(_bad_inputs(world))
+    for topic, payload, _ in bad:
+        produce(topic, b"bad", payload)
+    good = [world.next_query(T0 + i)[0] for i in range(20)]
+    for query in good:
+        produce("queries", query["user_id"].encode(), contracts.encode(query))
+
+    letters = _decoded(
+        reader.read("dead-letter", lambda ms: len(ms) >= len(bad)), contracts.decode_dead_letter
+    )
+    assert len(letters) == len(bad)
+    for topic in {t for t, _, _ in bad}:
+        expected = sorted(reason for t, _, reason in bad if t == topic)
+        got = sorted(
+            letter["reason"] for letter in letters if letter["topic"] == settings.topic(topic)
+        )
+        assert len(got) == len(expected), (topic, got)
+        for fragment in expected:
+            assert any(fragment in reason for reason in got), (fragment, got)
+    assert all(letter["offset"] >= 0 and letter["partition"] >= 0 for letter in letters)
+
+    wanted = {query["event_id"] for query in good}
+    answered = reader.read("predictions", lambda ms: wanted <= {m.key().decode() for m in ms})
+    assert wanted <= {m.key().decode() for m in answered}

@@ -1,0 +1,222 @@
+"""Streams settings (read from ``ADSTREAM_*``, validated, frozen, secret-safe) and topic specs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streams.settings import ENV_PREFIX, Settings
+from streams.topics import TRAFFIC_TOPICS, topic_specs
+
+ALL_TOPICS = {
+    "queries",
+    "predictions",
+    "rankings",
+    "impressions",
+    "clicks",
+    "examples",
+    "metrics",
+    "alerts",
+    "dead-letter",
+    "models",
+    "control",
+}
+
+
+def test_defaults_without_any_environment() -> None:
+    settings = Settings.from_env({})
+    assert settings == Settings()
+    assert settings.kafka == "" and settings.topic_prefix == "adstream."
+    assert settings.partitions == 4 and settings.n_bits == 20
+    assert settings.topic("queries") == "adstream.queries"
+
+
+def test_from_env_parses_each_field_to_its_type() -> None:
+    settings = Settings.from_env(
+        {
+            "ADSTREAM_KAFKA": "broker-1:9092,broker-2:9092",
+            "ADSTREAM_TOPIC_PREFIX": "t7.",
+            "ADSTREAM_PARTITIONS": "12",
+            "ADSTREAM_ATTRIBUTION_WINDOW_S": "2.5",
+            "ADSTREAM_FETCH_MAX_WAIT_MS": "50",
+            "ADSTREAM_N_BITS": "18",
+            "PARTITIONS": "99",  # no prefix: not ours
+            "ADSTREAM_UNKNOWN": "x",  # not a field: ignored
+        }
+    )
+    assert settings.kafka == "broker-1:9092,broker-2:9092"
+    assert settings.topic_prefix == "t7."
+    assert settings.partitions == 12 and type(settings.partitions) is int
+    assert settings.attribution_window_s == 2.5 and type(settings.attribution_window_s) is float
+    assert settings.fetch_max_wait_ms == 50
+    assert settings.n_bits == 18
+    assert settings.topic("clicks") == "t7.clicks"
+
+
+def test_keyword_overrides_win_over_the_environment() -> None:
+    settings = Settings.from_env({"ADSTREAM_PARTITIONS": "12"}, partitions=3, app_id="x")
+    assert settings.partitions == 3 and settings.app_id == "x"
+
+
+def test_from_env_reads_the_process_environment_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ADSTREAM_PARTITIONS", "7")
+    monkeypatch.setenv("ADSTREAM_TOPIC_PREFIX", "proc.")
+    settings = Settings.from_env()
+    assert settings.partitions == 7 and settings.topic_prefix == "proc."
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "field"),
+    [
+        ("ADSTREAM_PARTITIONS", "0", "partitions"),
+        ("ADSTREAM_ATTRIBUTION_WINDOW_S", "0", "attribution_window_s"),
+        ("ADSTREAM_ATTRIBUTION_WINDOW_S", "-1.5", "attribution_window_s"),
+        ("ADSTREAM_FETCH_MAX_WAIT_MS", "0", "fetch_max_wait_ms"),
+        ("ADSTREAM_FETCH_MAX_WAIT_MS", "501", "fetch_max_wait_ms"),
+        ("ADSTREAM_N_BITS", "7", "n_bits"),
+        ("ADSTREAM_N_BITS", "29", "n_bits"),
+    ],
+)
+def test_out_of_range_values_are_rejected_naming_the_field(
+    variable: str, value: str, field: str
+) -> None:
+    with pytest.raises(ValueError, match=field):
+        Settings.from_env({variable: value})
+    with pytest.raises(ValueError, match=field):
+        Settings().replace(**{field: type(getattr(Settings(), field))(value)})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("ADSTREAM_PARTITIONS", "four"), ("ADSTREAM_PARTITIONS", "2.0"), ("ADSTREAM_N_BITS", "")],
+)
+def test_unparseable_values_are_rejected(variable: str, value: str) -> None:
+    with pytest.raises(ValueError):
+        Settings.from_env({variable: value})
+
+
+def test_limits_are_inclusive() -> None:
+    for changes in ({"fetch_max_wait_ms": 1}, {"fetch_max_wait_ms": 500}, {"n_bits": 8}):
+        assert Settings(**changes)  # type: ignore[arg-type]
+    assert Settings(n_bits=28, partitions=1).n_bits == 28
+
+
+def test_env_round_trips_through_from_env() -> None:
+    settings = Settings(
+        kafka="k:9092",
+        topic_prefix="rt.",
+        partitions=3,
+        attribution_window_s=0.1,
+        join_grace_s=0.3,
+        n_bits=16,
+        security_protocol="SASL_SSL",
+        sasl_mechanism="PLAIN",
+        sasl_username="me",
+        sasl_password="s3cret",
+    )
+    env = settings.env()
+    assert all(name.startswith(ENV_PREFIX) for name in env)
+    assert all(type(value) is str for value in env.values())
+    assert set(env) == {ENV_PREFIX + f.name.upper() for f in dataclasses.fields(Settings)}
+    assert Settings.from_env(env) == settings
+
+
+@given(
+    partitions=st.integers(1, 1024),
+    window=st.floats(min_value=1e-3, max_value=1e6, allow_nan=False),
+    grace=st.floats(min_value=0, max_value=1e6, allow_nan=False),
+    fetch=st.integers(1, 500),
+    n_bits=st.integers(8, 28),
+    prefix=st.text(st.characters(codec="utf-8", exclude_characters="\0"), max_size=20),
+)
+def test_env_round_trip_for_any_valid_settings(
+    partitions: int, window: float, grace: float, fetch: int, n_bits: int, prefix: str
+) -> None:
+    settings = Settings(
+        partitions=partitions,
+        attribution_window_s=window,
+        join_grace_s=grace,
+        fetch_max_wait_ms=fetch,
+        n_bits=n_bits,
+        topic_prefix=prefix,
+    )
+    assert Settings.from_env(settings.env()) == settings
+
+
+def test_replace_returns_a_new_object_and_leaves_the_original() -> None:
+    original = Settings()
+    changed = original.replace(partitions=8, topic_prefix="r.")
+    assert (changed.partitions, changed.topic_prefix) == (8, "r.")
+    assert (original.partitions, original.topic_prefix) == (4, "adstream.")
+    with pytest.raises(TypeError):
+        original.replace(no_such_field=1)
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.partitions = 9  # type: ignore[misc]
+
+
+def test_sasl_password_never_appears_in_repr_or_str() -> None:
+    settings = Settings.from_env(
+        {"ADSTREAM_SASL_PASSWORD": "hunter2-s3cret", "ADSTREAM_SASL_USERNAME": "svc"}
+    )
+    assert settings.sasl_password == "hunter2-s3cret"
+    assert "hunter2-s3cret" not in repr(settings)
+    assert "hunter2-s3cret" not in str(settings)
+    assert "svc" in repr(settings)
+
+
+def test_client_security_passes_sasl_only_when_configured() -> None:
+    assert Settings().client_security() == {"security_protocol": "PLAINTEXT"}
+    settings = Settings(
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="u",
+        sasl_password="p",
+    )
+    assert settings.client_security() == {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "u",
+        "sasl_plain_password": "p",
+    }
+
+
+# --------------------------------------------------------------------------- topics
+
+
+def test_topic_specs_cover_every_topic_with_the_prefix() -> None:
+    specs = topic_specs(Settings(topic_prefix="p1.", partitions=6))
+    assert set(specs) == ALL_TOPICS
+    for logical, spec in specs.items():
+        assert spec.name == "p1." + logical
+
+
+def test_traffic_topics_scale_with_partitions_and_the_rest_have_one() -> None:
+    specs = topic_specs(Settings(partitions=6))
+    for logical, spec in specs.items():
+        assert spec.partitions == (6 if logical in TRAFFIC_TOPICS else 1), logical
+    assert set(TRAFFIC_TOPICS) == {
+        "queries",
+        "predictions",
+        "rankings",
+        "impressions",
+        "clicks",
+        "examples",
+    }
+
+
+def test_only_models_and_control_are_compacted() -> None:
+    specs = topic_specs(Settings())
+    compacted = {logical for logical, spec in specs.items() if spec.compacted}
+    assert compacted == {"models", "control"}
+    for logical, spec in specs.items():
+        expected = {"cleanup.policy": "compact"} if logical in compacted else {}
+        assert spec.config == expected, logical
