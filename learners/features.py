@@ -13,7 +13,7 @@ Tokens for a query and one candidate ad:
   and a missing context key yields no token (and no crosses);
 - ad side: ``ad=<ad_id>``, ``adv=<advertiser_id>`` and one ``cat=<prefix>`` per level of the
   category path (``cat=electronics``, ``cat=electronics/phones``, ...);
-- crosses ``<left>^<right>``: each ``q=`` word with the top-level and the full category,
+- crosses ``<left>^<right>``: each ``q=`` word with every level of the ad's category,
   device, hour bucket and segment with the top-level category, segment with ``ad=``.
 
 The work is split so that the query side is done once per query (`query_context`) and each
@@ -149,17 +149,13 @@ def _category_levels(category: str) -> tuple[tuple[bytes, ...], tuple[int, ...]]
 
 
 def feature_tokens(query: Mapping[str, Any], ad: Mapping[str, Any]) -> list[str]:
-    """All tokens for a (query, ad) pair, readable; the definition `features_for` implements.
-
-    May repeat a token (a one-level category is both top-level and full); hashing dedups.
-    """
+    """All tokens for a (query, ad) pair, readable; the definition `features_for` implements."""
     words, (device, _, hour, segment) = _query_parts(query)
     ad_token = f"ad={ad['ad_id']}"
     levels = _category_tokens(ad["category"])
-    top, full = levels[0], levels[-1]
+    top = levels[0]
     tokens = [_BIAS, *query_tokens(query), ad_token, f"adv={ad['advertiser_id']}", *levels]
-    tokens += [f"{w}{_SEP}{top}" for w in words]
-    tokens += [f"{w}{_SEP}{full}" for w in words]
+    tokens += [f"{w}{_SEP}{level}" for w in words for level in levels]
     tokens += [f"{t}{_SEP}{top}" for t in (device, hour, segment) if t is not None]
     if segment is not None:
         tokens.append(f"{segment}{_SEP}{ad_token}")
@@ -181,9 +177,9 @@ class QueryContext:
     base
         Hashed bias and query-side tokens, each mapped to 1.0.
     top_seeds
-        CRCs of ``"<left>^"`` for the tokens crossed with the top-level category.
+        CRCs of ``"<left>^"`` for device, hour bucket and segment, crossed with the top level.
     word_seeds
-        CRCs of ``"q=<word>^"``, crossed with the full category.
+        CRCs of ``"q=<word>^"``, crossed with every level of the category.
     segment_seed
         CRC of ``"segment=<s>^"``, crossed with the ad id; None without a segment.
 
@@ -206,7 +202,7 @@ def query_context(query: Mapping[str, Any], n_bits: int = N_BITS_DEFAULT) -> Que
     base = {_crc32(t.encode()) & mask: 1.0 for t in tokens}
 
     word_seeds = tuple(_crc32(f"{w}{_SEP}".encode()) for w in words)
-    top_seeds = word_seeds + tuple(
+    top_seeds = tuple(
         _crc32(f"{t}{_SEP}".encode()) for t in (device, hour, segment) if t is not None
     )
     segment_seed = None if segment is None else _crc32(f"{segment}{_SEP}".encode())
@@ -230,10 +226,9 @@ def candidate_features(ctx: QueryContext, ad: Mapping[str, Any]) -> dict[int, fl
     top = levels[0]
     for s in ctx.top_seeds:
         x[crc(top, s) & mask] = 1.0
-    if len(levels) > 1:  # otherwise full == top: the crosses above already cover it
-        full = levels[-1]
-        for s in ctx.word_seeds:
-            x[crc(full, s) & mask] = 1.0
+    for s in ctx.word_seeds:
+        for level in levels:
+            x[crc(level, s) & mask] = 1.0
     if ctx.segment_seed is not None:
         x[crc(ad_bytes, ctx.segment_seed) & mask] = 1.0
     return x

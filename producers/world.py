@@ -204,7 +204,7 @@ class World:
             if path.count("/") == 2
         )
         self.affinity = {
-            (segment, vertical): rng.gauss(0.0, 0.35)
+            (segment, vertical): rng.gauss(0.0, 0.6)
             for segment in SEGMENTS
             for vertical in TAXONOMY
         }
@@ -239,7 +239,7 @@ class World:
     def _make_ads(self, rng: random.Random) -> tuple[Ad, ...]:
         categories = sorted({leaf.path.rsplit("/", 1)[0] for leaf in self.leaves})
         home = [rng.choice(categories) for _ in range(self.n_advertisers)]
-        quality = [rng.gauss(0.0, 0.3) for _ in range(self.n_advertisers)]
+        quality = [rng.gauss(0.0, 0.5) for _ in range(self.n_advertisers)]
         ads = []
         for index in range(self.n_ads):
             advertiser = rng.randrange(self.n_advertisers)

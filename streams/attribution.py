@@ -1,23 +1,31 @@
 """Click attribution: impressions joined with their query and a later click into labels.
 
 Pure state machine, no I/O and no clock: callers feed decoded events and advance a watermark
-(milliseconds). An impression becomes a positive label as soon as a click arrives within
-``window_ms`` of it, and a negative one when the watermark passes its window (plus a grace
-period for events still in flight). Inputs may arrive in any order across topics: an impression
-waits for its query, a click for its impression, each for a bounded time. Memory is bounded by
-rate x (window + grace + waits): every held item has a deadline.
+(milliseconds). When the watermark passes an impression's window (plus a grace period for
+events still in flight), the impression becomes a positive label if a click arrived within
+``window_ms`` of it, and a negative one otherwise.
+
+Every label, positive or negative, is emitted when its window closes. Emitting positives at the
+click and negatives at the window's end would hand the learner positives 30 s before their
+negatives. Measured on the simulated world (30 s window, 500 queries/s, 60 s): the scores such
+a model served averaged 0.90 at a 4.7% click rate (served AUC 0.37), while its progressive
+metrics looked excellent for the wrong reason (AUC 0.88 at learn time). Waiting costs
+freshness (the window); correcting early positives with importance weights (fake negatives)
+is the way to win it back.
+
+Inputs may arrive in any order across topics: an impression waits for its query, a click for
+its impression, each for a bounded time. Memory is bounded by rate x (window + grace + waits):
+every held item has a deadline.
 
 >>> join = Attribution(window_ms=1000, grace_ms=0, wait_ms=500)
 >>> join.add_query({"event_id": "q1", "ts": 0})
-[]
 >>> join.add_impression({"impression_id": "i1", "event_id": "q1", "ts": 10}, {"imp:0": 5})
-[]
->>> [label.label for label in join.add_click({"impression_id": "i1", "ts": 400}, {"clk:0": 9})]
-[1.0]
 >>> join.add_impression({"impression_id": "i2", "event_id": "q1", "ts": 20}, {"imp:0": 6})
+>>> join.add_click({"impression_id": "i1", "ts": 400}, {"clk:0": 9})
+>>> join.advance(900)
 []
 >>> [(label.impression["impression_id"], label.label) for label in join.advance(2000)]
-[('i2', 0.0)]
+[('i1', 1.0), ('i2', 0.0)]
 """
 
 from __future__ import annotations
@@ -84,52 +92,42 @@ class Attribution:
 
     # ------------------------------------------------------------------ inputs
 
-    def add_query(self, query: Event) -> list[Label]:
+    def add_query(self, query: Event) -> None:
         event_id = query["event_id"]
         self._queries[event_id] = query
         self._query_deadlines.append((query["ts"] + self.wait_ms + self.window_ms, event_id))
-        labels: list[Label] = []
         for impression_id in self._waiting_for_query.pop(event_id, ()):
             pending = self._pending.get(impression_id)
             if pending is not None:
                 pending.query = query
-                self._emit_if_clicked(impression_id, pending, labels)
-        return labels
 
-    def add_impression(self, impression: Event, source: dict[str, int]) -> list[Label]:
+    def add_impression(self, impression: Event, source: dict[str, int]) -> None:
         impression_id = impression["impression_id"]
         if impression_id in self._pending or impression_id in self._closed:
             self.counts["duplicate_impressions"] += 1
-            return []
+            return
         pending = _Pending(impression, dict(source), self._queries.get(impression["event_id"]))
         self._pending[impression_id] = pending
         deadline = impression["ts"] + self.window_ms + self.grace_ms
         self._pending_deadlines.append((deadline, impression_id))
         if pending.query is None:
             self._waiting_for_query.setdefault(impression["event_id"], []).append(impression_id)
-        labels: list[Label] = []
         early = self._early_clicks.pop(impression_id, None)
         if early is not None:
-            labels.extend(self.add_click(*early))
-        return labels
+            self.add_click(*early)
 
-    def add_click(self, click: Event, source: dict[str, int]) -> list[Label]:
+    def add_click(self, click: Event, source: dict[str, int]) -> None:
         impression_id = click["impression_id"]
         pending = self._pending.get(impression_id)
         if pending is None:
             self._click_without_open_impression(click, source)
-            return []
-        if pending.click_ts is not None:
+        elif pending.click_ts is not None:
             self.counts["duplicate_clicks"] += 1
-            return []
-        if click["ts"] - pending.impression["ts"] > self.window_ms:
+        elif click["ts"] - pending.impression["ts"] > self.window_ms:
             self.counts["late_clicks"] += 1
-            return []
-        pending.click_ts = click["ts"]
-        pending.source.update(source)
-        labels: list[Label] = []
-        self._emit_if_clicked(impression_id, pending, labels)
-        return labels
+        else:
+            pending.click_ts = click["ts"]
+            pending.source.update(source)
 
     def _click_without_open_impression(self, click: Event, source: dict[str, int]) -> None:
         impression_id = click["impression_id"]
@@ -182,11 +180,6 @@ class Attribution:
         return rejected
 
     # ------------------------------------------------------------------ helpers
-
-    def _emit_if_clicked(self, impression_id: str, pending: _Pending, labels: list[Label]) -> None:
-        if pending.click_ts is not None and pending.query is not None:
-            del self._pending[impression_id]
-            self._close(impression_id, pending, labels, pending.click_ts)
 
     def _close(self, impression_id: str, pending: _Pending, labels: list[Label], now: int) -> None:
         clicked = pending.click_ts is not None

@@ -24,6 +24,7 @@ from rich.table import Table
 
 from producers.simulator import SimulationStats, Simulator
 from producers.world import World
+from streams.agents.join import IMPRESSION_WAIT_S
 from streams.broker import broker_for
 from streams.models import CLICK
 from streams.observe import SystemWatcher, wait_until_serving
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class DemoOptions:
     duration_s: float = 60.0
-    rate_per_s: float = 200.0
+    rate_per_s: float = 500.0
     seed: int = 7
     attribution_window_s: float = 30.0
     runs_dir: Path = Path("runs")
@@ -171,9 +172,27 @@ async def _drive(settings: Settings, options: DemoOptions, console: Console) -> 
                     )
 
             stats = await simulator.run(on_tick=on_tick)
-        elapsed_s = min(time.monotonic() - started, options.duration_s) or options.duration_s
+            elapsed_s = min(time.monotonic() - started, options.duration_s) or options.duration_s
+            console.log("traffic stopped; waiting for the last attribution windows to close")
+            await _close_windows(watcher, stats, settings, lambda: on_tick(stats))
         await _settle(watcher, settings.metrics_interval_s)
         return _summary(options, stats, watcher, startup_s, elapsed_s)
+
+
+async def _close_windows(
+    watcher: SystemWatcher, stats: SimulationStats, settings: Settings, refresh: Any
+) -> None:
+    """Wait until every impression has become an example (or was rejected), bounded by the
+    time the join needs: the window, its grace and the idle wait before it follows the clock."""
+    timeout_s = settings.attribution_window_s + settings.join_grace_s + IMPRESSION_WAIT_S + 5
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        closed = watcher.counter("examples") + watcher.counter("orphan_impressions")
+        if closed >= stats.impressions:
+            return
+        refresh()
+        await asyncio.sleep(0.5)
+    log.warning("attribution windows still open after %.0f s", timeout_s)
 
 
 async def _settle(watcher: SystemWatcher, interval_s: float, timeout_s: float = 15.0) -> None:

@@ -102,7 +102,6 @@ def register(ctx: WorkerContext) -> None:
         size, within = ctx.batch
         async for events in stream.take_events(size, within):
             outbox = ctx.outbox()
-            labels: list[Label] = []
             received_ms = now_ms()
             for event in events:
                 message = event.message
@@ -116,15 +115,14 @@ def register(ctx: WorkerContext) -> None:
                 position = f"{message.topic}:{message.partition}"
                 origin = {position: message.offset}
                 if kind == "queries":
-                    labels += join.add_query(record)
+                    join.add_query(record)
                 elif kind == "impressions":
-                    labels += join.add_impression(record, origin)
+                    join.add_impression(record, origin)
                 else:
-                    labels += join.add_click(record, origin)
+                    join.add_click(record, origin)
                 watermark.observe(position, record["ts"], now_ms=received_ms)
-            labels += join.advance(watermark.current(now_ms=received_ms))
             last_input = time.monotonic()
-            emit(outbox, labels)
+            emit(outbox, join.advance(watermark.current(now_ms=received_ms)))
             await outbox.flush()
 
     @ctx.app.timer(1.0, name="join-idle-clock")
