@@ -1,10 +1,6 @@
 """EventClient against the embedded broker: keys, contents, and validation at the caller."""
 
-import time
-import uuid
-
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from producers import EventClient, InvalidEvent, World
 from streams import contracts
@@ -15,31 +11,7 @@ pytestmark = pytest.mark.broker
 TS_MS = 1_700_000_000_000
 
 
-def read_back(settings, name: str, count: int, timeout_s: float = 15.0) -> list:
-    """The first ``count`` records of a topic, read from the beginning of every partition."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka,
-            "group.id": f"test-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    try:
-        topic = settings.topic(name)
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p) for p in partitions])
-        records, deadline = [], time.monotonic() + timeout_s
-        while len(records) < count and time.monotonic() < deadline:
-            record = consumer.poll(0.1)
-            if record is not None and record.error() is None:
-                records.append(record)
-        return records
-    finally:
-        consumer.close()
-
-
-def test_events_arrive_keyed_and_decodable(settings):
+def test_events_arrive_keyed_and_decodable(settings, reader):
     event, truth = World(seed=5).next_query(ts_ms=TS_MS)
     with EventClient(settings) as client:
         client.send_query(event)
@@ -49,11 +21,11 @@ def test_events_arrive_keyed_and_decodable(settings):
         client.send_click("imp-1", ts=TS_MS + 4_000)
         client.flush(timeout_s=10)
 
-    (query,) = read_back(settings, "queries", 1)
+    (query,) = reader.read("queries", lambda records: len(records) >= 1)
     assert query.key() == truth.user_id.encode()
     assert contracts.decode_query(query.value()) == event
 
-    (impression,) = read_back(settings, "impressions", 1)
+    (impression,) = reader.read("impressions", lambda records: len(records) >= 1)
     assert impression.key() == b"imp-1"
     shown = contracts.decode_impression(impression.value())
     assert (shown["event_id"], shown["ad_id"], shown["position"]) == (
@@ -62,7 +34,7 @@ def test_events_arrive_keyed_and_decodable(settings):
         0,
     )
 
-    (click,) = read_back(settings, "clicks", 1)
+    (click,) = reader.read("clicks", lambda records: len(records) >= 1)
     assert click.key() == b"imp-1"
     assert contracts.decode_click(click.value()) == contracts.click(
         impression_id="imp-1", ts=TS_MS + 4_000
