@@ -2,7 +2,8 @@
 
 Writes to ``benchmarks/results/``:
 
-- ``hot_path.json``: pytest-benchmark's own JSON for ``benchmarks/test_hot_path.py``;
+- ``hot_path.json``: pytest-benchmark's own JSON for ``benchmarks/test_hot_path.py`` and
+  ``benchmarks/test_classifiers.py`` (the query-category model, flat against hierarchical);
 - ``e2e.json``: rates, latency percentiles, throughput and adstream/floor ratios, machine info;
 - ``summary.json``: per-event hot-path medians in microseconds, the e2e figures and the DESIGN §7
   targets with whether this run met them.
@@ -59,6 +60,15 @@ HOT_PATH_ROWS = {
     "river_predict_learn_per_example": "bare River predict+learn, per example",
 }
 
+#: query-category model (benchmarks/test_classifiers.py): summary key -> label
+CATEGORY_LEAVES = (10, 100, 1_000)
+CATEGORY_ROWS = {
+    f"category_{kind}_{what}_{n}": f"{label} {what}, {n:,} leaves, per {unit}"
+    for what, unit in (("predict", "query"), ("learn", "example"))
+    for n in CATEGORY_LEAVES
+    for kind, label in (("flat", "flat one-vs-rest"), ("hier", "hierarchical"))
+}
+
 
 def machine_info() -> dict[str, Any]:
     """CPU count, load, Python, platform and the git commit of the checkout (if any)."""
@@ -86,9 +96,11 @@ def _git(*args: str) -> str:
 
 
 def run_hot_path(json_path: Path, quick: bool) -> int:
-    """pytest-benchmark on ``test_hot_path.py`` only (no doctests, no cache); its exit code."""
+    """pytest-benchmark on ``test_hot_path.py`` and ``test_classifiers.py`` (no doctests, no
+    cache); its exit code."""
     args = [
         str(BENCH_DIR / "test_hot_path.py"),
+        str(BENCH_DIR / "test_classifiers.py"),
         "-o",
         "addopts=",
         "-p",
@@ -136,9 +148,12 @@ def summarize(
             "met": learn_per_s >= LEARN_MIN_PER_S,
         },
     }
+    flat = medians_us.get("category_flat_predict_1000", math.nan)
+    hier = medians_us.get("category_hier_predict_1000", math.nan)
     summary: dict[str, Any] = {
         "quick": quick,
         "hot_path_median_us": medians_us,
+        "category_flat_over_hier_predict_1000": flat / hier if hier else math.nan,
         "targets": targets,
     }
     if e2e is not None:
@@ -172,6 +187,15 @@ def _table(summary: dict[str, Any]) -> list[Table]:
         value = summary["hot_path_median_us"].get(key)
         hot.add_row(label, "-" if value is None else f"{value:,.1f}")
     tables = [hot]
+    category = Table(title="query-category model, in-process (median per event)")
+    category.add_column("what")
+    category.add_column("µs", justify="right")
+    for key, label in CATEGORY_ROWS.items():
+        value = summary["hot_path_median_us"].get(key)
+        category.add_row(label, "-" if value is None else f"{value:,.1f}")
+    ratio = summary.get("category_flat_over_hier_predict_1000", math.nan)
+    category.add_row("flat / hierarchical predict, 1,000 leaves", f"{ratio:,.1f}x")
+    tables.append(category)
     e2e = summary.get("e2e")
     if e2e:
         title = f"end to end at {e2e['rate_per_s']:,.0f} queries/s for {e2e['duration_s']:g} s"

@@ -26,6 +26,7 @@ from learners import FTRLLogisticRegression, candidate_features, query_context
 from producers.world import World
 from streams import contracts
 from streams.agents.serve import predict
+from streams.category import CategoryModel
 from streams.models import CLICK, ENGAGEMENT, LiveModel, ModelRegistry
 from streams.settings import Settings
 
@@ -66,7 +67,11 @@ class Workload:
         ]
         self.n_candidates = sum(len(q["candidates"]) for q in self.queries)
         self.models = ModelRegistry({CLICK: LiveModel(CLICK, ENGAGEMENT, self.click)})
-        self.ctx = SimpleNamespace(settings=self.settings, models=self.models)
+        self.ctx = SimpleNamespace(
+            settings=self.settings,
+            models=self.models,
+            category=CategoryModel(n_bits=self.settings.n_bits),
+        )
         self.predictions = [predict(self.ctx, q, TS0_MS) for q in self.queries]
 
     @staticmethod

@@ -3,6 +3,7 @@
 Nothing here does I/O, reads a clock or draws unseeded randomness; see DESIGN.md section 4.
 """
 
+from learners.classification_metrics import ProgressiveClassification
 from learners.combiner import ENGAGEMENT_ONLY, Weights, combine, rank
 from learners.errors import AdstreamError, InvalidWeightsError, MissingObjectiveError
 from learners.features import (
@@ -12,10 +13,14 @@ from learners.features import (
     feature_tokens,
     features_for,
     query_context,
+    query_text_features,
+    query_text_tokens,
     query_tokens,
     stable_hash,
 )
 from learners.ftrl import FTRLLogisticRegression
+from learners.hierarchy import HierarchicalClassifier
+from learners.ovr import MutableOneVsRest
 from learners.progressive import ProgressiveMetrics
 
 __all__ = [
@@ -23,8 +28,11 @@ __all__ = [
     "N_BITS_DEFAULT",
     "AdstreamError",
     "FTRLLogisticRegression",
+    "HierarchicalClassifier",
     "InvalidWeightsError",
     "MissingObjectiveError",
+    "MutableOneVsRest",
+    "ProgressiveClassification",
     "ProgressiveMetrics",
     "QueryContext",
     "Weights",
@@ -33,6 +41,8 @@ __all__ = [
     "feature_tokens",
     "features_for",
     "query_context",
+    "query_text_features",
+    "query_text_tokens",
     "query_tokens",
     "rank",
     "stable_hash",

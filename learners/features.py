@@ -14,7 +14,14 @@ Tokens for a query and one candidate ad:
 - ad side: ``ad=<ad_id>``, ``adv=<advertiser_id>`` and one ``cat=<prefix>`` per level of the
   category path (``cat=electronics``, ``cat=electronics/phones``, ...);
 - crosses ``<left>^<right>``: each ``q=`` word with every level of the ad's category,
-  device, hour bucket and segment with the top-level category, segment with ``ad=``.
+  device, hour bucket and segment with the top-level category, segment with ``ad=``;
+- only when the query's predicted category path is given (``category=``): ``catmatch=<m>``, the
+  number of leading levels it shares with the ad's category (0 to 3, 3 meaning 3 or more), and
+  ``catmatch=<m>^cat=<top>``, crossed with the ad's top-level category.
+
+The query-category model has its own input, `query_text_features`: the hashed ``bias``,
+``q=<word>`` for each distinct lower-cased word and ``q2=<word> <next word>`` for each distinct
+pair of consecutive words (`query_text_tokens`).
 
 The work is split so that the query side is done once per query (`query_context`) and each
 candidate costs a dozen CRC updates (`candidate_features`): CRC-32 is incremental, so a cross is
@@ -50,6 +57,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
 __all__ = [
@@ -59,6 +67,8 @@ __all__ = [
     "feature_tokens",
     "features_for",
     "query_context",
+    "query_text_features",
+    "query_text_tokens",
     "query_tokens",
     "stable_hash",
 ]
@@ -75,6 +85,10 @@ _HOUR_TOKENS = tuple(
 )
 _HOUR_UNKNOWN = "hour=unk"
 _BIAS = "bias"
+_CATMATCH_MAX = 3  # "catmatch=3" means 3 or more shared leading levels
+_CATMATCH_TOKENS = tuple(f"catmatch={m}" for m in range(_CATMATCH_MAX + 1))
+_CATMATCH_CRCS = tuple(_crc32(t.encode()) for t in _CATMATCH_TOKENS)
+_CATMATCH_SEEDS = tuple(_crc32(f"{t}{_SEP}".encode()) for t in _CATMATCH_TOKENS)
 
 
 def _mask(n_bits: int) -> int:
@@ -135,6 +149,51 @@ def query_tokens(query: Mapping[str, Any]) -> tuple[str, ...]:
     return words + tuple(t for t in context if t is not None)
 
 
+def query_text_tokens(query: Mapping[str, Any]) -> tuple[str, ...]:
+    """Tokens of the query-category model: bias, distinct words, distinct word bigrams.
+
+    Examples
+    --------
+    >>> query_text_tokens({"query": "Red shoes, red SHOES"})
+    ('bias', 'q=red', 'q=shoes', 'q2=red shoes', 'q2=shoes red')
+
+    """
+    words = _WORD.findall(query["query"].lower())
+    unigrams = dict.fromkeys(f"q={w}" for w in words)
+    bigrams = dict.fromkeys(f"q2={a} {b}" for a, b in pairwise(words))
+    return (_BIAS, *unigrams, *bigrams)
+
+
+def query_text_features(query: Mapping[str, Any], n_bits: int = N_BITS_DEFAULT) -> dict[int, float]:
+    """Hashed `query_text_tokens` of ``query["query"]`` (index -> 1.0), the category model's input.
+
+    Deterministic across processes, like every feature here (CRC-32, not ``hash``).
+
+    Examples
+    --------
+    >>> x = query_text_features({"query": "Red shoes"}, n_bits=20)
+    >>> x == {stable_hash(t, 20): 1.0 for t in ("bias", "q=red", "q=shoes", "q2=red shoes")}
+    True
+
+    """
+    mask = _mask(n_bits)
+    return {_crc32(t.encode()) & mask: 1.0 for t in query_text_tokens(query)}
+
+
+def _category_parts(category: str) -> tuple[str, ...]:
+    return tuple(p for p in category.split("/") if p)
+
+
+def _catmatch(query_parts: tuple[str, ...], ad_parts: tuple[str, ...]) -> int:
+    """Number of leading levels two category paths share, capped at ``_CATMATCH_MAX``."""
+    m = 0
+    for a, b in zip(query_parts, ad_parts, strict=False):
+        if a != b or m == _CATMATCH_MAX:
+            break
+        m += 1
+    return m
+
+
 def _category_tokens(category: str) -> tuple[str, ...]:
     """``cat=`` tokens for each level of a category path, top level first (never empty)."""
     parts = [p for p in category.split("/") if p]
@@ -148,8 +207,16 @@ def _category_levels(category: str) -> tuple[tuple[bytes, ...], tuple[int, ...]]
     return levels, tuple(_crc32(b) for b in levels)
 
 
-def feature_tokens(query: Mapping[str, Any], ad: Mapping[str, Any]) -> list[str]:
-    """All tokens for a (query, ad) pair, readable; the definition `features_for` implements."""
+_category_parts_cached = lru_cache(maxsize=1 << 16)(_category_parts)
+
+
+def feature_tokens(
+    query: Mapping[str, Any], ad: Mapping[str, Any], category: str | None = None
+) -> list[str]:
+    """All tokens for a (query, ad) pair, readable; the definition `features_for` implements.
+
+    ``category`` is the query's predicted category path; without it there is no ``catmatch``.
+    """
     words, (device, _, hour, segment) = _query_parts(query)
     ad_token = f"ad={ad['ad_id']}"
     levels = _category_tokens(ad["category"])
@@ -159,6 +226,11 @@ def feature_tokens(query: Mapping[str, Any], ad: Mapping[str, Any]) -> list[str]
     tokens += [f"{t}{_SEP}{top}" for t in (device, hour, segment) if t is not None]
     if segment is not None:
         tokens.append(f"{segment}{_SEP}{ad_token}")
+    if category is not None:
+        match = _CATMATCH_TOKENS[
+            _catmatch(_category_parts(category), _category_parts(ad["category"]))
+        ]
+        tokens += [match, f"{match}{_SEP}{top}"]
     return tokens
 
 
@@ -182,6 +254,9 @@ class QueryContext:
         CRCs of ``"q=<word>^"``, crossed with every level of the category.
     segment_seed
         CRC of ``"segment=<s>^"``, crossed with the ad id; None without a segment.
+    category
+        Levels of the query's predicted category path, for the ``catmatch`` tokens; None
+        without a predicted category (no ``catmatch`` token).
 
     """
 
@@ -191,10 +266,17 @@ class QueryContext:
     top_seeds: tuple[int, ...]
     word_seeds: tuple[int, ...]
     segment_seed: int | None
+    category: tuple[str, ...] | None = None
 
 
-def query_context(query: Mapping[str, Any], n_bits: int = N_BITS_DEFAULT) -> QueryContext:
-    """Precompute the query-side hashed indices and cross seeds for `candidate_features`."""
+def query_context(
+    query: Mapping[str, Any], n_bits: int = N_BITS_DEFAULT, category: str | None = None
+) -> QueryContext:
+    """Precompute the query-side hashed indices and cross seeds for `candidate_features`.
+
+    ``category`` is the query's predicted category path (e.g. the best path of the category
+    model); when given, each candidate gets the ``catmatch`` tokens.
+    """
     mask = _mask(n_bits)
     words, context = _query_parts(query)
     device, _, hour, segment = context
@@ -206,7 +288,8 @@ def query_context(query: Mapping[str, Any], n_bits: int = N_BITS_DEFAULT) -> Que
         _crc32(f"{t}{_SEP}".encode()) for t in (device, hour, segment) if t is not None
     )
     segment_seed = None if segment is None else _crc32(f"{segment}{_SEP}".encode())
-    return QueryContext(n_bits, mask, base, top_seeds, word_seeds, segment_seed)
+    parts = None if category is None else _category_parts(category)
+    return QueryContext(n_bits, mask, base, top_seeds, word_seeds, segment_seed, parts)
 
 
 def candidate_features(ctx: QueryContext, ad: Mapping[str, Any]) -> dict[int, float]:
@@ -231,11 +314,18 @@ def candidate_features(ctx: QueryContext, ad: Mapping[str, Any]) -> dict[int, fl
             x[crc(level, s) & mask] = 1.0
     if ctx.segment_seed is not None:
         x[crc(ad_bytes, ctx.segment_seed) & mask] = 1.0
+    if ctx.category is not None:
+        m = _catmatch(ctx.category, _category_parts_cached(ad["category"]))
+        x[_CATMATCH_CRCS[m] & mask] = 1.0
+        x[crc(top, _CATMATCH_SEEDS[m]) & mask] = 1.0
     return x
 
 
 def features_for(
-    query: Mapping[str, Any], ad: Mapping[str, Any], n_bits: int = N_BITS_DEFAULT
+    query: Mapping[str, Any],
+    ad: Mapping[str, Any],
+    n_bits: int = N_BITS_DEFAULT,
+    category: str | None = None,
 ) -> dict[int, float]:
     """Hashed features of one (query, ad) pair; use `query_context` when scoring many ads."""
-    return candidate_features(query_context(query, n_bits), ad)
+    return candidate_features(query_context(query, n_bits, category), ad)

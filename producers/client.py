@@ -1,10 +1,11 @@
-"""A small synchronous client for your own front-end: send queries, impressions and clicks.
+"""A small synchronous client for your own front-end: queries, impressions, clicks, labels.
 
 Every event is checked before it leaves: encoded, then decoded with the contract decoder, so
 a malformed event raises :class:`~streams.contracts.InvalidEvent` at the caller instead of
 becoming a dead-letter record downstream. Keys follow the design: queries by ``user_id``,
-impressions and clicks by ``impression_id``. Built on kafka-python, which is fine for a
-front-end's trickle but slow for bulk traffic (use :mod:`producers.simulator` for load).
+impressions and clicks by ``impression_id``, query labels by ``event_id``. Built on
+kafka-python, which is fine for a front-end's trickle but slow for bulk traffic (use
+:mod:`producers.simulator` for load).
 
 Usage (with a broker running)::
 
@@ -12,6 +13,7 @@ Usage (with a broker running)::
         client.send_query(event)
         client.send_impression(impression_id="imp-1", event_id="q-1", ad_id="ad-7", arm="a")
         client.send_click("imp-1")
+        client.send_query_label("q-1", "vuril ligetek", "travel/flights/domestic")
 """
 
 from __future__ import annotations
@@ -103,6 +105,15 @@ class EventClient:
             impression_id=impression_id, ts=self._now_ms() if ts is None else ts
         )
         return self._send("clicks", impression_id, _validated(event, contracts.decode_click))
+
+    def send_query_label(
+        self, event_id: str, query: str, path: str, ts: int | None = None
+    ) -> FutureRecordMetadata:
+        """Record a query's true category ``path`` (key ``event_id``); ``ts`` defaults to now."""
+        event = contracts.query_label(
+            event_id=event_id, query=query, path=path, ts=self._now_ms() if ts is None else ts
+        )
+        return self._send("query-labels", event_id, _validated(event, contracts.decode_query_label))
 
     def flush(self, timeout_s: float | None = None) -> None:
         """Block until every event sent so far is delivered (or ``timeout_s`` passes)."""

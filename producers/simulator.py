@@ -5,11 +5,18 @@ reads the system's predictions and rankings, shows the top-ranked ad of every ra
 impression) and, with the world's hidden click probability, clicks it after a random delay.
 Clicks beyond the attribution window are still published; the system must count them as late.
 
+Labelling: a fraction ``label_rate`` of the queries gets its true leaf published on
+``query-labels`` (key ``event_id``) after a uniform random delay, as a human labeller would.
+A schedule of :class:`~producers.world.WorldChange` launches and retires leaves while the
+traffic runs. Predictions that carry a ``category`` map are scored against the true leaf, per
+leaf and per second of query time, so a run can show category accuracy around each change.
+
 Pacing is by intended send time (the i-th query is due at ``start + i / rate``), so a slow
 loop catches up in batches and latency is measured from when a query was due, not from when a
-late loop got round to sending it. The readers are assigned every partition and read from the
-beginning, without a consumer group: topics are fresh per run and a group join would cost
-seconds on the embedded broker.
+late loop got round to sending it. A change scheduled at ``at_s`` applies to exactly the
+queries due at or after ``start + at_s``, whatever the loop's lag. The readers are assigned
+every partition and read from the beginning, without a consumer group: topics are fresh per
+run and a group join would cost seconds on the embedded broker.
 """
 
 from __future__ import annotations
@@ -18,34 +25,46 @@ import asyncio
 import contextlib
 import dataclasses
 import heapq
+import inspect
 import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from producers.world import Ad, QueryTruth, World
+from producers.world import Ad, QueryTruth, World, WorldChange
 from streams import contracts
 from streams.broker import BrokerError
 from streams.settings import Settings
 
-__all__ = ["SimulationStats", "Simulator"]
+__all__ = ["ChangeCallback", "SimulationStats", "Simulator"]
 
 log = logging.getLogger(__name__)
 
 _LINGER_MS = 5
 _MAX_BATCH_BYTES = 256 * 1024
 _MAX_PACING_SLEEP_S = 0.05  # so stop() is noticed quickly even at low rates
-_CLICK_POLL_S = 0.02  # clicks are published at most this late; their ``ts`` stays exact
+_CLICK_POLL_S = 0.02  # clicks and labels are published at most this late; ``ts`` stays exact
+
+#: Called right after a change is applied, with the change and the wall time (ms) it was
+#: applied at; may be a coroutine function (awaited before the next query is sent).
+ChangeCallback = Callable[[WorldChange, int], Awaitable[None] | None]
 
 
 @dataclasses.dataclass(slots=True)
 class SimulationStats:
-    """Counters of one run; ``latencies_ms`` holds one sample per answered query."""
+    """Counters of one run; ``latencies_ms`` holds one sample per answered query.
+
+    ``changes_applied`` pairs each applied change with the wall time (ms) it was applied at;
+    the queries whose ``ts`` is at least ``started_ms + 1000 * change.at_s`` saw it.
+    ``category_hits`` maps (start of a ``category_bucket_ms`` bucket of query time, true leaf)
+    to ``[hits, scored]``: of the predictions with a ``category`` map, how many put the true
+    leaf first. Its size is bounded by leaves x buckets, whatever the query rate.
+    """
 
     queries_sent: int = 0
     predictions_received: int = 0
@@ -60,6 +79,12 @@ class SimulationStats:
     send_errors: int = 0
     expected_clicks: float = 0.0
     latencies_ms: list[float] = dataclasses.field(default_factory=list)
+    labels_sent: int = 0
+    labels_pending: int = 0
+    started_ms: int = 0
+    changes_applied: list[tuple[WorldChange, int]] = dataclasses.field(default_factory=list)
+    category_bucket_ms: int = 1_000
+    category_hits: dict[tuple[int, str], list[int]] = dataclasses.field(default_factory=dict)
 
     def unanswered(self) -> int:
         """Queries sent that have no prediction (yet)."""
@@ -78,6 +103,41 @@ class SimulationStats:
     def realized_ctr(self) -> float:
         """Clicks drawn per impression (pending clicks included)."""
         return self.clicks / self.impressions if self.impressions else math.nan
+
+    def record_category(self, ts_ms: int, leaf: str, hit: bool) -> None:
+        """Count one scored category prediction for a query of time ``ts_ms``."""
+        bucket = ts_ms - ts_ms % self.category_bucket_ms
+        counts = self.category_hits.setdefault((bucket, leaf), [0, 0])
+        counts[0] += hit
+        counts[1] += 1
+
+    def category_accuracy(
+        self, *, leaf: str | None = None, since_ms: int | None = None, until_ms: int | None = None
+    ) -> float:
+        """Share of scored predictions whose best path was the true leaf; NaN if none.
+
+        Restricted to one true ``leaf`` and to buckets starting in ``[since_ms, until_ms)``.
+        """
+        hits = scored = 0
+        for (bucket, true_leaf), (bucket_hits, bucket_scored) in self.category_hits.items():
+            if leaf is not None and true_leaf != leaf:
+                continue
+            if (since_ms is not None and bucket < since_ms) or (
+                until_ms is not None and bucket >= until_ms
+            ):
+                continue
+            hits += bucket_hits
+            scored += bucket_scored
+        return hits / scored if scored else math.nan
+
+    def category_by_leaf(self) -> dict[str, tuple[int, int]]:
+        """``(hits, scored)`` per true leaf over the whole run."""
+        totals: dict[str, list[int]] = {}
+        for (_, leaf), (hits, scored) in self.category_hits.items():
+            counts = totals.setdefault(leaf, [0, 0])
+            counts[0] += hits
+            counts[1] += scored
+        return {leaf: (hits, scored) for leaf, (hits, scored) in sorted(totals.items())}
 
 
 @dataclasses.dataclass(slots=True)
@@ -115,6 +175,16 @@ class Simulator:
         After the last query, how long to wait for every prediction and ranking.
     tick_interval_s
         How often ``on_tick`` is called during :meth:`run`.
+    label_rate
+        Fraction of queries (0-1) whose true leaf is published on ``query-labels``.
+    label_delay_s
+        Bounds of the uniform delay between a query and its label.
+    changes
+        Launches and retirements of leaves, applied to ``world`` during the run; each must
+        fall before ``duration_s``.
+    on_change
+        Called (or awaited) right after each change is applied, before the next query is
+        sent; see :data:`ChangeCallback`. An error it raises ends :meth:`run`.
     """
 
     def __init__(
@@ -129,6 +199,10 @@ class Simulator:
         seed: int | None = None,
         drain_timeout_s: float = 15.0,
         tick_interval_s: float = 0.5,
+        label_rate: float = 0.3,
+        label_delay_s: tuple[float, float] = (0.5, 3.0),
+        changes: Sequence[WorldChange] = (),
+        on_change: ChangeCallback | None = None,
     ) -> None:
         if not settings.kafka:
             raise ValueError("settings.kafka is empty: start a broker (streams.broker.broker_for)")
@@ -136,6 +210,13 @@ class Simulator:
             raise ValueError(
                 f"need rate_per_s > 0 and duration_s >= 0, got {rate_per_s}, {duration_s}"
             )
+        if not 0.0 <= label_rate <= 1.0:
+            raise ValueError(f"label_rate must be in [0, 1], got {label_rate}")
+        if not 0.0 <= label_delay_s[0] <= label_delay_s[1]:
+            raise ValueError(f"need 0 <= low <= high in label_delay_s, got {label_delay_s}")
+        late = [change for change in changes if change.at_s >= duration_s]
+        if late:
+            raise ValueError(f"changes at or after duration_s={duration_s} never apply: {late}")
         self.settings = settings
         self.world = world
         self.rate_per_s = rate_per_s
@@ -147,14 +228,28 @@ class Simulator:
         self.seed = world.seed if seed is None else seed
         self.drain_timeout_s = drain_timeout_s
         self.tick_interval_s = tick_interval_s
+        self.label_rate = label_rate
+        self.label_delay_s = label_delay_s
+        self.changes = changes
+        self.on_change = on_change
         self.stats = SimulationStats()
         self._rng = random.Random(f"{self.seed}:clicks")
+        self._label_rng = random.Random(f"{self.seed}:labels")
         self._topics = {
             name: settings.topic(name)
-            for name in ("queries", "predictions", "rankings", "impressions", "clicks")
+            for name in (
+                "queries",
+                "predictions",
+                "rankings",
+                "impressions",
+                "clicks",
+                "query-labels",
+            )
         }
         self._in_flight: dict[str, _InFlight] = {}
         self._clicks: list[tuple[int, str, bool]] = []  # heap of (ts_ms, impression_id, late)
+        self._labels: list[tuple[int, int, dict[str, Any]]] = []  # heap of (ts_ms, seq, label)
+        self._schedule = sorted(changes, key=lambda change: change.at_s)  # stable: ties in order
         self._producer: AIOKafkaProducer | None = None
         self._stopping = asyncio.Event()
         self._all_answered = asyncio.Event()
@@ -195,6 +290,7 @@ class Simulator:
                     task.cancel()
                 outcomes = await asyncio.gather(*background, return_exceptions=True)
             self.stats.clicks_pending = len(self._clicks)
+            self.stats.labels_pending = len(self._labels)
             for outcome in outcomes:
                 if isinstance(outcome, Exception):
                     raise outcome
@@ -231,13 +327,15 @@ class Simulator:
         stack.push_async_callback(consumer.stop)
         await consumer.topics()  # refreshes metadata, so partitions_for_topic answers
         partitions = []
-        for name in ("predictions", "rankings"):
+        read = ("predictions", "rankings")
+        for name in (*read, "query-labels") if self.label_rate else read:
             found = consumer.partitions_for_topic(self._topics[name])
             if not found:
                 raise BrokerError(
                     f"topic {self._topics[name]!r} does not exist; create topics first"
                 )
-            partitions += [TopicPartition(self._topics[name], p) for p in sorted(found)]
+            if name in read:
+                partitions += [TopicPartition(self._topics[name], p) for p in sorted(found)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         return consumer
@@ -263,28 +361,55 @@ class Simulator:
             log.warning("send failed: %r", None if delivery.cancelled() else delivery.exception())
 
     async def _publish_queries(self) -> None:
-        """Send every query that is due, then sleep until the next one is."""
+        """Send every query that is due, then sleep until the next query or change is."""
         total = math.floor(self.rate_per_s * self.duration_s)
         start = self.clock()
+        self.stats.started_ms = int(start * 1000)
         while self.stats.queries_sent < total and not self._stopping.is_set():
             due = min(total, math.floor((self.clock() - start) * self.rate_per_s) + 1)
             for index in range(self.stats.queries_sent, due):
+                await self._apply_changes(until_s=index / self.rate_per_s)
                 await self._send_query(start + index / self.rate_per_s)
-            next_due_s = start + due / self.rate_per_s
-            await asyncio.sleep(min(max(0.0, next_due_s - self.clock()), _MAX_PACING_SLEEP_S))
+            await self._apply_changes(until_s=self.clock() - start)
+            wake_s = start + due / self.rate_per_s
+            if self._schedule:
+                wake_s = min(wake_s, start + self._schedule[0].at_s)
+            await asyncio.sleep(min(max(0.0, wake_s - self.clock()), _MAX_PACING_SLEEP_S))
         log.info("published %d queries", self.stats.queries_sent)
 
+    async def _apply_changes(self, until_s: float) -> None:
+        """Apply the scheduled changes due ``until_s`` seconds into the traffic, in order."""
+        while self._schedule and self._schedule[0].at_s <= until_s:
+            change = self._schedule.pop(0)
+            self.world.apply(change)
+            ts_ms = int(self.clock() * 1000)
+            self.stats.changes_applied.append((change, ts_ms))
+            log.info("applied %s %s at %.3f s", change.kind, change.path, change.at_s)
+            if self.on_change is not None:
+                outcome = self.on_change(change, ts_ms)
+                if inspect.isawaitable(outcome):
+                    await outcome
+
     async def _send_query(self, intended_s: float) -> None:
-        event, truth = self.world.next_query(ts_ms=int(intended_s * 1000))
+        ts_ms = int(intended_s * 1000)
+        event, truth = self.world.next_query(ts_ms=ts_ms)
         self._in_flight[truth.event_id] = _InFlight(intended_s, truth)
         await self._send("queries", truth.user_id, event)
         self.stats.queries_sent += 1
+        if self._label_rng.random() < self.label_rate:
+            delay_s = self._label_rng.uniform(*self.label_delay_s)
+            label_ms = ts_ms + round(delay_s * 1000)
+            label = contracts.query_label(
+                event_id=truth.event_id, query=event["query"], path=truth.leaf, ts=label_ms
+            )
+            heapq.heappush(self._labels, (label_ms, self.stats.queries_sent, label))
 
     async def _tick(self, on_tick: Callable[[SimulationStats], None] | None) -> None:
-        """Publish clicks as they fall due; report the live stats every tick interval."""
+        """Publish clicks and labels as they fall due; report the live stats every interval."""
         next_tick_s = self.clock() + self.tick_interval_s
         while True:
             await self._release_clicks()
+            await self._release_labels()
             if on_tick is not None and self.clock() >= next_tick_s:
                 on_tick(self.stats)
                 next_tick_s += self.tick_interval_s
@@ -299,6 +424,13 @@ class Simulator:
             )
             self.stats.clicks_sent += 1
             self.stats.late_clicks_sent += late
+
+    async def _release_labels(self) -> None:
+        now_ms = self.clock() * 1000
+        while self._labels and self._labels[0][0] <= now_ms:
+            _, _, label = heapq.heappop(self._labels)
+            await self._send("query-labels", label["event_id"], label)
+            self.stats.labels_sent += 1
 
     # ----------------------------------------------------------------------- receiving
 
@@ -337,9 +469,22 @@ class Simulator:
             self._reject("predictions", error.reason)
             return
         pending = self._expect(event["event_id"], "predicted")
-        if pending is not None:
-            self.stats.predictions_received += 1
-            self.stats.latencies_ms.append((self.clock() - pending.intended_s) * 1000.0)
+        if pending is None:
+            return
+        self.stats.predictions_received += 1
+        self.stats.latencies_ms.append((self.clock() - pending.intended_s) * 1000.0)
+        category = event.get("category")
+        if not category:
+            return
+        if type(category) is not dict or not all(
+            type(p) in (int, float) and math.isfinite(p) for p in category.values()
+        ):
+            self._reject("predictions", "category must map paths to finite numbers")
+            return
+        best = max(category, key=category.__getitem__)
+        self.stats.record_category(
+            int(pending.intended_s * 1000), pending.truth.leaf, best == pending.truth.leaf
+        )
 
     async def _on_ranking(self, value: bytes) -> None:
         try:

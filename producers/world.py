@@ -12,6 +12,17 @@ makes and asks it, with the hidden :class:`QueryTruth`, how likely a shown ad is
 True
 >>> 5 <= len(event["candidates"]) <= 20
 True
+
+The world can change while it runs: a launched leaf has its own words and ads and is queried
+from then on; a retired leaf is queried no more and its ads leave every candidate set.
+
+>>> path = world.new_leaf_path()
+>>> world.launch_leaf(path)
+>>> path in world.leaf_paths, len(world.ads)
+(True, 2040)
+>>> world.retire_leaf(path)
+>>> path in world.leaf_paths, len(world.ads)
+(False, 2000)
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ import dataclasses
 import itertools
 import math
 import random
-from typing import Any
+from typing import Any, Literal
 
 from streams import contracts
 
@@ -35,6 +46,7 @@ __all__ = [
     "QueryTruth",
     "User",
     "World",
+    "WorldChange",
 ]
 
 #: vertical -> category -> leaves: 5 x 3 x 3 = 45 leaves.
@@ -80,6 +92,28 @@ _MATCH_LOGIT = {3: 0.0, 2: -1.3, 1: -2.0, 0: -2.8}  # path levels shared by quer
 _DEVICE_LOGIT = {"desktop": 0.1, "mobile": 0.0, "tablet": -0.15}
 _HOUR_AMPLITUDE = 0.25  # evening peak at 21:00 UTC
 _POSITION_DECAY = 0.8  # examination probability (1 + position) ** -decay
+
+# Runtime changes. A launched leaf has the popularity weight of the third most popular leaf
+# (1/3 against the 45 base leaves' 4.39): about 7 % of all queries, while the base leaves keep
+# their relative shares. Its ads: 40, half from 3 new advertisers, half from advertisers at home
+# in its category (any advertiser if the category is new).
+_LAUNCH_WEIGHT = 1.0 / 3.0
+_ADS_PER_LAUNCH = 40
+_NEW_ADVERTISERS_PER_LAUNCH = 3
+_NEW_ADVERTISER_SHARE = 0.5
+#: Fresh paths that :meth:`World.new_leaf_path` suggests first, in a seeded order.
+_SUGGESTED_PATHS = (
+    "electronics/wearables/smartwatches",
+    "electronics/phones/foldables",
+    "electronics/audio/earbuds",
+    "travel/rentals/scooters",
+    "travel/flights/charter",
+    "fashion/shoes/sneakers",
+    "home/kitchen/airfryers",
+    "home/energy/solar",
+    "finance/crypto/wallets",
+    "health/fitness/trackers",
+)
 
 # Click delay: lognormal, median 4 s; about 4 % beyond a 30 s window.
 _DELAY_MEDIAN_S = 4.0
@@ -132,6 +166,30 @@ class QueryTruth:
     candidates: tuple[str, ...]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorldChange:
+    """A scheduled change of the world: launch or retire the leaf ``path`` at ``at_s``.
+
+    ``at_s`` counts seconds from the start of traffic (see :class:`producers.Simulator`).
+    """
+
+    at_s: float
+    kind: Literal["launch", "retire"]
+    path: str
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.at_s) and self.at_s >= 0):
+            raise ValueError(f"at_s must be a finite number >= 0, got {self.at_s!r}")
+        if self.kind not in ("launch", "retire"):
+            raise ValueError(f"kind must be 'launch' or 'retire', got {self.kind!r}")
+        _check_leaf_path(self.path)
+
+
+def _check_leaf_path(path: str) -> None:
+    if not contracts.is_category_path(path) or path.count("/") != 2:
+        raise ValueError(f"a leaf path is vertical/category/leaf in lower case, got {path!r}")
+
+
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
@@ -177,6 +235,9 @@ def _vocabulary(rng: random.Random) -> dict[str, tuple[str, ...]]:
 class World:
     """The simulated search-ads world, deterministic for a seed.
 
+    The world may change at runtime (:meth:`launch_leaf`, :meth:`retire_leaf`); the same seed
+    and the same sequence of calls make the same queries.
+
     Parameters
     ----------
     seed
@@ -184,9 +245,18 @@ class World:
     n_users
         Number of users.
     n_ads
-        Number of ads.
+        Number of ads at the start.
     n_advertisers
-        Number of advertisers; each concentrates its ads in one category.
+        Number of advertisers at the start; each concentrates its ads in one category.
+
+    Attributes
+    ----------
+    leaves
+        The current leaves: the taxonomy's, then launched ones, without the retired.
+    ads
+        The ads of the current leaves, the pool candidate sets are drawn from.
+    vocabulary
+        Words of every taxonomy node ever known, keyed by path at each of the three levels.
     """
 
     def __init__(
@@ -208,10 +278,12 @@ class World:
             for segment in SEGMENTS
             for vertical in TAXONOMY
         }
-        self._leaf_weights = list(
-            itertools.accumulate(1.0 / (rank + 1) for rank in range(len(self.leaves)))
-        )
+        self._base_leaves = self.leaves  # users' favourites index these
+        self._base_weights = [1.0 / (rank + 1) for rank in range(len(self.leaves))]
+        self._leaf_weights = list(itertools.accumulate(self._base_weights))
         self.users = tuple(self._make_user(rng, i) for i in range(n_users))
+        self._advertiser_home: list[str] = []
+        self._advertiser_quality: list[float] = []
         self.ads = self._make_ads(rng)
         self._ads_by_id = {ad.ad_id: ad for ad in self.ads}
         self._ads_by_leaf: dict[str, list[Ad]] = {leaf.path: [] for leaf in self.leaves}
@@ -219,11 +291,14 @@ class World:
         for ad in self.ads:
             self._ads_by_leaf[ad.category].append(ad)
             self._ads_by_category.setdefault(ad.category.rsplit("/", 1)[0], []).append(ad)
+        self._launched: list[Leaf] = []
+        self._retired: set[str] = set()
+        self._launch_share = 0.0
         self._rng = random.Random(f"{seed}:queries")
         self._n_queries = 0
 
     def _popular_leaf(self, rng: random.Random) -> int:
-        """A leaf index drawn from a Zipf-like popularity over the leaves."""
+        """A base leaf index drawn from a Zipf-like popularity over the (unretired) leaves."""
         point = rng.random() * self._leaf_weights[-1]
         return bisect.bisect_right(self._leaf_weights, point)
 
@@ -240,6 +315,8 @@ class World:
         categories = sorted({leaf.path.rsplit("/", 1)[0] for leaf in self.leaves})
         home = [rng.choice(categories) for _ in range(self.n_advertisers)]
         quality = [rng.gauss(0.0, 0.5) for _ in range(self.n_advertisers)]
+        self._advertiser_home += home
+        self._advertiser_quality += quality
         ads = []
         for index in range(self.n_ads):
             advertiser = rng.randrange(self.n_advertisers)
@@ -263,6 +340,147 @@ class World:
         vertical, category = category_path.split("/")
         return TAXONOMY[vertical][category]
 
+    # ----------------------------------------------------------------------- runtime changes
+
+    @property
+    def leaf_paths(self) -> tuple[str, ...]:
+        """Paths of the current leaves, in the order of :attr:`leaves`."""
+        return tuple(leaf.path for leaf in self.leaves)
+
+    def new_leaf_path(self) -> str:
+        """A leaf path this world has never had, to launch; the same answer until it changes.
+
+        A plausible name (``electronics/wearables/smartwatches``, ...) picked in an order set
+        by the seed; once those are used, a made-up leaf under a seeded existing category.
+        """
+        rng = random.Random(f"{self.seed}:new-leaf:{len(self._ads_by_leaf)}")
+        fresh = [path for path in _SUGGESTED_PATHS if path not in self._ads_by_leaf]
+        if fresh:
+            return rng.choice(fresh)
+        categories = sorted({path.rsplit("/", 1)[0] for path in self._ads_by_leaf})
+        category = rng.choice(categories)
+        while True:
+            (name,) = _make_words(rng, 1, set())
+            if f"{category}/{name}" not in self._ads_by_leaf:
+                return f"{category}/{name}"
+
+    def apply(self, change: WorldChange) -> None:
+        """Launch or retire ``change.path``."""
+        if change.kind == "launch":
+            self.launch_leaf(change.path)
+        else:
+            self.retire_leaf(change.path)
+
+    def launch_leaf(self, path: str) -> None:
+        """Add a new leaf ``vertical/category/leaf`` and query it from now on.
+
+        The leaf gets words of its own (and its vertical and category too, when they are new;
+        drawn from the seed and the path, avoiding every word already in use), 40 ads with new
+        ids and, for a new vertical, a segment affinity of its own, so the hidden click model
+        treats it like any other leaf. It is as popular as the third most popular leaf: about
+        7 % of the queries.
+
+        Raises
+        ------
+        ValueError
+            If ``path`` is not a three-level path, or this world has (or had) that leaf.
+        """
+        _check_leaf_path(path)
+        if path in self._ads_by_leaf:
+            raise ValueError(f"leaf {path!r} exists or was retired; launch a new path")
+        rng = random.Random(f"{self.seed}:launch:{path}")
+        vertical, category, _ = path.split("/")
+        taken = {word for words in self.vocabulary.values() for word in words}
+        for level, node in enumerate((vertical, f"{vertical}/{category}", path), start=1):
+            if node not in self.vocabulary:
+                self.vocabulary[node] = _make_words(rng, _WORDS_PER_LEVEL[level], taken)
+        for segment in SEGMENTS:
+            if (segment, vertical) not in self.affinity:
+                self.affinity[segment, vertical] = rng.gauss(0.0, 0.6)
+        leaf = Leaf(path, vertical, category, self.vocabulary[path])
+        ads = self._launch_ads(rng, leaf)
+        self._ads_by_leaf[path] = ads
+        self._ads_by_category.setdefault(f"{vertical}/{category}", []).extend(ads)
+        self._ads_by_id.update((ad.ad_id, ad) for ad in ads)
+        self._launched.append(leaf)
+        self._refresh()
+
+    def _launch_ads(self, rng: random.Random, leaf: Leaf) -> list[Ad]:
+        """The ads of a new leaf; ids and advertiser ids continue the world's numbering."""
+        category = f"{leaf.vertical}/{leaf.category}"
+        first_new = len(self._advertiser_quality)
+        for _ in range(_NEW_ADVERTISERS_PER_LAUNCH):
+            self._advertiser_home.append(category)
+            self._advertiser_quality.append(rng.gauss(0.0, 0.5))
+        at_home = [i for i in range(first_new) if self._advertiser_home[i] == category]
+        incumbents = at_home or range(first_new)
+        ads = []
+        for index in range(len(self._ads_by_id), len(self._ads_by_id) + _ADS_PER_LAUNCH):
+            if rng.random() < _NEW_ADVERTISER_SHARE:
+                advertiser = first_new + rng.randrange(_NEW_ADVERTISERS_PER_LAUNCH)
+            else:
+                advertiser = rng.choice(incumbents)
+            ads.append(
+                Ad(
+                    ad_id=f"ad-{index:05d}",
+                    advertiser_id=f"adv-{advertiser:03d}",
+                    category=leaf.path,
+                    bid=round(rng.lognormvariate(0.0, 0.5), 2),
+                    base_logit=self._advertiser_quality[advertiser] + rng.gauss(0.0, 0.6),
+                )
+            )
+        return ads
+
+    def retire_leaf(self, path: str) -> None:
+        """Stop querying the leaf ``path`` and take its ads out of every candidate set.
+
+        Other ads keep their ids; :meth:`ad` still knows the retired ones, for answers to
+        queries made before.
+
+        Raises
+        ------
+        ValueError
+            If ``path`` is not a current leaf, or is the last one.
+        """
+        if path not in self.leaf_paths:
+            raise ValueError(f"{path!r} is not a current leaf")
+        if len(self.leaves) == 1:
+            raise ValueError(f"cannot retire {path!r}: it is the last leaf")
+        self._retired.add(path)
+        self._launched = [leaf for leaf in self._launched if leaf.path != path]
+        category = path.rsplit("/", 1)[0]
+        self._ads_by_category[category] = [
+            ad for ad in self._ads_by_category[category] if ad.category != path
+        ]
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Recompute the current leaves, the ad pool and the popularity after a change."""
+        base = [leaf for leaf in self._base_leaves if leaf.path not in self._retired]
+        self.leaves = (*base, *self._launched)
+        self.ads = tuple(ad for ad in self._ads_by_id.values() if ad.category not in self._retired)
+        self._leaf_weights = list(
+            itertools.accumulate(
+                0.0 if leaf.path in self._retired else weight
+                for leaf, weight in zip(self._base_leaves, self._base_weights, strict=True)
+            )
+        )
+        launched = _LAUNCH_WEIGHT * len(self._launched)
+        self._launch_share = launched / (launched + self._leaf_weights[-1])
+
+    def _draw_leaf(self, rng: random.Random, user: User) -> Leaf:
+        """The leaf of the next query: a launched leaf with its share of the traffic, else
+        mostly one of the user's favourites, else a popular one (never a retired leaf)."""
+        if self._launch_share and rng.random() < self._launch_share:
+            return rng.choice(self._launched)
+        favourite = rng.random() < 0.7
+        index = rng.choice(user.favourites) if favourite else self._popular_leaf(rng)
+        if self._retired and self._base_leaves[index].path in self._retired:
+            index = self._popular_leaf(rng)
+        return self._base_leaves[index]
+
+    # ----------------------------------------------------------------------- queries and clicks
+
     def ad(self, ad_id: str) -> Ad:
         """The ad with this id; raises ``KeyError`` for an unknown id."""
         return self._ads_by_id[ad_id]
@@ -284,8 +502,7 @@ class World:
         event_id = f"q-{self.seed}-{self._n_queries}"
         self._n_queries += 1
         user = self.users[rng.randrange(len(self.users))]
-        favourite = rng.random() < 0.7
-        leaf = self.leaves[rng.choice(user.favourites) if favourite else self._popular_leaf(rng)]
+        leaf = self._draw_leaf(rng, user)
         device = user.device if rng.random() < 0.8 else rng.choice(DEVICES)
         region = user.region if rng.random() < 0.9 else rng.choice(REGIONS)
         hour = ts_ms // 3_600_000 % 24
@@ -326,7 +543,7 @@ class World:
 
     def _candidates(self, rng: random.Random, leaf: Leaf) -> list[Ad]:
         """5-20 distinct ads: ~40 % from the leaf, ~30 % from its category, the rest anywhere."""
-        count = rng.randint(5, 20)
+        count = min(rng.randint(5, 20), len(self.ads))
         same_leaf = self._ads_by_leaf[leaf.path]
         siblings = self._ads_by_category[f"{leaf.vertical}/{leaf.category}"]
         chosen = rng.sample(same_leaf, min(len(same_leaf), max(1, round(0.4 * count))))

@@ -16,7 +16,9 @@ from typing import Any
 import faust
 
 from learners import ENGAGEMENT_ONLY, Weights
-from streams.agents import join, learn, rank, report, serve
+from streams import control
+from streams.agents import join, labels, learn, rank, report, serve
+from streams.category import CategoryModel
 from streams.emit import Counters, DeadLetters, Outbox
 from streams.models import ModelRegistry, default_models
 from streams.settings import Settings
@@ -47,6 +49,7 @@ class WorkerContext:
     worker_id: str
     topics: dict[str, faust.TopicT]
     models: ModelRegistry
+    category: CategoryModel
     counters: Counters
     dead_letters: DeadLetters
     weights: Weights = ENGAGEMENT_ONLY
@@ -118,9 +121,10 @@ def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> Wo
         worker_id=f"{socket.gethostname()}-{os.getpid()}",
         topics=topics,
         models=models if models is not None else default_models(),
+        category=CategoryModel(n_bits=settings.n_bits),
         counters=counters,
         dead_letters=DeadLetters(specs["dead-letter"].name, counters),
     )
-    for module in (serve, rank, join, learn, report):
+    for module in (serve, rank, join, labels, learn, report, control):
         module.register(ctx)
     return ctx

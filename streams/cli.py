@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -51,6 +52,41 @@ def _broker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _classes(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from streams.control import latest_category_report, send_command, wait_applied
+
+    settings = Settings.from_env()
+    if not settings.kafka:
+        print("set ADSTREAM_KAFKA to the running system's bootstrap servers", file=sys.stderr)
+        return 2
+    if args.action == "list":
+        report = asyncio.run(latest_category_report(settings))
+        if report is None:
+            print("no category model has reported yet")
+            return 1
+        for path in report["classes"]:
+            print(path)
+        for path in report["retired"]:
+            print(f"{path} (retired)")
+        return 0
+    cmd = "add_class" if args.action == "add" else "remove_class"
+    arguments = {"model": args.model, "path": args.path}
+    if args.warm_start_from:
+        arguments["warm_start_from"] = args.warm_start_from
+    seq = asyncio.run(send_command(settings, cmd, arguments, issued_by=f"cli@{os.getlogin()}"))
+    effects = asyncio.run(wait_applied(settings, seq, timeout_s=args.timeout))
+    if not effects:
+        print(
+            f"command {seq} sent; no worker applied it within {args.timeout:g} s "
+            "(rejected? see the dead-letter topic)"
+        )
+        return 1
+    print(f"command {seq} ({cmd} {args.path}) applied by {len(effects)} worker(s)")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from benchmarks.run import run_benchmarks
 
@@ -79,6 +115,14 @@ def _parser() -> argparse.ArgumentParser:
     broker = commands.add_parser("broker", help="run the embedded broker in the foreground")
     broker.set_defaults(run=_broker)
 
+    classes = commands.add_parser("classes", help="list, add or remove query categories")
+    classes.add_argument("action", choices=("list", "add", "remove"))
+    classes.add_argument("path", nargs="?", help="category path, e.g. travel/flights/budget")
+    classes.add_argument("--model", default="category")
+    classes.add_argument("--warm-start-from", help="copy this class's model for a new class")
+    classes.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for effect")
+    classes.set_defaults(run=_classes)
+
     bench = commands.add_parser("bench", help="run the benchmarks; results in benchmarks/results")
     bench.add_argument("--quick", action="store_true", help="shorter runs (a smoke test)")
     bench.set_defaults(run=_bench)
@@ -86,7 +130,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "classes" and args.action != "list" and not args.path:
+        parser.error(f"classes {args.action} needs a PATH")
     if args.command != "worker":
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return args.run(args)

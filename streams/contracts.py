@@ -18,7 +18,8 @@ streams.contracts.InvalidEvent: not msgpack: ...
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import msgpack
@@ -26,6 +27,7 @@ import msgpack
 from learners.errors import AdstreamError
 
 __all__ = [
+    "COMMANDS",
     "MAX_CANDIDATES",
     "MAX_PAYLOAD_BYTES",
     "MAX_TEXT_BYTES",
@@ -33,20 +35,25 @@ __all__ = [
     "InvalidEvent",
     "candidate",
     "click",
+    "command",
     "dead_letter",
     "decode_click",
+    "decode_command",
     "decode_dead_letter",
     "decode_example",
     "decode_impression",
     "decode_map",
     "decode_prediction",
     "decode_query",
+    "decode_query_label",
     "decode_ranking",
     "encode",
     "example",
     "impression",
+    "is_category_path",
     "prediction",
     "query",
+    "query_label",
     "ranking",
 ]
 
@@ -61,6 +68,14 @@ MIN_TS_MS = 946_684_800_000  # 2000-01-01: anything earlier is a unit error or g
 MAX_TS_MS = 4_102_444_800_000  # 2100-01-01
 MAX_BID = 1e6
 DEAD_LETTER_PAYLOAD_BYTES = 64 * 1024
+#: A category path: 1 to 8 lower-case segments of letters, digits, ``_`` or ``-``, joined by
+#: ``/`` (``electronics/phones/cases``). The empty path is the taxonomy's root.
+_PATH = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}(?:/[a-z0-9][a-z0-9_-]{0,63}){0,7}")
+#: Control commands and the arguments each requires (``warm_start_from`` is optional).
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "add_class": ("model", "path"),
+    "remove_class": ("model", "path"),
+}
 
 
 class InvalidEvent(AdstreamError, ValueError):
@@ -201,6 +216,34 @@ def example(
         "ts_label": ts_label,
         "source": dict(source),
     }
+
+
+def query_label(*, event_id: str, query: str, path: str, ts: int) -> dict[str, Any]:
+    """The true category path of a query (key: ``event_id``)."""
+    return {"v": SCHEMA_VERSION, "event_id": event_id, "query": query, "path": path, "ts": ts}
+
+
+def command(
+    *, seq: int, cmd: str, args: Mapping[str, Any], issued_by: str, ts: int
+) -> dict[str, Any]:
+    """A control command (key: ``cmd``); ``seq`` orders commands and records their effect."""
+    return {
+        "v": SCHEMA_VERSION,
+        "seq": seq,
+        "cmd": cmd,
+        "args": dict(args),
+        "issued_by": issued_by,
+        "ts": ts,
+    }
+
+
+def is_category_path(path: Any) -> bool:
+    """Whether ``path`` is a well-formed, non-root category path.
+
+    >>> is_category_path("electronics/phones/cases"), is_category_path(""), is_category_path("a//b")
+    (True, False, False)
+    """
+    return type(path) is str and _PATH.fullmatch(path) is not None
 
 
 def dead_letter(
@@ -416,7 +459,8 @@ def decode_example(data: bytes) -> dict[str, Any]:
     for key, value in features.items():
         if type(key) is not int or type(value) not in (int, float) or not math.isfinite(value):
             raise _fail("wrong type: features must map integer keys to finite numbers")
-    _number(event, "label", 0.0, 1.0)
+    if not is_category_path(event.get("label")):  # a category label, or a click label below
+        _number(event, "label", 0.0, 1.0)
     _number(event, "weight", 1e-9, 1e9)
     _number(event, "sampling_rate", 1e-9, 1.0)
     _timestamp(event, "ts_event")
@@ -435,4 +479,37 @@ def decode_dead_letter(data: bytes) -> dict[str, Any]:
     return event
 
 
-Decoder = Callable[[bytes], dict[str, Any]]
+def decode_query_label(data: bytes) -> dict[str, Any]:
+    """Decode and validate a query's category label."""
+    event = decode_map(data)
+    _text(event, "event_id")
+    text = _field(event, "query")
+    if type(text) is not str or len(text.encode()) > MAX_TEXT_BYTES:
+        raise _fail(f"wrong type: query must be a string of at most {MAX_TEXT_BYTES} bytes")
+    if not is_category_path(_field(event, "path")):
+        raise _fail("malformed path: path must look like vertical/category/leaf")
+    _timestamp(event, "ts")
+    return event
+
+
+def decode_command(data: bytes) -> dict[str, Any]:
+    """Decode and validate a control command's shape: known command, required arguments,
+    well-formed paths. Whether the model exists is the control plane's question."""
+    event = decode_map(data)
+    _count(event, "seq", 2**62)
+    cmd = _text(event, "cmd")
+    if cmd not in COMMANDS:
+        raise _fail(f"unknown command: {cmd[:MAX_ID_CHARS]}")
+    args = _field(event, "args")
+    if type(args) is not dict:
+        raise _fail("wrong type: args must be a map")
+    for name in COMMANDS[cmd]:
+        if name not in args:
+            raise _fail(f"missing argument: {name}")
+    _text(args, "model")
+    for name in ("path", "warm_start_from"):
+        if name in args and not is_category_path(args[name]):
+            raise _fail(f"malformed path: {name} (the root cannot be added or removed)")
+    _text(event, "issued_by")
+    _timestamp(event, "ts")
+    return event

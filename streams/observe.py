@@ -59,6 +59,25 @@ async def assigned_from_start(consumer: AIOKafkaConsumer, topics: list[str]) -> 
     await consumer.seek_to_beginning(*partitions)
 
 
+async def read_topic(settings: Settings, logical: str, idle_polls: int = 3) -> list[Any]:
+    """Every record of a topic so far, from the beginning: without end offsets (Tansu), read
+    until ``idle_polls`` polls of 100 ms in a row return nothing."""
+    consumer = AIOKafkaConsumer(**consumer_options(settings))
+    await consumer.start()
+    try:
+        await assigned_from_start(consumer, [settings.topic(logical)])
+        records: list[Any] = []
+        idle = 0
+        while idle < idle_polls:
+            batches = await consumer.getmany(timeout_ms=100)
+            idle = 0 if batches else idle + 1
+            for batch in batches.values():
+                records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()
+
+
 class SystemWatcher:
     """Follows ``metrics`` and ``dead-letter``: latest counters per worker, model reports,
     dead letters by reason. ``async with SystemWatcher(settings) as watcher: ...``."""

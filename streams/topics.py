@@ -9,7 +9,15 @@ from streams.settings import Settings
 __all__ = ["TRAFFIC_TOPICS", "TopicSpec", "topic_specs"]
 
 #: Topics whose partition count scales with traffic (``Settings.partitions``).
-TRAFFIC_TOPICS = ("queries", "predictions", "rankings", "impressions", "clicks", "examples")
+TRAFFIC_TOPICS = (
+    "queries",
+    "predictions",
+    "rankings",
+    "impressions",
+    "clicks",
+    "query-labels",
+    "examples",
+)
 #: Topics with one partition: a total order matters more than throughput.
 SINGLE_PARTITION_TOPICS = ("metrics", "alerts", "dead-letter")
 #: Latest value per key is what matters: compacted where the broker can.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from learners import features_for
+from learners import candidate_features, query_context
 from streams import contracts
 from streams.attribution import Attribution, Label, Watermark
 from streams.emit import Outbox, now_ms
@@ -30,8 +30,13 @@ IMPRESSION_WAIT_S = (
 )
 
 
-def example_for(label: Label, n_bits: int) -> dict[str, Any] | None:
-    """The click-model example of one label, or None if the ad is not among the candidates."""
+def example_for(label: Label, n_bits: int, category: str | None = None) -> dict[str, Any] | None:
+    """The click-model example of one label, or None if the ad is not among the candidates.
+
+    ``category`` is the query's predicted category path. The join asks the category model as
+    it is when the window closes; serve asked it as it was when the query came (in one process
+    the two differ only by what was learned in between).
+    """
     ad_id = label.impression["ad_id"]
     ad = next((ad for ad in label.query["candidates"] if ad["ad_id"] == ad_id), None)
     if ad is None:
@@ -39,7 +44,7 @@ def example_for(label: Label, n_bits: int) -> dict[str, Any] | None:
     return contracts.example(
         example_id=label.impression["impression_id"],
         model=CLICK,
-        features=features_for(label.query, ad, n_bits),
+        features=candidate_features(query_context(label.query, n_bits, category=category), ad),
         label=label.label,
         weight=1.0,
         sampling_rate=1.0,
@@ -78,8 +83,10 @@ def register(ctx: WorkerContext) -> None:
         )
 
     def emit(outbox: Outbox, labels: list[Label]) -> None:
+        category = ctx.category
         for label in labels:
-            example = example_for(label, settings.n_bits)
+            paths = category.top_paths(category.features(label.query), 1)
+            example = example_for(label, settings.n_bits, paths[0][0] if paths else None)
             if example is None:
                 reject(
                     outbox,

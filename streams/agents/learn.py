@@ -25,10 +25,15 @@ def register(ctx: WorkerContext) -> None:
                 except contracts.InvalidEvent as error:
                     ctx.dead_letters.reject(outbox, event.message, error.reason)
                     continue
-                model = ctx.models.get(example["model"])
-                if model is None:
-                    ctx.dead_letters.reject(outbox, event.message, "unknown model")
+                name, label = example["model"], example["label"]
+                if name == ctx.category.name and isinstance(label, str):
+                    ctx.category.learn(example["features"], label)
+                    ctx.counters["category_examples_learned"] += 1
                     continue
-                model.learn(example["features"], example["label"] >= 0.5, example["weight"])
+                model = ctx.models.get(name)
+                if model is None or isinstance(label, str):
+                    ctx.dead_letters.reject(outbox, event.message, f"unknown model: {name}")
+                    continue
+                model.learn(example["features"], label >= 0.5, example["weight"])
                 ctx.counters["examples_learned"] += 1
             await outbox.flush()

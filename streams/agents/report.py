@@ -34,7 +34,7 @@ def model_metrics(ctx: WorkerContext, ts: int) -> list[dict]:
             "ts": ts,
             **model.report(),
         }
-        for model in ctx.models.values()
+        for model in (*ctx.models.values(), ctx.category)
         if model.n_learned
     ]
 

@@ -15,8 +15,12 @@ __all__ = ["predict", "register"]
 
 
 def predict(ctx: WorkerContext, query: dict[str, Any], scored_at_ms: int) -> dict[str, Any]:
-    """The Prediction for one validated query, scored by every live model."""
-    query_ctx = query_context(query, ctx.settings.n_bits)
+    """The Prediction for one validated query: its top category paths, then every objective's
+    score per candidate (the click model sees the query-ad category match)."""
+    category = ctx.category
+    paths = category.top_paths(category.features(query))
+    best_path = paths[0][0] if paths else None
+    query_ctx = query_context(query, ctx.settings.n_bits, category=best_path)
     candidates = query["candidates"]
     xs = [candidate_features(query_ctx, ad) for ad in candidates]
     models = ctx.models.values()
@@ -26,7 +30,9 @@ def predict(ctx: WorkerContext, query: dict[str, Any], scored_at_ms: int) -> dic
         ts_scored=scored_at_ms,
         ad_ids=[ad["ad_id"] for ad in candidates],
         scores={model.objective: model.score(xs) for model in models},
-        versions={model.name: model.version for model in models},
+        versions={model.name: model.version for model in models}
+        | {category.name: category.version},
+        category=dict(paths),
     )
 
 

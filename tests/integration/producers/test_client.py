@@ -57,3 +57,20 @@ def test_a_bad_event_raises_at_the_caller(settings):
 def test_client_needs_a_broker_address():
     with pytest.raises(ValueError, match="kafka"):
         EventClient(Settings())
+
+
+def test_query_labels_arrive_keyed_by_event_id_and_bad_ones_raise(settings, reader):
+    event, truth = World(seed=5).next_query(ts_ms=TS_MS)
+    with EventClient(settings) as client:
+        client.send_query_label(truth.event_id, event["query"], truth.leaf, ts=TS_MS + 2_000)
+        with pytest.raises(InvalidEvent, match="malformed path"):
+            client.send_query_label(truth.event_id, event["query"], "Travel//x")
+        with pytest.raises(InvalidEvent, match="empty field"):
+            client.send_query_label("", event["query"], truth.leaf)
+        client.flush(timeout_s=10)
+
+    (label,) = reader.read("query-labels", lambda records: len(records) >= 1)
+    assert label.key() == truth.event_id.encode()
+    assert contracts.decode_query_label(label.value()) == contracts.query_label(
+        event_id=truth.event_id, query=event["query"], path=truth.leaf, ts=TS_MS + 2_000
+    )

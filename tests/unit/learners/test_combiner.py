@@ -73,7 +73,8 @@ def test_empty_candidate_list() -> None:
     assert rank([], []) == []
 
 
-_scores = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
+# Subnormal scores are excluded: beta * 5e-324 underflows to 0 and ties what was ordered.
+_scores = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_subnormal=False)
 _weight = st.floats(min_value=0.0, max_value=1e3, allow_nan=False)
 
 

@@ -17,6 +17,7 @@ from streams.agents.join import example_for
 from streams.agents.rank import ranking_for
 from streams.agents.serve import predict
 from streams.attribution import Label
+from streams.category import CategoryModel
 from streams.models import CLICK, default_models
 
 TS = 1_700_000_000_000
@@ -146,7 +147,9 @@ def test_example_for_a_label_decodes_with_the_features_of_query_and_ad(clicked: 
 
 def make_ctx(n_bits: int = 18) -> types.SimpleNamespace:
     return types.SimpleNamespace(
-        settings=types.SimpleNamespace(n_bits=n_bits), models=default_models()
+        settings=types.SimpleNamespace(n_bits=n_bits),
+        models=default_models(),
+        category=CategoryModel(n_bits=n_bits),
     )
 
 
@@ -160,7 +163,7 @@ def test_predict_scores_every_candidate_in_order_with_an_untrained_model() -> No
     scores = prediction["scores"]["engagement"]
     assert len(scores) == 5
     assert all(0.0 <= s <= 1.0 and math.isfinite(s) for s in scores)
-    assert prediction["versions"] == {"click": 0}
+    assert prediction["versions"] == {"click": 0, "category": 0}
     assert contracts.decode_prediction(contracts.encode(prediction)) == prediction
 
 
@@ -172,7 +175,7 @@ def test_predict_reflects_learning_and_the_model_version() -> None:
     for _ in range(20):
         ctx.models[CLICK].learn(x, True)
     after = predict(ctx, query, TS)
-    assert after["versions"] == {"click": 20}
+    assert after["versions"] == {"click": 20, "category": 0}
     assert after["scores"]["engagement"][0] > before[0]
 
 

@@ -17,6 +17,7 @@ ALL_TOPICS = {
     "rankings",
     "impressions",
     "clicks",
+    "query-labels",
     "examples",
     "metrics",
     "alerts",
@@ -209,6 +210,7 @@ def test_traffic_topics_scale_with_partitions_and_the_rest_have_one() -> None:
         "rankings",
         "impressions",
         "clicks",
+        "query-labels",
         "examples",
     }
 

@@ -1,0 +1,92 @@
+"""Query categories change at runtime through the control topic, on the embedded broker."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgpack
+import pytest
+
+from producers.world import World
+from streams import contracts
+from streams.control import send_command, wait_applied
+
+pytestmark = pytest.mark.broker
+
+T0 = 1_750_000_000_000
+
+
+def _reports(messages, kind):
+    records = (msgpack.unpackb(m.value(), strict_map_key=False) for m in messages)
+    return [r for r in records if r.get("kind") == kind]
+
+
+def test_classes_change_through_control_while_queries_are_served(
+    settings, start_worker, produce, reader
+):
+    worker = start_worker(settings)
+    world = World(seed=4)
+    sent: list[str] = []
+
+    def serve_queries(n: int, start: int) -> None:
+        for i in range(start, start + n):
+            query, truth = world.next_query(T0 + 100 * i)
+            produce("queries", query["user_id"].encode(), contracts.encode(query))
+            label = contracts.query_label(
+                event_id=query["event_id"], query=query["query"], path=truth.leaf, ts=T0 + 100 * i
+            )
+            produce("query-labels", query["event_id"].encode(), contracts.encode(label))
+            sent.append(query["event_id"])
+
+    serve_queries(300, 0)
+    learned = reader.read(
+        "metrics",
+        lambda ms: any(r["n"] >= 300 for r in _reports(ms, "model") if r["model"] == "category"),
+    )
+    classes = max(
+        (r for r in _reports(learned, "model") if r["model"] == "category"), key=lambda r: r["n"]
+    )["classes"]
+    retired = classes[0]
+
+    add = asyncio.run(
+        send_command(
+            settings,
+            "add_class",
+            {"model": "category", "path": "new/shiny/thing"},
+            issued_by="test",
+        )
+    )
+    remove = asyncio.run(
+        send_command(
+            settings, "remove_class", {"model": "category", "path": retired}, issued_by="test"
+        )
+    )
+    bad = asyncio.run(
+        send_command(settings, "add_class", {"model": "nope", "path": "a/b"}, issued_by="test")
+    )
+    assert asyncio.run(wait_applied(settings, remove))
+    serve_queries(300, 300)
+
+    wanted = set(sent)
+    predictions = [
+        contracts.decode_prediction(m.value())
+        for m in reader.read("predictions", lambda ms: wanted <= {m.key().decode() for m in ms})
+    ]
+    assert wanted <= {p["event_id"] for p in predictions}, "a query went unanswered"
+    assert worker.alive(), "the worker restarted or died"
+
+    effects = {
+        r["seq"]: r for r in _reports(reader.read("metrics", lambda ms: False, 2), "control")
+    }
+    assert {add, remove} <= effects.keys() and bad not in effects
+    for seq in (add, remove):
+        assert effects[seq]["applied_at"] - effects[seq]["issued_at"] <= 1000, effects[seq]
+    after = set(sent[300:])
+    late = [p for p in predictions if p["event_id"] in after and p["category"]]
+    assert late and all(retired not in p["category"] for p in late)
+
+    letters = [
+        contracts.decode_dead_letter(m.value())
+        for m in reader.read("dead-letter", lambda ms: len(ms) >= 1)
+    ]
+    assert [letter["reason"] for letter in letters] == ["unknown model for add_class: nope"]
