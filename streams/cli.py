@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
+from getpass import getuser
 from pathlib import Path
 
 from streams.settings import Settings
@@ -30,6 +30,7 @@ def _demo(args: argparse.Namespace) -> int:
         attribution_window_s=args.window,
         runs_dir=Path(args.runs_dir),
         live=not args.no_live,
+        scenario=not args.no_scenario,
     )
     summary = run_demo(options)
     return 0 if summary["predictions_received"] == summary["queries_sent"] else 1
@@ -55,6 +56,7 @@ def _broker(args: argparse.Namespace) -> int:
 def _classes(args: argparse.Namespace) -> int:
     import asyncio
 
+    from streams.contracts import InvalidEvent
     from streams.control import latest_category_report, send_command, wait_applied
 
     settings = Settings.from_env()
@@ -75,7 +77,11 @@ def _classes(args: argparse.Namespace) -> int:
     arguments = {"model": args.model, "path": args.path}
     if args.warm_start_from:
         arguments["warm_start_from"] = args.warm_start_from
-    seq = asyncio.run(send_command(settings, cmd, arguments, issued_by=f"cli@{os.getlogin()}"))
+    try:
+        seq = asyncio.run(send_command(settings, cmd, arguments, issued_by=f"cli@{getuser()}"))
+    except InvalidEvent as error:
+        print(f"not sent: {error.reason}", file=sys.stderr)
+        return 2
     effects = asyncio.run(wait_applied(settings, seq, timeout_s=args.timeout))
     if not effects:
         print(
@@ -106,6 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--window", type=float, default=30.0, help="attribution window, seconds")
     demo.add_argument("--runs-dir", default="runs", help="where summaries are written")
     demo.add_argument("--no-live", action="store_true", help="no live view (for logs and CI)")
+    demo.add_argument(
+        "--no-scenario", action="store_true", help="no category launch or retirement mid-run"
+    )
     demo.set_defaults(run=_demo)
 
     worker = commands.add_parser("worker", help="run one worker (settings from ADSTREAM_*)")

@@ -26,9 +26,11 @@ from producers.simulator import SimulationStats, Simulator
 from producers.world import World
 from streams.agents.join import IMPRESSION_WAIT_S
 from streams.broker import broker_for
+from streams.category import CATEGORY
 from streams.models import CLICK
 from streams.observe import SystemWatcher, wait_until_serving
 from streams.process import WorkerProcess
+from streams.scenario import TaxonomyScenario
 from streams.settings import Settings
 
 __all__ = ["DemoOptions", "run_demo"]
@@ -44,6 +46,7 @@ class DemoOptions:
     attribution_window_s: float = 30.0
     runs_dir: Path = Path("runs")
     live: bool = True
+    scenario: bool = True  # launch a category at 1/3 of the run, retire one at 2/3
 
 
 class _RateMeter:
@@ -71,6 +74,7 @@ def _recent_latency(stats: SimulationStats, percentile: float, last: int = 2000)
 
 def _live_table(stats: SimulationStats, watcher: SystemWatcher, qps: float) -> Table:
     model = watcher.model(CLICK) or {}
+    category = watcher.model(CATEGORY) or {}
     table = Table(title="adstream demo (live)", show_header=True)
     for column in (
         "queries",
@@ -81,6 +85,8 @@ def _live_table(stats: SimulationStats, watcher: SystemWatcher, qps: float) -> T
         "examples",
         "NE",
         "AUC",
+        "cat. acc",
+        "classes",
         "dead letters",
     ):
         table.add_column(column, justify="right")
@@ -93,7 +99,12 @@ def _live_table(stats: SimulationStats, watcher: SystemWatcher, qps: float) -> T
         f"{watcher.counter('examples_learned'):,}",
         f"{model.get('ne', math.nan):.3f}",
         f"{model.get('auc', math.nan):.3f}",
+        f"{category.get('accuracy', math.nan):.3f}",
+        f"{len(category.get('classes', ())):,}",
         f"{len(watcher.dead_letters):,}",
+    )
+    table.caption = "  ".join(
+        f"{change.kind} {change.path} at {change.at_s:.0f} s" for change, _ in stats.changes_applied
     )
     return table
 
@@ -104,8 +115,10 @@ def _summary(
     watcher: SystemWatcher,
     startup_s: float,
     elapsed_s: float,
+    class_changes: list[dict[str, Any]],
 ) -> dict[str, Any]:
     click = watcher.model(CLICK) or {}
+    category = watcher.model(CATEGORY) or {}
     return {
         "seed": options.seed,
         "rate_per_s": options.rate_per_s,
@@ -134,7 +147,13 @@ def _summary(
             CLICK: {
                 key: click.get(key, math.nan)
                 for key in ("logloss", "ne", "auc", "n", "base_rate", "mean_p", "version")
-            }
+            },
+            CATEGORY: {
+                **{key: category.get(key, math.nan) for key in ("accuracy", "macro_f1", "n")},
+                "classes": len(category.get("classes", ())),
+                "served_accuracy": stats.category_accuracy(),
+                "class_changes": class_changes,
+            },
         },
         "worker_counters": {
             name: watcher.counter(name)
@@ -152,12 +171,16 @@ async def _drive(settings: Settings, options: DemoOptions, console: Console) -> 
             f"worker serving after {startup_s:.1f} s; simulating "
             f"{options.rate_per_s:g} queries/s for {options.duration_s:g} s"
         )
+        world = World(seed=options.seed)
+        scenario = TaxonomyScenario(settings, world, options.duration_s)
         simulator = Simulator(
             settings=settings,
-            world=World(seed=options.seed),
+            world=world,
             rate_per_s=options.rate_per_s,
             duration_s=options.duration_s,
             attribution_window_s=options.attribution_window_s,
+            changes=scenario.changes if options.scenario else (),
+            on_change=scenario.on_change,
         )
         meter = _RateMeter()
         started = time.monotonic()
@@ -175,8 +198,10 @@ async def _drive(settings: Settings, options: DemoOptions, console: Console) -> 
             elapsed_s = min(time.monotonic() - started, options.duration_s) or options.duration_s
             console.log("traffic stopped; waiting for the last attribution windows to close")
             await _close_windows(watcher, stats, settings, lambda: on_tick(stats))
+        await scenario.sent()
         await _settle(watcher, settings.metrics_interval_s)
-        return _summary(options, stats, watcher, startup_s, elapsed_s)
+        changes = scenario.report(stats, watcher)
+        return _summary(options, stats, watcher, startup_s, elapsed_s, changes)
 
 
 async def _close_windows(
@@ -244,6 +269,23 @@ def _summary_table(summary: dict[str, Any]) -> Table:
         (
             "click model logloss / NE / AUC",
             f"{click['logloss']:.4f} / {click['ne']:.4f} / {click['auc']:.4f}",
+        ),
+        (
+            "category model accuracy / macro-F1 / classes",
+            "{accuracy:.3f} / {macro_f1:.3f} / {classes}".format(**summary["models"][CATEGORY]),
+        ),
+        *(
+            (
+                f"{c['kind']} {c['path']} at {c['at_s']:.0f} s",
+                f"applied in {c['effect_delay_ms']} ms; served accuracy "
+                f"{c['served_accuracy_before']} before, {c['served_accuracy_after']} after"
+                + (
+                    f", on the new class {c['new_class_served_accuracy']}"
+                    if "new_class_served_accuracy" in c
+                    else ""
+                ),
+            )
+            for c in summary["models"][CATEGORY]["class_changes"]
         ),
         ("dead letters", f"{summary['dead_letters']:,}"),
     ]

@@ -80,7 +80,8 @@ async def read_topic(settings: Settings, logical: str, idle_polls: int = 3) -> l
 
 class SystemWatcher:
     """Follows ``metrics`` and ``dead-letter``: latest counters per worker, model reports,
-    dead letters by reason. ``async with SystemWatcher(settings) as watcher: ...``."""
+    control-command effects, dead letters by reason.
+    ``async with SystemWatcher(settings) as watcher: ...``."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -88,6 +89,7 @@ class SystemWatcher:
         self.models: dict[str, dict[str, Any]] = {}
         self.dead_letters: list[dict[str, Any]] = []
         self.dead_letter_reasons: collections.Counter[str] = collections.Counter()
+        self.control_effects: dict[int, dict[str, Any]] = {}  # seq -> first worker's effect
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -143,6 +145,8 @@ class SystemWatcher:
             return
         if record.get("kind") == "worker":
             self.workers[record["worker"]] = record
+        elif record.get("kind") == "control":
+            self.control_effects.setdefault(record["seq"], record)
         elif record.get("kind") == "model":
             current = self.models.get(record["model"])
             if current is None or record["n"] >= current["n"]:

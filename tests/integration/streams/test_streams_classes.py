@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import msgpack
 import pytest
 
 from producers.world import World
 from streams import contracts
+from streams.cli import main
 from streams.control import send_command, wait_applied
 
 pytestmark = pytest.mark.broker
@@ -90,3 +92,29 @@ def test_classes_change_through_control_while_queries_are_served(
         for m in reader.read("dead-letter", lambda ms: len(ms) >= 1)
     ]
     assert [letter["reason"] for letter in letters] == ["unknown model for add_class: nope"]
+
+
+def test_classes_cli_against_a_running_system(
+    settings, start_worker, produce, reader, monkeypatch, capsys
+):
+    start_worker(settings)
+    for name, value in settings.env().items():
+        monkeypatch.setenv(name, value)
+    label = contracts.query_label(event_id="e1", query="red shoes", path="fashion/shoes/red", ts=T0)
+    produce("query-labels", b"e1", contracts.encode(label))
+    reader.read("metrics", lambda ms: any(r["model"] == "category" for r in _reports(ms, "model")))
+
+    assert main(["classes", "add", "fashion/shoes/blue"]) == 0
+    assert "applied by 1 worker(s)" in capsys.readouterr().out
+    assert main(["classes", "remove", "fashion/shoes/red"]) == 0
+    assert main(["classes", "add", "Not A Path"]) != 0
+    capsys.readouterr()
+
+    def listed() -> str:
+        main(["classes", "list"])
+        return capsys.readouterr().out
+
+    deadline = time.monotonic() + 10
+    while "fashion/shoes/red (retired)" not in (out := listed()) and time.monotonic() < deadline:
+        pass
+    assert "fashion/shoes/blue" in out.splitlines() and "fashion/shoes/red (retired)" in out
