@@ -38,6 +38,7 @@ from producers.world import World
 from streams import contracts
 from streams.agents.serve import predict
 from streams.broker import broker_for, create_topics
+from streams.category import CategoryModel
 from streams.emit import now_ms
 from streams.models import default_models
 from streams.observe import assigned_from_start, consumer_options, wait_until_serving
@@ -210,7 +211,9 @@ async def measure(
 
 async def _floor_loop(settings: Settings, stop: multiprocessing.synchronize.Event) -> None:
     """consume -> decode -> predict -> encode -> send, one wait for delivery per batch."""
-    ctx = SimpleNamespace(settings=settings, models=default_models())
+    ctx = SimpleNamespace(
+        settings=settings, models=default_models(), category=CategoryModel(n_bits=settings.n_bits)
+    )
     consumer = AIOKafkaConsumer(**consumer_options(settings))
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka, linger_ms=1, **settings.client_security()

@@ -46,8 +46,10 @@ class Workload:
         rng = random.Random(WORKLOAD_SEED)
         self.click = FTRLLogisticRegression()
         self.river = linear_model.LogisticRegression(optimizer=optim.SGD(0.05))
+        self.category = CategoryModel(n_bits=n_bits)
         for i in range(TRAIN_QUERIES):
             event, truth = world.next_query(TS0_MS + i * 50)
+            self.category.learn(self.category.features(event), truth.leaf)
             for x, y in self._labelled(world, rng, event, truth, n_bits):
                 self.click.learn_one(x, y)
                 self.river.learn_one(x, y)
@@ -70,7 +72,7 @@ class Workload:
         self.ctx = SimpleNamespace(
             settings=self.settings,
             models=self.models,
-            category=CategoryModel(n_bits=self.settings.n_bits),
+            category=self.category,
         )
         self.predictions = [predict(self.ctx, q, TS0_MS) for q in self.queries]
 
@@ -152,6 +154,19 @@ def test_predict_bare_ftrl(benchmark: Any, workload: Workload) -> None:
             [predict_one(x)[True] for x in candidates]
 
     _run(benchmark, run, key="predict_bare_per_query", events=len(xs), unit="query")
+
+
+@pytest.mark.benchmark(group="predict")
+def test_predict_bare_category(benchmark: Any, workload: Workload) -> None:
+    """The bare predict cost of the served category model: its top paths, once per query."""
+    category = workload.category
+    xs = [category.features(q) for q in workload.queries]
+
+    def run() -> None:
+        for x in xs:
+            category.top_paths(x)
+
+    _run(benchmark, run, key="predict_bare_category_per_query", events=len(xs), unit="query")
 
 
 @pytest.mark.benchmark(group="predict")
