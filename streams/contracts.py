@@ -75,7 +75,9 @@ _PATH = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}(?:/[a-z0-9][a-z0-9_-]{0,63}){0,7}"
 COMMANDS: dict[str, tuple[str, ...]] = {
     "add_class": ("model", "path"),
     "remove_class": ("model", "path"),
+    "set_weights": ("alpha", "beta"),
 }
+MAX_WEIGHT = 1e6
 
 
 class InvalidEvent(AdstreamError, ValueError):
@@ -155,12 +157,14 @@ def ranking(
     combined: list[float],
     weights: Mapping[str, float | int],
     arm: str,
+    ts_ranked: int,
 ) -> dict[str, Any]:
     """Candidates in display order with their combined scores (key: ``event_id``)."""
     return {
         "v": SCHEMA_VERSION,
         "event_id": event_id,
         "ts_event": ts_event,
+        "ts_ranked": ts_ranked,
         "ad_ids": ad_ids,
         "combined": combined,
         "weights": dict(weights),
@@ -169,10 +173,19 @@ def ranking(
 
 
 def impression(
-    *, impression_id: str, event_id: str, ad_id: str, position: int, ts: int, arm: str
+    *,
+    impression_id: str,
+    event_id: str,
+    ad_id: str,
+    position: int,
+    ts: int,
+    arm: str,
+    propensity: float = 1.0,
 ) -> dict[str, Any]:
-    """An ad that was shown (key: ``impression_id``)."""
+    """An ad that was shown (key: ``impression_id``); ``propensity`` is the probability with
+    which the front-end chose to show it (1.0 when it always shows the top-ranked ad)."""
     return {
+        "propensity": propensity,
         "v": SCHEMA_VERSION,
         "impression_id": impression_id,
         "event_id": event_id,
@@ -216,6 +229,11 @@ def example(
         "ts_label": ts_label,
         "source": dict(source),
     }
+
+
+def rating(*, impression_id: str, quality: float, ts: int) -> dict[str, Any]:
+    """A quality label in [0, 1] for a shown ad (key: ``impression_id``)."""
+    return {"v": SCHEMA_VERSION, "impression_id": impression_id, "quality": quality, "ts": ts}
 
 
 def query_label(*, event_id: str, query: str, path: str, ts: int) -> dict[str, Any]:
@@ -437,6 +455,8 @@ def decode_impression(data: bytes) -> dict[str, Any]:
     _count(event, "position", MAX_CANDIDATES)
     _timestamp(event, "ts")
     _text(event, "arm")
+    if "propensity" in event:
+        _number(event, "propensity", 1e-6, 1.0)
     return event
 
 
@@ -492,6 +512,17 @@ def decode_query_label(data: bytes) -> dict[str, Any]:
     return event
 
 
+def _validate_weights(args: Mapping[str, Any]) -> None:
+    for name in ("alpha", "beta"):
+        value = args[name]
+        if type(value) not in (int, float) or not math.isfinite(value):
+            raise _fail(f"invalid weights: {name} must be a finite number")
+        if not 0 <= value <= MAX_WEIGHT:
+            raise _fail(f"invalid weights: {name}={value} not in 0..{MAX_WEIGHT:g}")
+    if args["alpha"] == 0 and args["beta"] == 0:
+        raise _fail("invalid weights: alpha and beta are both 0")
+
+
 def decode_command(data: bytes) -> dict[str, Any]:
     """Decode and validate a control command's shape: known command, required arguments,
     well-formed paths. Whether the model exists is the control plane's question."""
@@ -506,10 +537,22 @@ def decode_command(data: bytes) -> dict[str, Any]:
     for name in COMMANDS[cmd]:
         if name not in args:
             raise _fail(f"missing argument: {name}")
-    _text(args, "model")
-    for name in ("path", "warm_start_from"):
-        if name in args and not is_category_path(args[name]):
-            raise _fail(f"malformed path: {name} (the root cannot be added or removed)")
+    if cmd == "set_weights":
+        _validate_weights(args)
+    else:
+        _text(args, "model")
+        for name in ("path", "warm_start_from"):
+            if name in args and not is_category_path(args[name]):
+                raise _fail(f"malformed path: {name} (the root cannot be added or removed)")
     _text(event, "issued_by")
+    _timestamp(event, "ts")
+    return event
+
+
+def decode_rating(data: bytes) -> dict[str, Any]:
+    """Decode and validate a quality rating of a shown ad."""
+    event = decode_map(data)
+    _text(event, "impression_id")
+    _number(event, "quality", 0.0, 1.0)
     _timestamp(event, "ts")
     return event

@@ -16,6 +16,7 @@ TRAFFIC_TOPICS = (
     "impressions",
     "clicks",
     "query-labels",
+    "ratings",
     "examples",
 )
 #: Topics with one partition: a total order matters more than throughput.

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from learners import Weights, combine, rank
 from streams import contracts
+from streams.emit import now_ms
 
 if TYPE_CHECKING:
     from streams.app import WorkerContext
@@ -16,7 +17,7 @@ __all__ = ["ARM", "ranking_for", "register"]
 ARM = "main"
 
 
-def ranking_for(prediction: dict[str, Any], weights: Weights) -> dict[str, Any]:
+def ranking_for(prediction: dict[str, Any], weights: Weights, ranked_at_ms: int) -> dict[str, Any]:
     """The Ranking of one validated prediction under a weight set."""
     combined = combine(prediction["scores"], weights)
     order = rank(prediction["ad_ids"], combined)
@@ -28,6 +29,7 @@ def ranking_for(prediction: dict[str, Any], weights: Weights) -> dict[str, Any]:
         combined=[combined[i] for i in order],
         weights=dataclasses.asdict(weights),
         arm=ARM,
+        ts_ranked=ranked_at_ms,
     )
 
 
@@ -42,7 +44,7 @@ def register(ctx: WorkerContext) -> None:
             for event in events:
                 try:
                     prediction = contracts.decode_prediction(event.value)
-                    ranking = ranking_for(prediction, ctx.weights)
+                    ranking = ranking_for(prediction, ctx.weights, now_ms())
                 except ValueError as error:  # InvalidEvent, or scores missing a weighted objective
                     ctx.dead_letters.reject(outbox, event.message, str(error))
                     continue

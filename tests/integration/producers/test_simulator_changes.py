@@ -56,6 +56,7 @@ async def answer(query: dict, producer: AIOKafkaProducer, settings, words: dict)
         combined=scores,
         weights={"alpha": 0.0, "beta": 1.0, "version": 1},
         arm="echo",
+        ts_ranked=1_700_000_000_000,
     )
     await producer.send(settings.topic("predictions"), contracts.encode(predicted), key=key)
     await producer.send(settings.topic("rankings"), contracts.encode(ranked), key=key)

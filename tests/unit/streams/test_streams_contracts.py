@@ -63,6 +63,7 @@ def make_ranking() -> dict[str, Any]:
         combined=[0.75, 0.25],
         weights={"alpha": 0.0, "beta": 1.0, "version": 3},
         arm="main",
+        ts_ranked=1_700_000_000_000,
     )
 
 

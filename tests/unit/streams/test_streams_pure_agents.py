@@ -22,6 +22,8 @@ from streams.models import CLICK, default_models
 
 TS = 1_700_000_000_000
 
+T_RANKED = 1_700_000_000_500
+
 
 def make_query(n: int = 3) -> dict[str, Any]:
     return contracts.query(
@@ -63,7 +65,7 @@ def make_prediction(engagement: list[float], quality: list[float] | None = None)
 def test_ranking_orders_ads_by_engagement_descending_and_records_the_weights() -> None:
     prediction = make_prediction([0.2, 0.9, 0.05, 0.4])
     weights = Weights(alpha=0.0, beta=1.0, version=7)
-    ranking = ranking_for(prediction, weights)
+    ranking = ranking_for(prediction, weights, T_RANKED)
     assert ranking["ad_ids"] == ["a-1", "a-3", "a-0", "a-2"]
     assert ranking["combined"] == [0.9, 0.4, 0.2, 0.05]
     assert ranking["weights"] == {"alpha": 0.0, "beta": 1.0, "version": 7}
@@ -73,7 +75,7 @@ def test_ranking_orders_ads_by_engagement_descending_and_records_the_weights() -
 
 def test_ranking_uses_quality_when_alpha_is_positive() -> None:
     prediction = make_prediction([0.9, 0.1], quality=[0.0, 1.0])
-    ranking = ranking_for(prediction, Weights(alpha=1.0, beta=0.5, version=2))
+    ranking = ranking_for(prediction, Weights(alpha=1.0, beta=0.5, version=2), T_RANKED)
     assert ranking["ad_ids"] == ["a-1", "a-0"]
     assert ranking["combined"] == pytest.approx([1.05, 0.45])
     assert ranking["weights"]["version"] == 2
@@ -82,7 +84,7 @@ def test_ranking_uses_quality_when_alpha_is_positive() -> None:
 def test_ranking_without_a_weighted_objective_raises_a_value_error() -> None:
     """The rank agent dead-letters ValueErrors: a missing objective must be one."""
     with pytest.raises(MissingObjectiveError) as info:
-        ranking_for(make_prediction([0.5]), Weights(alpha=1.0, beta=1.0, version=1))
+        ranking_for(make_prediction([0.5]), Weights(alpha=1.0, beta=1.0, version=1), T_RANKED)
     assert isinstance(info.value, ValueError)
 
 
@@ -92,7 +94,7 @@ def test_ranking_without_a_weighted_objective_raises_a_value_error() -> None:
     )
 )
 def test_ranking_is_a_stable_descending_permutation(scores: list[float]) -> None:
-    ranking = ranking_for(make_prediction(scores), ENGAGEMENT_ONLY)
+    ranking = ranking_for(make_prediction(scores), ENGAGEMENT_ONLY, T_RANKED)
     assert sorted(ranking["ad_ids"]) == sorted(f"a-{i}" for i in range(len(scores)))
     assert ranking["combined"] == sorted(scores, reverse=True)
     positions = [int(ad[2:]) for ad in ranking["ad_ids"]]
@@ -182,6 +184,6 @@ def test_predict_reflects_learning_and_the_model_version() -> None:
 def test_predict_output_ranks_end_to_end() -> None:
     prediction = predict(make_ctx(), make_query(4), TS + 1)
     decoded = contracts.decode_prediction(contracts.encode(prediction))
-    ranking = ranking_for(decoded, ENGAGEMENT_ONLY)
+    ranking = ranking_for(decoded, ENGAGEMENT_ONLY, T_RANKED)
     assert sorted(ranking["ad_ids"]) == sorted(prediction["ad_ids"])
     assert ranking["combined"] == sorted(prediction["scores"]["engagement"], reverse=True)

@@ -18,6 +18,7 @@ ALL_TOPICS = {
     "impressions",
     "clicks",
     "query-labels",
+    "ratings",
     "examples",
     "metrics",
     "alerts",
@@ -211,6 +212,7 @@ def test_traffic_topics_scale_with_partitions_and_the_rest_have_one() -> None:
         "impressions",
         "clicks",
         "query-labels",
+        "ratings",
         "examples",
     }
 
