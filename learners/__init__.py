@@ -1,10 +1,10 @@
-"""Pure online learners for adstream: hashed features, FTRL click model, metrics, combiner.
+"""Pure online learners for adstream: features, FTRL click and quality models, metrics, combiner.
 
 Nothing here does I/O, reads a clock or draws unseeded randomness; see DESIGN.md section 4.
 """
 
 from learners.classification_metrics import ProgressiveClassification
-from learners.combiner import ENGAGEMENT_ONLY, Weights, combine, rank
+from learners.combiner import ENGAGEMENT_ONLY, Weights, combine, normalize, rank
 from learners.errors import AdstreamError, InvalidWeightsError, MissingObjectiveError
 from learners.features import (
     N_BITS_DEFAULT,
@@ -20,30 +20,39 @@ from learners.features import (
 )
 from learners.ftrl import FTRLLogisticRegression
 from learners.hierarchy import HierarchicalClassifier
+from learners.offpolicy import Estimate, LoggedQuery, evaluate, pareto_front, sweep
 from learners.ovr import MutableOneVsRest
 from learners.progressive import ProgressiveMetrics
+from learners.quality_metrics import ProgressiveQuality
 
 __all__ = [
     "ENGAGEMENT_ONLY",
     "N_BITS_DEFAULT",
     "AdstreamError",
+    "Estimate",
     "FTRLLogisticRegression",
     "HierarchicalClassifier",
     "InvalidWeightsError",
+    "LoggedQuery",
     "MissingObjectiveError",
     "MutableOneVsRest",
     "ProgressiveClassification",
     "ProgressiveMetrics",
+    "ProgressiveQuality",
     "QueryContext",
     "Weights",
     "candidate_features",
     "combine",
+    "evaluate",
     "feature_tokens",
     "features_for",
+    "normalize",
+    "pareto_front",
     "query_context",
     "query_text_features",
     "query_text_tokens",
     "query_tokens",
     "rank",
     "stable_hash",
+    "sweep",
 ]

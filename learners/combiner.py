@@ -1,12 +1,15 @@
 """Combine per-objective scores into one ranking score: ``alpha * quality + beta * engagement``.
 
+Each objective's scores are first normalized over the query's candidates (see `combine`), so
+the weights trade relative advantages whatever each model's scale.
+
 Examples
 --------
 >>> from learners.combiner import Weights, combine, rank
 >>> weights = Weights(alpha=0.5, beta=1.0, version=3)
 >>> combined = combine({"quality": [0.2, 0.9, 0.4], "engagement": [0.05, 0.01, 0.30]}, weights)
->>> [round(c, 2) for c in combined]
-[0.15, 0.46, 0.5]
+>>> [round(c, 4) for c in combined]
+[0.6167, 0.9833, 2.9]
 >>> rank(["a1", "a2", "a3"], combined)
 [2, 1, 0]
 
@@ -21,7 +24,15 @@ from numbers import Real
 
 from learners.errors import InvalidWeightsError, MissingObjectiveError
 
-__all__ = ["ENGAGEMENT", "ENGAGEMENT_ONLY", "QUALITY", "Weights", "combine", "rank"]
+__all__ = [
+    "ENGAGEMENT",
+    "ENGAGEMENT_ONLY",
+    "QUALITY",
+    "Weights",
+    "combine",
+    "normalize",
+    "rank",
+]
 
 QUALITY = "quality"
 ENGAGEMENT = "engagement"
@@ -75,15 +86,47 @@ class Weights:
 ENGAGEMENT_ONLY = Weights(alpha=0.0, beta=1.0, version=0)
 
 
+def normalize(column: Sequence[float]) -> list[float]:
+    """One objective's scores over a query's candidates, divided by their mean absolute value.
+
+    For non-negative scores (probabilities, ratings) this is the ratio to the column's mean:
+    the normalized column has mean 1, and 1.2 means "20% above this query's average". The
+    divisor is positive, so the order of the scores is kept (in floats, two scores within a few
+    ulps of each other may round to one quotient and tie), and it scales with the scores, so
+    multiplying a column by a positive constant leaves its normalized form unchanged (exactly
+    for a power of two, to rounding otherwise).
+
+    The mean is taken over the finite scores only: a NaN stays NaN (and ranks last) without
+    spoiling its neighbours, an infinity stays infinite. A column whose finite scores are all 0
+    (or that has none) is returned unchanged, so zeros stay zeros.
+
+    Examples
+    --------
+    >>> normalize([0.2, 0.9, 0.4])
+    [0.4, 1.8, 0.8]
+    >>> normalize([0.0, 0.0]), normalize([])
+    ([0.0, 0.0], [])
+    >>> normalize([0.1, float("nan"), 0.3])
+    [0.5, nan, 1.5]
+
+    """
+    finite = [abs(s) for s in column if math.isfinite(s)]
+    # Dividing before summing cannot overflow; fsum adds without accumulating rounding error.
+    scale = math.fsum(a / len(finite) for a in finite) if finite else 0.0
+    if scale == 0.0:
+        return [float(s) for s in column]
+    return [s / scale for s in column]
+
+
 def combine(scores: Mapping[str, Sequence[float]], weights: Weights) -> list[float]:
-    """Combined score per candidate: ``alpha * quality + beta * engagement``.
+    """Combined score per candidate: ``alpha * norm(quality) + beta * norm(engagement)``.
 
     Parameters
     ----------
     scores
-        Per-objective scores, one per candidate in the same order: ``"quality"`` and
-        ``"engagement"``. An objective whose weight is 0 is ignored and may be absent; other
-        keys are ignored.
+        Per-objective scores, one per candidate of a single query, in the same order:
+        ``"quality"`` and ``"engagement"``. An objective whose weight is 0 is ignored and may
+        be absent; other keys are ignored.
     weights
         The weights to apply.
 
@@ -96,9 +139,20 @@ def combine(scores: Mapping[str, Sequence[float]], weights: Weights) -> list[flo
 
     Notes
     -----
-    Scores are used as given: the caller must put them on comparable scales. A later change
-    normalizes each objective's scores before weighting, so that ``alpha`` and ``beta`` mean the
-    same whatever each model's scale; that happens per column, where the loop below reads it.
+    Normalization is per query and per objective: each column is divided by its mean (its
+    mean absolute value, which is the same thing for the non-negative scores the models
+    produce), see `normalize`. Every normalized column then has mean 1 over the query's
+    candidates, and the weights trade *relative* advantages: when ``alpha == beta``, a
+    candidate 10% above the query's average quality gains as much as one 10% above its average
+    engagement, whether the quality model predicts ratings near 0.7 and the click model
+    probabilities near 0.02. Consequences:
+
+    - Multiplying one objective's scores by a positive constant (a recalibrated model, a
+      rating scale from 0-1 to 0-5) does not change the combined scores or the ranking.
+    - With a single positive weight the ranking is the ordering by that objective (the divisor
+      is positive), so `ENGAGEMENT_ONLY` ranks by click probability, as before normalization.
+    - Combined scores compare candidates within one query; they are not comparable across
+      queries, nor are they probabilities.
 
     """
     combined: list[float] | None = None
@@ -108,15 +162,16 @@ def combine(scores: Mapping[str, Sequence[float]], weights: Weights) -> list[flo
         column = scores.get(objective)
         if column is None:
             raise MissingObjectiveError(objective)
-        if combined is None:
-            combined = [weight * s for s in column]
-        elif len(column) != len(combined):
+        if combined is not None and len(column) != len(combined):
             raise ValueError(
                 f"{objective!r} scores {len(column)} candidates, the previous objective "
                 f"{len(combined)}"
             )
+        weighted = [weight * s for s in normalize(column)]
+        if combined is None:
+            combined = weighted
         else:
-            combined = [c + weight * s for c, s in zip(combined, column, strict=True)]
+            combined = [c + s for c, s in zip(combined, weighted, strict=True)]
     assert combined is not None  # Weights guarantees a positive weight
     return combined
 

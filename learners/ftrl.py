@@ -25,6 +25,13 @@ class FTRLLogisticRegression(base.Classifier):
     There is no implicit intercept: include a constant feature (`learners.features` adds
     ``bias``). Feature values may be any finite float; keys any hashable.
 
+    Labels may be soft: ``learn_one`` takes a bool or a float target ``y`` in [0, 1] and
+    minimizes the logistic cross-entropy ``-(y ln p + (1 - y) ln(1 - p))``, whose gradient is
+    ``(p - y) x`` as for hard labels (a bool is the target 1.0 or 0.0, exactly as before). This
+    is how adstream's *quality model* is built: the same class, trained on ratings in [0, 1],
+    whose ``predict_proba_one(x)[True]`` is the predicted quality (the expected rating), beside
+    the click model trained on bools.
+
     Parameters
     ----------
     alpha
@@ -70,6 +77,15 @@ class FTRLLogisticRegression(base.Classifier):
     logloss=0.419 ne=0.828 auc=0.750
     >>> [round(model.weights[k], 1) for k in true_w]
     [2.1, -1.4, 1.4]
+
+    With soft labels the prediction for a constant ``x`` converges to the mean target:
+
+    >>> quality = FTRLLogisticRegression()
+    >>> for _ in range(5_000):
+    ...     for rating in (0.1, 0.2, 0.3, 0.6):  # mean 0.3
+    ...         quality.learn_one({"bias": 1.0}, rating)
+    >>> round(quality.predict_proba_one({"bias": 1.0})[True], 3)
+    0.3
 
     """
 
@@ -135,16 +151,21 @@ class FTRLLogisticRegression(base.Classifier):
     def learn_one(self, x: Mapping[Hashable, float], y: Any, w: float = 1.0) -> None:
         """Update on one example; ``w > 0`` is an importance weight that scales the gradient.
 
-        The state is left untouched when a ValueError is raised: the whole update is computed
-        and checked for finiteness before anything is written.
+        ``y`` is a bool (a click) or a soft target in [0, 1] (a rating); the gradient of the
+        logistic cross-entropy is ``(p - y) * w * x`` in both cases.
+
+        The state is left untouched when a ValueError is raised: the label, the weight and the
+        whole update are checked before anything is written.
 
         Raises
         ------
         ValueError
-            If ``w`` is not a finite positive number, if ``x`` has a non-finite value, or if the
-            update would overflow.
+            If ``y`` is neither a bool nor a number in [0, 1] (NaN included), if ``w`` is not a
+            finite positive number, if ``x`` has a non-finite value, or if the update would
+            overflow.
 
         """
+        target = float(y) if y is True or y is False else _soft_target(y)
         if not (w > 0 and math.isfinite(w)):
             raise ValueError(f"importance weight w must be finite and > 0, got {w!r}")
         z_of, n_of = self._z, self._n
@@ -163,7 +184,7 @@ class FTRLLogisticRegression(base.Classifier):
                 wi = 0.0
             margin += wi * v
             active.append((i, v, wi, z, n))
-        residual = (_sigmoid(margin, x) - (1.0 if y else 0.0)) * w
+        residual = (_sigmoid(margin, x) - target) * w
         updates = []
         for i, v, wi, z, n in active:
             g = residual * v
@@ -176,6 +197,19 @@ class FTRLLogisticRegression(base.Classifier):
             z_of[i] = z_new
             n_of[i] = n_new
         self._n_learned += 1
+
+
+def _soft_target(y: Any) -> float:
+    # Numbers, and numpy scalars (np.bool_ included); strings and None are not labels.
+    if isinstance(y, str | bytes):
+        raise ValueError(f"y must be a bool or a number in [0, 1], got {y!r}")
+    try:
+        target = float(y)
+    except (TypeError, ValueError):
+        raise ValueError(f"y must be a bool or a number in [0, 1], got {y!r}") from None
+    if not 0.0 <= target <= 1.0:  # also rejects NaN
+        raise ValueError(f"y must be a bool or a number in [0, 1], got {y!r}")
+    return target
 
 
 def _sigmoid(margin: float, x: Mapping[Hashable, float]) -> float:

@@ -1,6 +1,7 @@
 """Event producers: the simulated search-ads world, its Kafka front-end, a synchronous client."""
 
 from producers.client import EventClient
+from producers.exploration import EpsilonGreedy, Shown
 from producers.simulator import ChangeCallback, SimulationStats, Simulator
 from producers.world import Ad, QueryTruth, World, WorldChange
 from streams.contracts import InvalidEvent
@@ -8,9 +9,11 @@ from streams.contracts import InvalidEvent
 __all__ = [
     "Ad",
     "ChangeCallback",
+    "EpsilonGreedy",
     "EventClient",
     "InvalidEvent",
     "QueryTruth",
+    "Shown",
     "SimulationStats",
     "Simulator",
     "World",

@@ -1,9 +1,10 @@
-"""A small synchronous client for your own front-end: queries, impressions, clicks, labels.
+"""A small synchronous client for your own front-end: queries, impressions, clicks, labels,
+quality ratings.
 
 Every event is checked before it leaves: encoded, then decoded with the contract decoder, so
 a malformed event raises :class:`~streams.contracts.InvalidEvent` at the caller instead of
 becoming a dead-letter record downstream. Keys follow the design: queries by ``user_id``,
-impressions and clicks by ``impression_id``, query labels by ``event_id``. Built on
+impressions, clicks and ratings by ``impression_id``, query labels by ``event_id``. Built on
 kafka-python, which is fine for a front-end's trickle but slow for bulk traffic (use
 :mod:`producers.simulator` for load).
 
@@ -11,8 +12,11 @@ Usage (with a broker running)::
 
     with EventClient(settings) as client:
         client.send_query(event)
-        client.send_impression(impression_id="imp-1", event_id="q-1", ad_id="ad-7", arm="a")
+        client.send_impression(
+            impression_id="imp-1", event_id="q-1", ad_id="ad-7", arm="explore", propensity=0.05
+        )
         client.send_click("imp-1")
+        client.send_rating("imp-1", 0.8)
         client.send_query_label("q-1", "vuril ligetek", "travel/flights/domestic")
 """
 
@@ -85,8 +89,13 @@ class EventClient:
         arm: str,
         position: int = 0,
         ts: int | None = None,
+        propensity: float = 1.0,
     ) -> FutureRecordMetadata:
-        """Record that an ad was shown (key ``impression_id``); ``ts`` defaults to now."""
+        """Record that an ad was shown (key ``impression_id``); ``ts`` defaults to now.
+
+        ``propensity`` is the probability with which the front-end chose this ad (1.0 when it
+        always shows the top-ranked one; see :mod:`producers.exploration`).
+        """
         event = contracts.impression(
             impression_id=impression_id,
             event_id=event_id,
@@ -94,6 +103,7 @@ class EventClient:
             position=position,
             ts=self._now_ms() if ts is None else ts,
             arm=arm,
+            propensity=propensity,
         )
         return self._send(
             "impressions", impression_id, _validated(event, contracts.decode_impression)
@@ -105,6 +115,16 @@ class EventClient:
             impression_id=impression_id, ts=self._now_ms() if ts is None else ts
         )
         return self._send("clicks", impression_id, _validated(event, contracts.decode_click))
+
+    def send_rating(
+        self, impression_id: str, quality: float, ts: int | None = None
+    ) -> FutureRecordMetadata:
+        """Record a quality rating in [0, 1] of a shown ad (key ``impression_id``); ``ts``
+        defaults to now."""
+        event = contracts.rating(
+            impression_id=impression_id, quality=quality, ts=self._now_ms() if ts is None else ts
+        )
+        return self._send("ratings", impression_id, _validated(event, contracts.decode_rating))
 
     def send_query_label(
         self, event_id: str, query: str, path: str, ts: int | None = None

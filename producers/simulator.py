@@ -1,9 +1,25 @@
-"""The asynchronous front-end simulator: queries out, results in, top ad shown, clicks later.
+"""The asynchronous front-end simulator: queries out, results in, an ad shown, clicks later.
 
 :class:`Simulator` publishes the queries of a :class:`~producers.world.World` at a fixed rate,
-reads the system's predictions and rankings, shows the top-ranked ad of every ranking (an
-impression) and, with the world's hidden click probability, clicks it after a random delay.
-Clicks beyond the attribution window are still published; the system must count them as late.
+reads the system's predictions and rankings, shows one ad per ranking (an impression) and, with
+the world's hidden click probability, clicks it after a random delay. Clicks beyond the
+attribution window are still published; the system must count them as late.
+
+Exploration: the shown ad is the top-ranked one, or with probability ``epsilon`` a uniformly
+random candidate of the query (:class:`~producers.exploration.EpsilonGreedy`). The impression
+logs the probability the shown ad had (``propensity``) and the arm that chose it (``"exploit"``
+or ``"explore"``), so other weight settings can be evaluated offline by inverse propensity
+scoring (``adstream weights sweep``).
+
+Ratings: a fraction ``rating_rate`` of the impressions gets a quality rating on ``ratings`` (key
+``impression_id``): the world's hidden quality of the shown ad for its query plus Gaussian
+noise (sd 0.1), clipped to [0, 1], published after a uniform random delay (1-10 s by default)
+with ``ts`` = impression time + delay. Ratings still pending when the run ends are dropped and
+counted (``ratings_pending``), like pending clicks.
+
+Business metrics: every ranking names its weights (``weights.version``, ``alpha``, ``beta``);
+per version the stats count impressions, clicks drawn and the true quality of the shown ads
+(:meth:`SimulationStats.business`), so a change of weights shows its CTR-quality trade-off.
 
 Labelling: a fraction ``label_rate`` of the queries gets its true leaf published on
 ``query-labels`` (key ``event_id``) after a uniform random delay, as a human labeller would.
@@ -36,6 +52,7 @@ from typing import Any
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from producers.exploration import EpsilonGreedy
 from producers.world import Ad, QueryTruth, World, WorldChange
 from streams import contracts
 from streams.broker import BrokerError
@@ -48,11 +65,23 @@ log = logging.getLogger(__name__)
 _LINGER_MS = 5
 _MAX_BATCH_BYTES = 256 * 1024
 _MAX_PACING_SLEEP_S = 0.05  # so stop() is noticed quickly even at low rates
-_CLICK_POLL_S = 0.02  # clicks and labels are published at most this late; ``ts`` stays exact
+_CLICK_POLL_S = 0.02  # clicks, labels, ratings are published at most this late; ``ts`` exact
+_RATING_NOISE_SD = 0.1
 
 #: Called right after a change is applied, with the change and the wall time (ms) it was
 #: applied at; may be a coroutine function (awaited before the next query is sent).
 ChangeCallback = Callable[[WorldChange, int], Awaitable[None] | None]
+
+
+@dataclasses.dataclass(slots=True)
+class _VersionTally:
+    """What the traffic ranked under one weight version got: impressions, clicks, quality."""
+
+    alpha: float
+    beta: float
+    impressions: int = 0
+    clicks: int = 0
+    quality_sum: float = 0.0
 
 
 @dataclasses.dataclass(slots=True)
@@ -64,6 +93,10 @@ class SimulationStats:
     ``category_hits`` maps (start of a ``category_bucket_ms`` bucket of query time, true leaf)
     to ``[hits, scored]``: of the predictions with a ``category`` map, how many put the true
     leaf first. Its size is bounded by leaves x buckets, whatever the query rate.
+    ``explored`` counts the impressions the ``"explore"`` arm chose. Per weight version, see
+    :meth:`business`; at most ``business_max_versions`` (the highest) are kept, and shown
+    rankings whose ``weights`` lack an integer ``version`` or numeric ``alpha`` and ``beta``
+    are counted in ``unversioned_rankings`` instead.
     """
 
     queries_sent: int = 0
@@ -85,6 +118,12 @@ class SimulationStats:
     changes_applied: list[tuple[WorldChange, int]] = dataclasses.field(default_factory=list)
     category_bucket_ms: int = 1_000
     category_hits: dict[tuple[int, str], list[int]] = dataclasses.field(default_factory=dict)
+    explored: int = 0
+    ratings_sent: int = 0
+    ratings_pending: int = 0
+    unversioned_rankings: int = 0
+    business_max_versions: int = 64
+    _business: dict[int, _VersionTally] = dataclasses.field(default_factory=dict)
 
     def unanswered(self) -> int:
         """Queries sent that have no prediction (yet)."""
@@ -129,6 +168,41 @@ class SimulationStats:
             hits += bucket_hits
             scored += bucket_scored
         return hits / scored if scored else math.nan
+
+    def record_business(
+        self, version: int, *, alpha: float, beta: float, clicked: bool, quality: float
+    ) -> None:
+        """Count one impression shown for a ranking made with weight ``version``.
+
+        A version keeps the ``alpha`` and ``beta`` of its first impression. Beyond
+        ``business_max_versions`` versions the lowest (oldest) is forgotten, and an impression
+        of a version older than all those kept is not counted.
+        """
+        tally = self._business.get(version)
+        if tally is None:
+            if len(self._business) >= self.business_max_versions:
+                oldest = min(self._business)
+                if version < oldest:
+                    return
+                del self._business[oldest]
+            tally = self._business[version] = _VersionTally(alpha=alpha, beta=beta)
+        tally.impressions += 1
+        tally.clicks += clicked
+        tally.quality_sum += quality
+
+    def business(self) -> dict[int, dict[str, float]]:
+        """Per weight version, in version order: ``impressions``, ``ctr`` (clicks drawn per
+        impression), ``mean_quality`` (true quality of the shown ads), ``alpha`` and ``beta``."""
+        return {
+            version: {
+                "impressions": tally.impressions,
+                "ctr": tally.clicks / tally.impressions,
+                "mean_quality": tally.quality_sum / tally.impressions,
+                "alpha": tally.alpha,
+                "beta": tally.beta,
+            }
+            for version, tally in sorted(self._business.items())
+        }
 
     def category_by_leaf(self) -> dict[str, tuple[int, int]]:
         """``(hits, scored)`` per true leaf over the whole run."""
@@ -182,6 +256,13 @@ class Simulator:
     changes
         Launches and retirements of leaves, applied to ``world`` during the run; each must
         fall before ``duration_s``.
+    epsilon
+        Probability of showing a uniformly random candidate instead of the top-ranked ad;
+        see :class:`~producers.exploration.EpsilonGreedy`.
+    rating_rate
+        Fraction of impressions (0-1) that get a quality rating on ``ratings``.
+    rating_delay_s
+        Bounds of the uniform delay between an impression and its rating.
     on_change
         Called (or awaited) right after each change is applied, before the next query is
         sent; see :data:`ChangeCallback`. An error it raises ends :meth:`run`.
@@ -203,6 +284,9 @@ class Simulator:
         label_delay_s: tuple[float, float] = (0.5, 3.0),
         changes: Sequence[WorldChange] = (),
         on_change: ChangeCallback | None = None,
+        epsilon: float = 0.1,
+        rating_rate: float = 0.2,
+        rating_delay_s: tuple[float, float] = (1.0, 10.0),
     ) -> None:
         if not settings.kafka:
             raise ValueError("settings.kafka is empty: start a broker (streams.broker.broker_for)")
@@ -214,6 +298,11 @@ class Simulator:
             raise ValueError(f"label_rate must be in [0, 1], got {label_rate}")
         if not 0.0 <= label_delay_s[0] <= label_delay_s[1]:
             raise ValueError(f"need 0 <= low <= high in label_delay_s, got {label_delay_s}")
+        if not 0.0 <= rating_rate <= 1.0:
+            raise ValueError(f"rating_rate must be in [0, 1], got {rating_rate}")
+        if not 0.0 <= rating_delay_s[0] <= rating_delay_s[1]:
+            raise ValueError(f"need 0 <= low <= high in rating_delay_s, got {rating_delay_s}")
+        policy = EpsilonGreedy(epsilon=epsilon)  # validates epsilon
         late = [change for change in changes if change.at_s >= duration_s]
         if late:
             raise ValueError(f"changes at or after duration_s={duration_s} never apply: {late}")
@@ -232,9 +321,15 @@ class Simulator:
         self.label_delay_s = label_delay_s
         self.changes = changes
         self.on_change = on_change
+        self.epsilon = epsilon
+        self.rating_rate = rating_rate
+        self.rating_delay_s = rating_delay_s
         self.stats = SimulationStats()
         self._rng = random.Random(f"{self.seed}:clicks")
         self._label_rng = random.Random(f"{self.seed}:labels")
+        self._explore_rng = random.Random(f"{self.seed}:explore")
+        self._rating_rng = random.Random(f"{self.seed}:ratings")
+        self._policy = policy
         self._topics = {
             name: settings.topic(name)
             for name in (
@@ -244,11 +339,13 @@ class Simulator:
                 "impressions",
                 "clicks",
                 "query-labels",
+                "ratings",
             )
         }
         self._in_flight: dict[str, _InFlight] = {}
         self._clicks: list[tuple[int, str, bool]] = []  # heap of (ts_ms, impression_id, late)
         self._labels: list[tuple[int, int, dict[str, Any]]] = []  # heap of (ts_ms, seq, label)
+        self._ratings: list[tuple[int, int, dict[str, Any]]] = []  # heap of (ts_ms, seq, rating)
         self._schedule = sorted(changes, key=lambda change: change.at_s)  # stable: ties in order
         self._producer: AIOKafkaProducer | None = None
         self._stopping = asyncio.Event()
@@ -291,6 +388,7 @@ class Simulator:
                 outcomes = await asyncio.gather(*background, return_exceptions=True)
             self.stats.clicks_pending = len(self._clicks)
             self.stats.labels_pending = len(self._labels)
+            self.stats.ratings_pending = len(self._ratings)
             for outcome in outcomes:
                 if isinstance(outcome, Exception):
                     raise outcome
@@ -405,11 +503,13 @@ class Simulator:
             heapq.heappush(self._labels, (label_ms, self.stats.queries_sent, label))
 
     async def _tick(self, on_tick: Callable[[SimulationStats], None] | None) -> None:
-        """Publish clicks and labels as they fall due; report the live stats every interval."""
+        """Publish clicks, labels and ratings as they fall due; report the live stats every
+        interval."""
         next_tick_s = self.clock() + self.tick_interval_s
         while True:
             await self._release_clicks()
             await self._release_labels()
+            await self._release_ratings()
             if on_tick is not None and self.clock() >= next_tick_s:
                 on_tick(self.stats)
                 next_tick_s += self.tick_interval_s
@@ -431,6 +531,13 @@ class Simulator:
             _, _, label = heapq.heappop(self._labels)
             await self._send("query-labels", label["event_id"], label)
             self.stats.labels_sent += 1
+
+    async def _release_ratings(self) -> None:
+        now_ms = self.clock() * 1000
+        while self._ratings and self._ratings[0][0] <= now_ms:
+            _, _, rating = heapq.heappop(self._ratings)
+            await self._send("ratings", rating["impression_id"], rating)
+            self.stats.ratings_sent += 1
 
     # ----------------------------------------------------------------------- receiving
 
@@ -496,13 +603,25 @@ class Simulator:
         if pending is None:
             return
         self.stats.rankings_received += 1
-        if not event["ad_ids"] or event["ad_ids"][0] not in pending.truth.candidates:
+        truth = pending.truth
+        if not event["ad_ids"] or event["ad_ids"][0] not in truth.candidates:
             self._reject("rankings", "top ad is not a candidate of its query")
             return
-        await self._show(pending.truth, self.world.ad(event["ad_ids"][0]), event["arm"])
+        shown = self._policy.choose(event["ad_ids"][0], truth.candidates, self._explore_rng)
+        ad = self.world.ad(shown.ad_id)
+        clicked = await self._show(truth, ad, shown.arm, shown.propensity)
+        weights = event["weights"]
+        version, alpha, beta = (weights.get(name) for name in ("version", "alpha", "beta"))
+        if type(version) is not int or not {type(alpha), type(beta)} <= {int, float}:
+            self.stats.unversioned_rankings += 1
+            return
+        self.stats.record_business(
+            version, alpha=alpha, beta=beta, clicked=clicked, quality=self.world.quality(truth, ad)
+        )
 
-    async def _show(self, truth: QueryTruth, ad: Ad, arm: str) -> None:
-        """Publish the impression of the top ad and maybe schedule its click."""
+    async def _show(self, truth: QueryTruth, ad: Ad, arm: str, propensity: float) -> bool:
+        """Publish the impression of ``ad``, maybe schedule its click and its rating; returns
+        whether a click was drawn."""
         ts_ms = int(self.clock() * 1000)
         impression_id = f"imp-{truth.event_id}"
         shown = contracts.impression(
@@ -512,16 +631,32 @@ class Simulator:
             position=0,
             ts=ts_ms,
             arm=arm,
+            propensity=propensity,
         )
         await self._send("impressions", impression_id, shown)
         self.stats.impressions += 1
+        self.stats.explored += arm == "explore"
+        self._maybe_rate(truth, ad, impression_id, ts_ms)
         probability = self.world.click_probability(truth, ad, position=0)
         self.stats.expected_clicks += probability
-        if self._rng.random() < probability:
-            delay_s = self.world.click_delay_s(self._rng)
-            late = delay_s > self.attribution_window_s
-            heapq.heappush(self._clicks, (ts_ms + round(delay_s * 1000), impression_id, late))
-            self.stats.clicks += 1
+        if self._rng.random() >= probability:
+            return False
+        delay_s = self.world.click_delay_s(self._rng)
+        late = delay_s > self.attribution_window_s
+        heapq.heappush(self._clicks, (ts_ms + round(delay_s * 1000), impression_id, late))
+        self.stats.clicks += 1
+        return True
+
+    def _maybe_rate(self, truth: QueryTruth, ad: Ad, impression_id: str, ts_ms: int) -> None:
+        """With probability ``rating_rate``, schedule a noisy rating of the shown ad's quality."""
+        if self._rating_rng.random() >= self.rating_rate:
+            return
+        delay_s = self._rating_rng.uniform(*self.rating_delay_s)
+        noise = self._rating_rng.gauss(0.0, _RATING_NOISE_SD)
+        quality = min(1.0, max(0.0, self.world.quality(truth, ad) + noise))
+        rating_ms = ts_ms + round(delay_s * 1000)
+        rating = contracts.rating(impression_id=impression_id, quality=quality, ts=rating_ms)
+        heapq.heappush(self._ratings, (rating_ms, self.stats.impressions, rating))
 
     async def _drain(self) -> None:
         """Wait, at most ``drain_timeout_s``, until every sent query has both answers."""

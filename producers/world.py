@@ -1,8 +1,9 @@
-"""A seeded search-ads world: taxonomy, users, ads, queries and the hidden click propensity.
+"""A seeded search-ads world: taxonomy, users, ads, queries, hidden click propensity and quality.
 
 Pure and deterministic: no I/O and no clock (time comes in as ``ts_ms``), every draw from a
 ``random.Random`` seeded by the world's seed. The simulator publishes the queries this world
-makes and asks it, with the hidden :class:`QueryTruth`, how likely a shown ad is to be clicked.
+makes and asks it, with the hidden :class:`QueryTruth`, how likely a shown ad is to be clicked
+and how good it is for the searcher (:meth:`World.quality`).
 
 >>> world = World(seed=7)
 >>> event, truth = world.next_query(ts_ms=1_700_000_000_000)
@@ -11,6 +12,16 @@ makes and asks it, with the hidden :class:`QueryTruth`, how likely a shown ad is
 >>> event == World(seed=7).next_query(ts_ms=1_700_000_000_000)[0]
 True
 >>> 5 <= len(event["candidates"]) <= 20
+True
+
+Clicks and quality are two objectives that only partly agree. Both reward an ad that matches
+the query's category, but some advertisers write clickbait: their ads are clicked more and are
+worth less. Ranking by clicks alone shows them; weighting quality trades clicks for quality.
+
+>>> ad = world.ad(truth.candidates[0])
+>>> 0.0 <= world.quality(truth, ad) <= 1.0
+True
+>>> world.quality(truth, ad) == World(seed=7).quality(truth, ad)
 True
 
 The world can change while it runs: a launched leaf has its own words and ads and is queried
@@ -85,13 +96,27 @@ _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"
 _WORDS_PER_LEVEL = {1: 3, 2: 4, 3: 6}  # vertical, category, leaf
 
-# Hidden click model (logits): the best candidate at position 0 is clicked ~9 % of the time,
+# Hidden click model (logits): the best candidate at position 0 is clicked ~10 % of the time,
 # a random candidate ~3 %.
 _BASE_LOGIT = -3.3
 _MATCH_LOGIT = {3: 0.0, 2: -1.3, 1: -2.0, 0: -2.8}  # path levels shared by query and ad
 _DEVICE_LOGIT = {"desktop": 0.1, "mobile": 0.0, "tablet": -0.15}
 _HOUR_AMPLITUDE = 0.25  # evening peak at 21:00 UTC
 _POSITION_DECAY = 0.8  # examination probability (1 + position) ** -decay
+
+# Hidden quality (logits), drawn from their own seeded streams so that a seed's queries,
+# candidate sets and bids are those it made before quality existed. An advertiser has a merit;
+# an ad's quality logit is its advertiser's merit plus noise. A share of the advertisers writes
+# clickbait: their ads' click logit is raised and their quality logit lowered, so quality is
+# only weakly correlated with click propensity. A query-ad pair loses quality with every level
+# of the category path the two do not share.
+_MERIT_MEAN = 0.8
+_MERIT_SD = 0.7
+_AD_QUALITY_SD = 0.5
+_CLICKBAIT_SHARE = 0.15
+_CLICKBAIT_CLICK_LOGIT = 0.7
+_CLICKBAIT_QUALITY_LOGIT = -2.0
+_QUALITY_MATCH_LOGIT = {3: 0.0, 2: -1.0, 1: -1.8, 0: -2.5}
 
 # Runtime changes. A launched leaf has the popularity weight of the third most popular leaf
 # (1/3 against the 45 base leaves' 4.39): about 7 % of all queries, while the base leaves keep
@@ -143,13 +168,17 @@ class User:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Ad:
-    """An ad in one leaf; ``base_logit`` is its hidden propensity, never put on the wire."""
+    """An ad in one leaf. Hidden, never put on the wire: ``base_logit``, its click propensity;
+    ``quality_logit``, its quality for a query of its own leaf; ``clickbait``, whether its
+    advertiser writes clickbait (already counted in both logits)."""
 
     ad_id: str
     advertiser_id: str
     category: str
     bid: float
     base_logit: float
+    quality_logit: float = 0.0
+    clickbait: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -283,8 +312,10 @@ class World:
         self._leaf_weights = list(itertools.accumulate(self._base_weights))
         self.users = tuple(self._make_user(rng, i) for i in range(n_users))
         self._advertiser_home: list[str] = []
-        self._advertiser_quality: list[float] = []
-        self.ads = self._make_ads(rng)
+        self._advertiser_appeal: list[float] = []  # click logit of the advertiser's ads
+        self._advertiser_merit: list[float] = []  # quality logit of the advertiser's ads
+        self._advertiser_clickbait: list[bool] = []
+        self.ads = self._make_ads(rng, random.Random(f"{seed}:quality"))
         self._ads_by_id = {ad.ad_id: ad for ad in self.ads}
         self._ads_by_leaf: dict[str, list[Ad]] = {leaf.path: [] for leaf in self.leaves}
         self._ads_by_category: dict[str, list[Ad]] = {}
@@ -311,12 +342,41 @@ class World:
             favourites=tuple(self._popular_leaf(rng) for _ in range(3)),
         )
 
-    def _make_ads(self, rng: random.Random) -> tuple[Ad, ...]:
+    def _add_advertiser_traits(self, quality_rng: random.Random, count: int) -> None:
+        """Hidden merit and clickbait trait of ``count`` new advertisers."""
+        for _ in range(count):
+            self._advertiser_merit.append(quality_rng.gauss(_MERIT_MEAN, _MERIT_SD))
+            self._advertiser_clickbait.append(quality_rng.random() < _CLICKBAIT_SHARE)
+
+    def _make_ad(
+        self,
+        rng: random.Random,
+        quality_rng: random.Random,
+        *,
+        index: int,
+        advertiser: int,
+        leaf: str,
+    ) -> Ad:
+        clickbait = self._advertiser_clickbait[advertiser]
+        bid = round(rng.lognormvariate(0.0, 0.5), 2)  # bid, then click logit: the seed's order
+        base_logit = self._advertiser_appeal[advertiser] + rng.gauss(0.0, 0.6)
+        quality_logit = self._advertiser_merit[advertiser] + quality_rng.gauss(0.0, _AD_QUALITY_SD)
+        return Ad(
+            ad_id=f"ad-{index:05d}",
+            advertiser_id=f"adv-{advertiser:03d}",
+            category=leaf,
+            bid=bid,
+            base_logit=base_logit + (_CLICKBAIT_CLICK_LOGIT if clickbait else 0.0),
+            quality_logit=quality_logit + (_CLICKBAIT_QUALITY_LOGIT if clickbait else 0.0),
+            clickbait=clickbait,
+        )
+
+    def _make_ads(self, rng: random.Random, quality_rng: random.Random) -> tuple[Ad, ...]:
         categories = sorted({leaf.path.rsplit("/", 1)[0] for leaf in self.leaves})
         home = [rng.choice(categories) for _ in range(self.n_advertisers)]
-        quality = [rng.gauss(0.0, 0.5) for _ in range(self.n_advertisers)]
         self._advertiser_home += home
-        self._advertiser_quality += quality
+        self._advertiser_appeal += [rng.gauss(0.0, 0.5) for _ in range(self.n_advertisers)]
+        self._add_advertiser_traits(quality_rng, self.n_advertisers)
         ads = []
         for index in range(self.n_ads):
             advertiser = rng.randrange(self.n_advertisers)
@@ -325,13 +385,7 @@ class World:
             else:
                 leaf = rng.choice(self.leaves).path
             ads.append(
-                Ad(
-                    ad_id=f"ad-{index:05d}",
-                    advertiser_id=f"adv-{advertiser:03d}",
-                    category=leaf,
-                    bid=round(rng.lognormvariate(0.0, 0.5), 2),
-                    base_logit=quality[advertiser] + rng.gauss(0.0, 0.6),
-                )
+                self._make_ad(rng, quality_rng, index=index, advertiser=advertiser, leaf=leaf)
             )
         return tuple(ads)
 
@@ -398,20 +452,21 @@ class World:
             if (segment, vertical) not in self.affinity:
                 self.affinity[segment, vertical] = rng.gauss(0.0, 0.6)
         leaf = Leaf(path, vertical, category, self.vocabulary[path])
-        ads = self._launch_ads(rng, leaf)
+        ads = self._launch_ads(rng, random.Random(f"{self.seed}:quality:{path}"), leaf)
         self._ads_by_leaf[path] = ads
         self._ads_by_category.setdefault(f"{vertical}/{category}", []).extend(ads)
         self._ads_by_id.update((ad.ad_id, ad) for ad in ads)
         self._launched.append(leaf)
         self._refresh()
 
-    def _launch_ads(self, rng: random.Random, leaf: Leaf) -> list[Ad]:
+    def _launch_ads(self, rng: random.Random, quality_rng: random.Random, leaf: Leaf) -> list[Ad]:
         """The ads of a new leaf; ids and advertiser ids continue the world's numbering."""
         category = f"{leaf.vertical}/{leaf.category}"
-        first_new = len(self._advertiser_quality)
+        first_new = len(self._advertiser_appeal)
         for _ in range(_NEW_ADVERTISERS_PER_LAUNCH):
             self._advertiser_home.append(category)
-            self._advertiser_quality.append(rng.gauss(0.0, 0.5))
+            self._advertiser_appeal.append(rng.gauss(0.0, 0.5))
+        self._add_advertiser_traits(quality_rng, _NEW_ADVERTISERS_PER_LAUNCH)
         at_home = [i for i in range(first_new) if self._advertiser_home[i] == category]
         incumbents = at_home or range(first_new)
         ads = []
@@ -421,13 +476,7 @@ class World:
             else:
                 advertiser = rng.choice(incumbents)
             ads.append(
-                Ad(
-                    ad_id=f"ad-{index:05d}",
-                    advertiser_id=f"adv-{advertiser:03d}",
-                    category=leaf.path,
-                    bid=round(rng.lognormvariate(0.0, 0.5), 2),
-                    base_logit=self._advertiser_quality[advertiser] + rng.gauss(0.0, 0.6),
-                )
+                self._make_ad(rng, quality_rng, index=index, advertiser=advertiser, leaf=leaf.path)
             )
         return ads
 
@@ -560,8 +609,8 @@ class World:
         """The hidden probability that ``ad`` shown at ``position`` for this query is clicked.
 
         Category match dominates (same leaf >> same category > same vertical > none); user
-        segment x ad vertical, device, hour of day and the ad's base propensity shift the logit;
-        the chance the ad is looked at decays with its position.
+        segment x ad vertical, device, hour of day and the ad's base propensity (raised for
+        clickbait) shift the logit; the chance the ad is looked at decays with its position.
         """
         vertical = ad.category.split("/", 1)[0]
         logit = (
@@ -573,6 +622,16 @@ class World:
             + ad.base_logit
         )
         return _sigmoid(logit) * (1.0 + position) ** -_POSITION_DECAY
+
+    def quality(self, truth: QueryTruth, ad: Ad) -> float:
+        """The hidden quality in [0, 1] of ``ad`` shown for this query, whatever its position.
+
+        The ad's own quality (its advertiser's merit, lowered for clickbait) for a query of its
+        leaf; lower with every level of the category path the query and the ad do not share.
+        A human rater's label is this value plus noise.
+        """
+        level = _shared_levels(truth.leaf, ad.category)
+        return _sigmoid(ad.quality_logit + _QUALITY_MATCH_LOGIT[level])
 
     @staticmethod
     def click_delay_s(rng: random.Random) -> float:

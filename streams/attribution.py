@@ -41,13 +41,15 @@ Event = dict[str, Any]
 
 @dataclasses.dataclass(slots=True)
 class Label:
-    """An impression with its query, its label (1.0 clicked, 0.0 not) and its source offsets."""
+    """An impression with its query, its label (1.0 clicked, 0.0 not), its quality rating if one
+    arrived within the window, and its source offsets."""
 
     impression: Event
     query: Event
     label: float
     ts_label: int
     source: dict[str, int]
+    quality: float | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -56,13 +58,15 @@ class _Pending:
     source: dict[str, int]
     query: Event | None = None
     click_ts: int | None = None
+    quality: float | None = None
 
 
 class Attribution:
     """Joins queries, impressions and clicks into labels within an attribution window.
 
     Outcomes that are not labels are counted in :attr:`counts`: ``late_clicks`` (after the
-    window), ``duplicate_clicks``, ``unknown_clicks`` (no impression within the wait),
+    window), ``duplicate_clicks``, ``unknown_clicks`` (no impression within the wait), the same
+    three for ratings (``late_ratings``: after the window closed),
     ``orphan_impressions`` (no query within the wait). :meth:`take_rejected` hands the unknown
     clicks and orphan impressions to the caller for the dead-letter topic.
     """
@@ -80,15 +84,16 @@ class Attribution:
         self._pending: dict[str, _Pending] = {}
         self._pending_deadlines: collections.deque[tuple[int, str]] = collections.deque()
         self._waiting_for_query: dict[str, list[str]] = {}
-        self._early_clicks: dict[str, tuple[Event, dict[str, int]]] = {}
-        self._early_deadlines: collections.deque[tuple[int, str]] = collections.deque()
+        # (kind, impression id) -> (event, source): clicks and ratings ahead of their impression
+        self._early: dict[tuple[str, str], tuple[Event, dict[str, int]]] = {}
+        self._early_deadlines: collections.deque[tuple[int, str, str]] = collections.deque()
         self._closed: dict[str, bool] = {}  # impression id -> was clicked
         self._closed_deadlines: collections.deque[tuple[int, str]] = collections.deque()
         self._rejected: list[tuple[str, Event, dict[str, int]]] = []
 
     def __len__(self) -> int:
         """Items held: queries, open impressions, early clicks and remembered closed ids."""
-        return len(self._queries) + len(self._pending) + len(self._early_clicks) + len(self._closed)
+        return len(self._queries) + len(self._pending) + len(self._early) + len(self._closed)
 
     # ------------------------------------------------------------------ inputs
 
@@ -112,9 +117,12 @@ class Attribution:
         self._pending_deadlines.append((deadline, impression_id))
         if pending.query is None:
             self._waiting_for_query.setdefault(impression["event_id"], []).append(impression_id)
-        early = self._early_clicks.pop(impression_id, None)
+        early = self._early.pop(("click", impression_id), None)
         if early is not None:
             self.add_click(*early)
+        early = self._early.pop(("rating", impression_id), None)
+        if early is not None:
+            self.add_rating(*early)
 
     def add_click(self, click: Event, source: dict[str, int]) -> None:
         impression_id = click["impression_id"]
@@ -129,20 +137,42 @@ class Attribution:
             pending.click_ts = click["ts"]
             pending.source.update(source)
 
+    def add_rating(self, rating: Event, source: dict[str, int]) -> None:
+        """A quality rating counts if it arrives before its impression's window closes."""
+        impression_id = rating["impression_id"]
+        pending = self._pending.get(impression_id)
+        if pending is None:
+            if impression_id in self._closed:
+                self.counts["late_ratings"] += 1
+            elif ("rating", impression_id) in self._early:
+                self.counts["duplicate_ratings"] += 1
+            else:  # its impression may still be on its way
+                self._hold("rating", rating, source)
+        elif pending.quality is not None:
+            self.counts["duplicate_ratings"] += 1
+        else:
+            pending.quality = rating["quality"]
+            pending.source.update(source)
+
     def _click_without_open_impression(self, click: Event, source: dict[str, int]) -> None:
         impression_id = click["impression_id"]
         clicked = self._closed.get(impression_id)
+        early = self._early.get(("click", impression_id))
         if clicked is True:
             self.counts["duplicate_clicks"] += 1
         elif clicked is False:
             self.counts["late_clicks"] += 1
-        elif impression_id in self._early_clicks:
+        elif early is not None:
             self.counts["duplicate_clicks"] += 1
-            if click["ts"] < self._early_clicks[impression_id][0]["ts"]:  # the one in the window
-                self._early_clicks[impression_id] = (click, dict(source))
+            if click["ts"] < early[0]["ts"]:  # keep the one in the window
+                self._early["click", impression_id] = (click, dict(source))
         else:  # its impression may still be on its way
-            self._early_clicks[impression_id] = (click, dict(source))
-            self._early_deadlines.append((click["ts"] + self.wait_ms, impression_id))
+            self._hold("click", click, source)
+
+    def _hold(self, kind: str, event: Event, source: dict[str, int]) -> None:
+        impression_id = event["impression_id"]
+        self._early[kind, impression_id] = (event, dict(source))
+        self._early_deadlines.append((event["ts"] + self.wait_ms, kind, impression_id))
 
     # ------------------------------------------------------------------ time
 
@@ -167,11 +197,11 @@ class Attribution:
         self._evict(self._query_deadlines, self._queries, watermark_ms)
         self._evict(self._closed_deadlines, self._closed, watermark_ms)
         while self._early_deadlines and self._early_deadlines[0][0] <= watermark_ms:
-            _, impression_id = self._early_deadlines.popleft()
-            early = self._early_clicks.pop(impression_id, None)
+            _, kind, impression_id = self._early_deadlines.popleft()
+            early = self._early.pop((kind, impression_id), None)
             if early is not None:
-                self.counts["unknown_clicks"] += 1
-                self._rejected.append(("click for an unknown impression", *early))
+                self.counts[f"unknown_{kind}s"] += 1
+                self._rejected.append((f"{kind} for an unknown impression", *early))
         return labels
 
     def take_rejected(self) -> list[tuple[str, Event, dict[str, int]]]:
@@ -185,7 +215,14 @@ class Attribution:
         clicked = pending.click_ts is not None
         ts_label = pending.click_ts if clicked else pending.impression["ts"] + self.window_ms
         labels.append(
-            Label(pending.impression, pending.query, float(clicked), ts_label, pending.source)
+            Label(
+                pending.impression,
+                pending.query,
+                float(clicked),
+                ts_label,
+                pending.source,
+                pending.quality,
+            )
         )
         self._remember(impression_id, clicked, now)
 

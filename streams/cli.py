@@ -93,6 +93,39 @@ def _classes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _weights(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from streams.contracts import InvalidEvent
+    from streams.control import latest_weights, send_command, wait_applied
+
+    settings = Settings.from_env()
+    if not settings.kafka:
+        print("set ADSTREAM_KAFKA to the running system's bootstrap servers", file=sys.stderr)
+        return 2
+    if args.action == "show":
+        effect = asyncio.run(latest_weights(settings))
+        if effect is None:
+            print("alpha=0 beta=1 version=0 (the default: engagement only)")
+        else:
+            args_ = effect["args"]
+            print(f"alpha={args_['alpha']:g} beta={args_['beta']:g} version={effect['seq']}")
+        return 0
+    arguments = {"alpha": args.alpha, "beta": args.beta}
+    try:
+        seq = asyncio.run(
+            send_command(settings, "set_weights", arguments, issued_by=f"cli@{getuser()}")
+        )
+    except InvalidEvent as error:
+        print(f"not sent: {error.reason}", file=sys.stderr)
+        return 2
+    if not asyncio.run(wait_applied(settings, seq, timeout_s=args.timeout)):
+        print(f"weights version {seq} sent; no worker applied it within {args.timeout:g} s")
+        return 1
+    print(f"weights version {seq}: alpha={args.alpha:g} beta={args.beta:g}, applied")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from benchmarks.run import run_benchmarks
 
@@ -131,6 +164,13 @@ def _parser() -> argparse.ArgumentParser:
     classes.add_argument("--warm-start-from", help="copy this class's model for a new class")
     classes.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for effect")
     classes.set_defaults(run=_classes)
+
+    weights = commands.add_parser("weights", help="show or set the objective weights")
+    weights.add_argument("action", choices=("show", "set"))
+    weights.add_argument("--alpha", type=float, default=0.0, help="weight of quality")
+    weights.add_argument("--beta", type=float, default=1.0, help="weight of engagement")
+    weights.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for effect")
+    weights.set_defaults(run=_weights)
 
     bench = commands.add_parser("bench", help="run the benchmarks; results in benchmarks/results")
     bench.add_argument("--quick", action="store_true", help="shorter runs (a smoke test)")

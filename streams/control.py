@@ -1,4 +1,4 @@
-"""The control plane: commands that change every worker's models without a restart.
+"""The control plane: commands that change every worker's models and weights without a restart.
 
 Commands travel on the one-partition ``control`` topic, keyed by their sequence number (so
 compaction never drops one). Every worker follows the whole topic from the beginning with its
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from learners import Weights
 from streams import contracts
 from streams.emit import now_ms
 from streams.observe import assigned_from_start, consumer_options, read_topic
@@ -35,6 +36,7 @@ __all__ = [
     "apply",
     "check",
     "latest_category_report",
+    "latest_weights",
     "register",
     "send_command",
     "wait_applied",
@@ -49,9 +51,10 @@ class CommandRejected(contracts.InvalidEvent):
 
 def check(ctx: WorkerContext, command: dict[str, Any]) -> None:
     """Raise :class:`CommandRejected` unless the (decoded) command can apply."""
-    model = command["args"]["model"]
-    if command["cmd"] in ("add_class", "remove_class") and model != ctx.category.name:
-        raise CommandRejected(f"unknown model for {command['cmd']}: {model[:64]}")
+    if command["cmd"] in ("add_class", "remove_class"):
+        model = command["args"]["model"]
+        if model != ctx.category.name:
+            raise CommandRejected(f"unknown model for {command['cmd']}: {model[:64]}")
 
 
 def apply(ctx: WorkerContext, command: dict[str, Any], at_ms: int) -> None:
@@ -61,6 +64,8 @@ def apply(ctx: WorkerContext, command: dict[str, Any], at_ms: int) -> None:
         ctx.category.add_class(args["path"], seq=command["seq"], at_ms=at_ms)
     elif command["cmd"] == "remove_class":
         ctx.category.remove_class(args["path"], seq=command["seq"], at_ms=at_ms)
+    elif command["cmd"] == "set_weights":  # versioned by the command's sequence number
+        ctx.weights = Weights(alpha=args["alpha"], beta=args["beta"], version=command["seq"])
 
 
 def _decode_checked(ctx: WorkerContext, value: bytes) -> dict[str, Any]:
@@ -130,7 +135,9 @@ def register(ctx: WorkerContext) -> None:
 
 
 async def _last_seq(settings: Settings) -> int:
-    seqs = [-1]
+    """The highest sequence number on the control topic; 0 when there is none (so the first
+    command is 1, and weights version 0 stays the built-in default)."""
+    seqs = [0]
     for record in await read_topic(settings, "control"):
         with contextlib.suppress(contracts.InvalidEvent):
             seqs.append(contracts.decode_command(record.value)["seq"])
@@ -161,6 +168,17 @@ async def latest_category_report(settings: Settings) -> dict | None:
         r for r in await read_topic(settings, "metrics", idle_polls=5) if r.key == b"category"
     ]
     return contracts.decode_map(reports[-1].value) if reports else None
+
+
+async def latest_weights(settings: Settings) -> dict | None:
+    """The newest ``set_weights`` effect on ``metrics`` (alpha, beta, version = seq), if any."""
+    effects = [
+        contracts.decode_map(record.value)
+        for record in await read_topic(settings, "metrics", idle_polls=5)
+        if record.key == b"control"
+    ]
+    weights = [effect for effect in effects if effect.get("cmd") == "set_weights"]
+    return max(weights, key=lambda effect: effect["seq"]) if weights else None
 
 
 async def wait_applied(settings: Settings, seq: int, timeout_s: float = 10.0) -> list[dict]:

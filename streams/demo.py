@@ -96,7 +96,7 @@ def _live_table(stats: SimulationStats, watcher: SystemWatcher, qps: float) -> T
         f"{_recent_latency(stats, 50):.1f}",
         f"{_recent_latency(stats, 99):.1f}",
         f"{stats.realized_ctr():.2%}" if stats.impressions else "-",
-        f"{watcher.counter('examples_learned'):,}",
+        f"{watcher.counter('learned.click'):,}",
         f"{model.get('ne', math.nan):.3f}",
         f"{model.get('auc', math.nan):.3f}",
         f"{category.get('accuracy', math.nan):.3f}",
@@ -133,7 +133,7 @@ def _summary(
         "clicks_pending_at_end": stats.clicks_pending,
         "late_clicks": watcher.counter("late_clicks"),
         "late_clicks_sent": stats.late_clicks_sent,
-        "examples_learned": watcher.counter("examples_learned"),
+        "examples_learned": watcher.counter("learned.click"),
         "dead_letters": len(watcher.dead_letters),
         "dead_letter_reasons": dict(watcher.dead_letter_reasons),
         "throughput_qps": round(stats.queries_sent / elapsed_s, 1) if elapsed_s else 0.0,
@@ -212,7 +212,7 @@ async def _close_windows(
     timeout_s = settings.attribution_window_s + settings.join_grace_s + IMPRESSION_WAIT_S + 5
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        closed = watcher.counter("examples") + watcher.counter("orphan_impressions")
+        closed = watcher.counter("examples.click") + watcher.counter("orphan_impressions")
         if closed >= stats.impressions:
             return
         refresh()
@@ -227,7 +227,10 @@ async def _settle(watcher: SystemWatcher, interval_s: float, timeout_s: float = 
         lambda w: (
             w.workers
             and all(worker["ts"] >= after_ms for worker in w.workers.values())
-            and w.counter("examples_learned") >= w.counter("examples")
+            and all(
+                w.counter(f"learned.{model}") >= w.counter(f"examples.{model}")
+                for model in ("click", "quality", "category")
+            )
         ),
         timeout_s,
     )

@@ -8,29 +8,56 @@ before it is learned.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from river import base
 
-from learners import FTRLLogisticRegression, ProgressiveMetrics
+from learners import FTRLLogisticRegression, ProgressiveMetrics, ProgressiveQuality
 
-__all__ = ["CLICK", "CLICK_PARAMS", "ENGAGEMENT", "LiveModel", "ModelRegistry", "default_models"]
+__all__ = [
+    "CLICK",
+    "CLICK_PARAMS",
+    "ENGAGEMENT",
+    "QUALITY",
+    "QUALITY_PARAMS",
+    "LiveModel",
+    "ModelRegistry",
+    "default_models",
+]
 
 CLICK = "click"
 ENGAGEMENT = "engagement"
 #: Hyperparameters of the click model: alpha 0.1 learns rare hashed crosses (query word x ad
 #: category) markedly faster than 0.05 on the simulated world, and 0.2 no better.
 CLICK_PARAMS = {"alpha": 0.1, "beta": 1.0, "l1": 0.0, "l2": 1.0}
+#: The quality model: the same learner on the same features, trained on ratings in [0, 1]
+#: (soft labels), separately from the click model, with its own version and metrics.
+QUALITY = "quality"
+QUALITY_PARAMS = {"alpha": 0.1, "beta": 1.0, "l1": 0.0, "l2": 1.0}
+
+
+class Metrics(Protocol):
+    """Progressive metrics of one model: ``ProgressiveMetrics`` or ``ProgressiveQuality``."""
+
+    def update(self, y_true: Any, p: float, w: float = 1.0) -> None: ...
+
+    def report(self) -> dict[str, Any]: ...
 
 
 @dataclasses.dataclass(slots=True)
 class LiveModel:
-    """A binary model with its objective, its metrics and a version: examples learned so far."""
+    """A model scoring one objective in [0, 1], with its metrics and a version.
+
+    ``binary`` models learn clicked / not clicked (labels 1.0 / 0.0); the others learn a
+    target in [0, 1] (soft labels: the quality model learns ratings).
+    """
 
     name: str
     objective: str
     estimator: base.Classifier
-    metrics: ProgressiveMetrics = dataclasses.field(default_factory=ProgressiveMetrics)
+    metrics: Metrics = dataclasses.field(default_factory=ProgressiveMetrics)
+    binary: bool = True
     n_learned: int = 0
 
     @property
@@ -39,35 +66,38 @@ class LiveModel:
         return self.n_learned
 
     def score(self, xs: Sequence[Mapping[int, float]]) -> list[float]:
-        """Positive-class probability of each feature dict."""
+        """The objective's score of each feature dict (the positive-class probability)."""
         predict = self.estimator.predict_proba_one
         return [predict(x)[True] for x in xs]
 
-    def learn(self, x: Mapping[int, float], y: bool, w: float = 1.0) -> float:
+    def learn(self, x: Mapping[int, float], label: float, w: float = 1.0) -> float:
         """Predict, record the metrics, then learn; returns the prediction made before learning."""
+        y = label >= 0.5 if self.binary else label
         p = self.estimator.predict_proba_one(x)[True]
         self.estimator.learn_one(x, y, w)
         self.metrics.update(y, p, w)
         self.n_learned += 1
         return p
 
-    def report(self) -> dict[str, float | int | str]:
+    def report(self) -> dict[str, Any]:
         return {"model": self.name, "version": self.version, **self.metrics.report()}
 
 
 class ModelRegistry(dict[str, LiveModel]):
-    """Live models by name."""
-
-    def by_objective(self, objective: str) -> LiveModel:
-        for model in self.values():
-            if model.objective == objective:
-                return model
-        raise KeyError(objective)
+    """Live models by name; each serves one objective."""
 
 
-def default_models(
-    factories: Mapping[str, Callable[[], base.Classifier]] | None = None,
-) -> ModelRegistry:
-    """The models a worker starts with: for now the click model, serving ``engagement``."""
-    factories = factories or {CLICK: lambda: FTRLLogisticRegression(**CLICK_PARAMS)}
-    return ModelRegistry({CLICK: LiveModel(CLICK, ENGAGEMENT, factories[CLICK]())})
+def default_models() -> ModelRegistry:
+    """The models a worker starts with: click (``engagement``) and quality (``quality``)."""
+    return ModelRegistry(
+        {
+            CLICK: LiveModel(CLICK, ENGAGEMENT, FTRLLogisticRegression(**CLICK_PARAMS)),
+            QUALITY: LiveModel(
+                QUALITY,
+                QUALITY,
+                FTRLLogisticRegression(**QUALITY_PARAMS),
+                ProgressiveQuality(),
+                binary=False,
+            ),
+        }
+    )

@@ -18,20 +18,21 @@ from learners import candidate_features, query_context
 from streams import contracts
 from streams.attribution import Attribution, Label, Watermark
 from streams.emit import Outbox, now_ms
-from streams.models import CLICK
+from streams.models import CLICK, QUALITY
 
 if TYPE_CHECKING:
     from streams.app import WorkerContext
 
-__all__ = ["example_for", "register"]
+__all__ = ["examples_for", "register"]
 
 IMPRESSION_WAIT_S = (
     10.0  # how long an impression waits for its query (and a click for its impression)
 )
 
 
-def example_for(label: Label, n_bits: int, category: str | None = None) -> dict[str, Any] | None:
-    """The click-model example of one label, or None if the ad is not among the candidates.
+def examples_for(label: Label, n_bits: int, category: str | None = None) -> list[dict[str, Any]]:
+    """The click-model example of one label, and the quality-model example if the impression
+    was rated; empty if the ad is not among the query's candidates.
 
     ``category`` is the query's predicted category path. The join asks the category model as
     it is when the window closes; serve asked it as it was when the query came (in one process
@@ -40,28 +41,37 @@ def example_for(label: Label, n_bits: int, category: str | None = None) -> dict[
     ad_id = label.impression["ad_id"]
     ad = next((ad for ad in label.query["candidates"] if ad["ad_id"] == ad_id), None)
     if ad is None:
-        return None
-    return contracts.example(
-        example_id=label.impression["impression_id"],
-        model=CLICK,
-        features=candidate_features(query_context(label.query, n_bits, category=category), ad),
-        label=label.label,
-        weight=1.0,
-        sampling_rate=1.0,
-        ts_event=label.impression["ts"],
-        ts_label=label.ts_label,
-        source=label.source,
-    )
+        return []
+    features = candidate_features(query_context(label.query, n_bits, category=category), ad)
+    impression_id = label.impression["impression_id"]
+    targets = [(CLICK, impression_id, label.label, label.ts_label)]
+    if label.quality is not None:
+        targets.append((QUALITY, f"{impression_id}:quality", label.quality, label.ts_label))
+    return [
+        contracts.example(
+            example_id=example_id,
+            model=model,
+            features=features,
+            label=target,
+            weight=1.0,
+            sampling_rate=1.0,
+            ts_event=label.impression["ts"],
+            ts_label=ts_label,
+            source=label.source,
+        )
+        for model, example_id, target, ts_label in targets
+    ]
 
 
 def register(ctx: WorkerContext) -> None:
     settings = ctx.settings
-    names = {ctx.topic_name(name): name for name in ("queries", "impressions", "clicks")}
     decoders = {
         "queries": contracts.decode_query,
         "impressions": contracts.decode_impression,
         "clicks": contracts.decode_click,
+        "ratings": contracts.decode_rating,
     }
+    names = {ctx.topic_name(name): name for name in decoders}
     grace_ms = int(settings.join_grace_s * 1000)
     join = Attribution(
         window_ms=int(settings.attribution_window_s * 1000),
@@ -86,8 +96,8 @@ def register(ctx: WorkerContext) -> None:
         category = ctx.category
         for label in labels:
             paths = category.top_paths(category.features(label.query), 1)
-            example = example_for(label, settings.n_bits, paths[0][0] if paths else None)
-            if example is None:
+            examples = examples_for(label, settings.n_bits, paths[0][0] if paths else None)
+            if not examples:
                 reject(
                     outbox,
                     "impression of an ad not among the query's candidates",
@@ -95,8 +105,9 @@ def register(ctx: WorkerContext) -> None:
                     label.source,
                 )
                 continue
-            outbox.add(examples_topic, CLICK, contracts.encode(example))
-            ctx.counters["examples"] += 1
+            for example in examples:
+                outbox.add(examples_topic, example["model"], contracts.encode(example))
+                ctx.counters[f"examples.{example['model']}"] += 1
             ctx.counters["positives"] += label.label > 0
         for reason, event, origin in join.take_rejected():
             reject(outbox, reason, event, origin)
@@ -125,8 +136,10 @@ def register(ctx: WorkerContext) -> None:
                     join.add_query(record)
                 elif kind == "impressions":
                     join.add_impression(record, origin)
-                else:
+                elif kind == "clicks":
                     join.add_click(record, origin)
+                else:
+                    join.add_rating(record, origin)
                 watermark.observe(position, record["ts"], now_ms=received_ms)
             last_input = time.monotonic()
             emit(outbox, join.advance(watermark.current(now_ms=received_ms)))

@@ -48,5 +48,5 @@ def register(ctx: WorkerContext) -> None:
                 source = {f"{event.message.topic}:{event.message.partition}": event.message.offset}
                 example = example_for_label(label, model, ctx.settings.n_bits, source)
                 outbox.add(examples, model, contracts.encode(example))
-                ctx.counters["category_examples"] += 1
+                ctx.counters[f"examples.{model}"] += 1
             await outbox.flush()

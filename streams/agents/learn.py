@@ -26,14 +26,13 @@ def register(ctx: WorkerContext) -> None:
                     ctx.dead_letters.reject(outbox, event.message, error.reason)
                     continue
                 name, label = example["model"], example["label"]
+                model = ctx.models.get(name)
                 if name == ctx.category.name and isinstance(label, str):
                     ctx.category.learn(example["features"], label)
-                    ctx.counters["category_examples_learned"] += 1
-                    continue
-                model = ctx.models.get(name)
-                if model is None or isinstance(label, str):
+                elif model is not None and not isinstance(label, str):
+                    model.learn(example["features"], label, example["weight"])
+                else:
                     ctx.dead_letters.reject(outbox, event.message, f"unknown model: {name}")
                     continue
-                model.learn(example["features"], label >= 0.5, example["weight"])
-                ctx.counters["examples_learned"] += 1
+                ctx.counters[f"learned.{name}"] += 1
             await outbox.flush()

@@ -74,3 +74,28 @@ def test_query_labels_arrive_keyed_by_event_id_and_bad_ones_raise(settings, read
     assert contracts.decode_query_label(label.value()) == contracts.query_label(
         event_id=truth.event_id, query=event["query"], path=truth.leaf, ts=TS_MS + 2_000
     )
+
+
+def test_ratings_and_propensities_arrive_and_bad_ratings_raise(settings, reader):
+    with EventClient(settings) as client:
+        client.send_impression(
+            impression_id="imp-9", event_id="q-9", ad_id="ad-3", arm="explore", propensity=0.02
+        )
+        client.send_rating("imp-9", 0.75, ts=TS_MS + 5_000)
+        with pytest.raises(InvalidEvent, match="out of range: quality"):
+            client.send_rating("imp-9", 1.5)
+        with pytest.raises(InvalidEvent, match="empty field"):
+            client.send_rating("", 0.5)
+        with pytest.raises(InvalidEvent, match="out of range: propensity"):
+            client.send_impression(
+                impression_id="imp-9", event_id="q-9", ad_id="ad-3", arm="explore", propensity=0
+            )
+        client.flush(timeout_s=10)
+
+    (impression,) = reader.read("impressions", lambda records: len(records) >= 1)
+    assert contracts.decode_impression(impression.value())["propensity"] == 0.02
+    (rating,) = reader.read("ratings", lambda records: len(records) >= 1)
+    assert rating.key() == b"imp-9"
+    assert contracts.decode_rating(rating.value()) == contracts.rating(
+        impression_id="imp-9", quality=0.75, ts=TS_MS + 5_000
+    )

@@ -46,12 +46,12 @@ def test_queries_in_predictions_and_rankings_out(settings, start_worker, produce
         assert prediction["ad_ids"] == ad_ids
         scores = prediction["scores"]["engagement"]
         assert len(scores) == len(ad_ids) and all(0.0 < p < 1.0 for p in scores)
-        assert prediction["versions"].keys() == {"click", "category"}
+        assert prediction["versions"].keys() == {"click", "quality", "category"}
         assert prediction["category"] == {}  # no category label learned yet
         assert sorted(ranking["ad_ids"]) == sorted(ad_ids)
         assert ranking["combined"] == sorted(ranking["combined"], reverse=True)
-        by_ad = dict(zip(ad_ids, scores, strict=True))
-        assert ranking["combined"] == [by_ad[ad] for ad in ranking["ad_ids"]]
+        by_ad = dict(zip(ad_ids, scores, strict=True))  # engagement only: its order
+        assert [by_ad[ad] for ad in ranking["ad_ids"]] == sorted(scores, reverse=True)
         assert ranking["weights"] == {"alpha": 0.0, "beta": 1.0, "version": 0}
 
 

@@ -114,7 +114,15 @@ def test_rejects_bad_hyperparameters(params: dict[str, float]) -> None:
 
 
 def _ftrl_step(
-    z: float, n: float, v: float, y: bool, w: float, alpha: float, beta: float, l1: float, l2: float
+    z: float,
+    n: float,
+    v: float,
+    y: float,
+    w: float,
+    alpha: float,
+    beta: float,
+    l1: float,
+    l2: float,
 ) -> tuple[float, float]:
     """Algorithm 1 of McMahan et al. (2013) for a one-coordinate x, gradient scaled by w."""
     weight = 0.0 if abs(z) <= l1 else -(z - math.copysign(l1, z)) / ((beta + n**0.5) / alpha + l2)
@@ -151,3 +159,42 @@ def test_feature_values_other_than_one_are_supported() -> None:
         model.learn_one({"bias": 1.0, "v": v}, v > 0.3)
     assert model.predict_proba_one({"bias": 1.0, "v": 1.5})[True] > 0.9
     assert model.predict_proba_one({"bias": 1.0, "v": -1.5})[True] < 0.1
+
+
+def test_soft_labels_converge_to_the_mean_target() -> None:
+    rng = random.Random(11)
+    model = FTRLLogisticRegression()
+    targets = [rng.random() ** 2 for _ in range(20_000)]  # ratings in [0, 1], mean 1/3
+    for y in targets:
+        model.learn_one({"bias": 1.0}, y)
+    assert model.predict_proba_one({"bias": 1.0})[True] == pytest.approx(1 / 3, abs=0.01)
+    assert sum(targets) / len(targets) == pytest.approx(1 / 3, abs=0.01)
+
+
+@pytest.mark.parametrize("w", [0.5, 1.0, 3.0])
+def test_soft_label_step_follows_the_cross_entropy_gradient(w: float) -> None:
+    params = {"alpha": 0.3, "beta": 1.0, "l1": 0.2, "l2": 0.5}
+    model = FTRLLogisticRegression(**params)
+    z, n = 0.0, 0.0
+    for v, y in [(1.5, 0.8), (1.5, 0.9), (-0.5, 0.1), (2.0, 0.0), (1.0, 1.0), (0.5, 0.5)]:
+        model.learn_one({"a": v}, y, w=w)
+        z, n = _ftrl_step(z, n, v, y, w, **params)
+        assert model._z["a"] == pytest.approx(z, rel=1e-12)
+        assert model._n["a"] == pytest.approx(n, rel=1e-12)
+
+
+def test_bool_and_matching_float_labels_give_identical_states() -> None:
+    hard, soft = FTRLLogisticRegression(), FTRLLogisticRegression()
+    for x, y in _separable_stream(300, seed=5):
+        hard.learn_one(x, y)
+        soft.learn_one(x, 1.0 if y else 0.0)
+    assert hard._z == soft._z and hard._n == soft._n
+
+
+@pytest.mark.parametrize("y", [-0.1, 1.5, math.nan, math.inf, -math.inf, "0.5", None])
+def test_rejects_bad_labels_before_touching_state(y: object) -> None:
+    model = _trained()
+    before = pickle.dumps(model)
+    with pytest.raises(ValueError, match="y must be a bool or a number in"):
+        model.learn_one({"bias": 1.0, "k0": 1.0}, y)
+    assert pickle.dumps(model) == before

@@ -1,4 +1,4 @@
-"""The pure functions behind the agents: rank (ranking_for), join (example_for), serve (predict)."""
+"""The pure functions behind the agents: ranking_for, examples_for (join), predict (serve)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from learners import ENGAGEMENT_ONLY, MissingObjectiveError, Weights, features_for
 from streams import contracts
-from streams.agents.join import example_for
+from streams.agents.join import examples_for
 from streams.agents.rank import ranking_for
 from streams.agents.serve import predict
 from streams.attribution import Label
@@ -67,7 +67,8 @@ def test_ranking_orders_ads_by_engagement_descending_and_records_the_weights() -
     weights = Weights(alpha=0.0, beta=1.0, version=7)
     ranking = ranking_for(prediction, weights, T_RANKED)
     assert ranking["ad_ids"] == ["a-1", "a-3", "a-0", "a-2"]
-    assert ranking["combined"] == [0.9, 0.4, 0.2, 0.05]
+    mean = (0.2 + 0.9 + 0.05 + 0.4) / 4  # each objective is normalized by its mean
+    assert ranking["combined"] == pytest.approx([v / mean for v in (0.9, 0.4, 0.2, 0.05)])
     assert ranking["weights"] == {"alpha": 0.0, "beta": 1.0, "version": 7}
     assert ranking["event_id"] == "e-1" and ranking["ts_event"] == TS
     assert contracts.decode_ranking(contracts.encode(ranking)) == ranking
@@ -77,7 +78,8 @@ def test_ranking_uses_quality_when_alpha_is_positive() -> None:
     prediction = make_prediction([0.9, 0.1], quality=[0.0, 1.0])
     ranking = ranking_for(prediction, Weights(alpha=1.0, beta=0.5, version=2), T_RANKED)
     assert ranking["ad_ids"] == ["a-1", "a-0"]
-    assert ranking["combined"] == pytest.approx([1.05, 0.45])
+    # normalized: quality [0, 2] (mean 0.5), engagement [1.8, 0.2] (mean 0.5)
+    assert ranking["combined"] == pytest.approx([1.0 * 2 + 0.5 * 0.2, 0.5 * 1.8])
     assert ranking["weights"]["version"] == 2
 
 
@@ -96,7 +98,9 @@ def test_ranking_without_a_weighted_objective_raises_a_value_error() -> None:
 def test_ranking_is_a_stable_descending_permutation(scores: list[float]) -> None:
     ranking = ranking_for(make_prediction(scores), ENGAGEMENT_ONLY, T_RANKED)
     assert sorted(ranking["ad_ids"]) == sorted(f"a-{i}" for i in range(len(scores)))
-    assert ranking["combined"] == sorted(scores, reverse=True)
+    assert ranking["combined"] == sorted(ranking["combined"], reverse=True)
+    by_score = sorted(range(len(scores)), key=lambda i: -scores[i])
+    assert [f"a-{i}" for i in by_score] == ranking["ad_ids"], "normalizing keeps the order"
     positions = [int(ad[2:]) for ad in ranking["ad_ids"]]
     pairs = zip(positions, ranking["combined"], strict=True)
     for (i, a), (j, b) in itertools.pairwise(pairs):
@@ -120,15 +124,14 @@ def make_label(ad_id: str = "a-1", clicked: bool = True) -> Label:
     )
 
 
-def test_example_for_an_ad_not_among_the_candidates_is_none() -> None:
-    assert example_for(make_label(ad_id="a-unknown"), n_bits=18) is None
+def test_examples_for_an_ad_not_among_the_candidates_are_none() -> None:
+    assert examples_for(make_label(ad_id="a-unknown"), n_bits=18) == []
 
 
 @pytest.mark.parametrize("clicked", [True, False])
 def test_example_for_a_label_decodes_with_the_features_of_query_and_ad(clicked: bool) -> None:
     label = make_label(clicked=clicked)
-    example = example_for(label, n_bits=18)
-    assert example is not None
+    (example,) = examples_for(label, n_bits=18)  # not rated: the click example only
     decoded = contracts.decode_example(contracts.encode(example))
     ad = label.query["candidates"][1]
     assert ad["ad_id"] == "a-1"
@@ -161,11 +164,11 @@ def test_predict_scores_every_candidate_in_order_with_an_untrained_model() -> No
     assert prediction["event_id"] == "e-1"
     assert prediction["ts_event"] == TS and prediction["ts_scored"] == TS + 3
     assert prediction["ad_ids"] == [ad["ad_id"] for ad in query["candidates"]]
-    assert set(prediction["scores"]) == {"engagement"}
-    scores = prediction["scores"]["engagement"]
-    assert len(scores) == 5
-    assert all(0.0 <= s <= 1.0 and math.isfinite(s) for s in scores)
-    assert prediction["versions"] == {"click": 0, "category": 0}
+    assert set(prediction["scores"]) == {"engagement", "quality"}
+    for scores in prediction["scores"].values():
+        assert len(scores) == 5
+        assert all(0.0 <= s <= 1.0 and math.isfinite(s) for s in scores)
+    assert prediction["versions"] == {"click": 0, "quality": 0, "category": 0}
     assert contracts.decode_prediction(contracts.encode(prediction)) == prediction
 
 
@@ -177,7 +180,7 @@ def test_predict_reflects_learning_and_the_model_version() -> None:
     for _ in range(20):
         ctx.models[CLICK].learn(x, True)
     after = predict(ctx, query, TS)
-    assert after["versions"] == {"click": 20, "category": 0}
+    assert after["versions"] == {"click": 20, "quality": 0, "category": 0}
     assert after["scores"]["engagement"][0] > before[0]
 
 
@@ -186,4 +189,16 @@ def test_predict_output_ranks_end_to_end() -> None:
     decoded = contracts.decode_prediction(contracts.encode(prediction))
     ranking = ranking_for(decoded, ENGAGEMENT_ONLY, T_RANKED)
     assert sorted(ranking["ad_ids"]) == sorted(prediction["ad_ids"])
-    assert ranking["combined"] == sorted(prediction["scores"]["engagement"], reverse=True)
+    engagement = prediction["scores"]["engagement"]
+    by_ad = dict(zip(prediction["ad_ids"], engagement, strict=True))
+    assert [by_ad[ad] for ad in ranking["ad_ids"]] == sorted(engagement, reverse=True)
+
+
+def test_a_rated_impression_also_makes_a_quality_example_with_the_same_features() -> None:
+    label = make_label(clicked=False)
+    label.quality = 0.8
+    click, quality = examples_for(label, n_bits=18)
+    assert (click["model"], quality["model"]) == (CLICK, "quality")
+    assert quality["label"] == 0.8 and quality["features"] == click["features"]
+    assert quality["example_id"] == "i-9:quality"
+    assert contracts.decode_example(contracts.encode(quality))["label"] == 0.8

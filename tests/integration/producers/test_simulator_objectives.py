@@ -1,0 +1,177 @@
+"""The Simulator's second objective on the embedded broker: quality ratings, exploration with
+logged propensities and business metrics per weight version, answered by an echo responder
+that ranks under two weight versions."""
+
+import asyncio
+import contextlib
+import math
+import time
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from producers import Simulator, World
+from streams import contracts
+
+pytestmark = pytest.mark.broker
+
+SEED = 1
+RATE = 200
+DURATION_S = 3.0
+N = int(RATE * DURATION_S)
+EPSILON = 0.25
+RATING_RATE = 0.2
+RATING_DELAY_S = (0.05, 0.3)  # short, so that almost every rating is sent before the run ends
+#: version -> weights: the first half of the queries is ranked in the given (random) order,
+#: the second half by true quality; every 50th query from the 7th names no version.
+WEIGHTS = {1: {"alpha": 0.0, "beta": 1.0}, 2: {"alpha": 1.0, "beta": 0.5}}
+UNVERSIONED = {i for i in range(N) if i % 50 == 7}
+
+
+class Replica:
+    """The run's world made again: the hidden truth of every query it will make (candidates
+    and leaves do not depend on the time a query is made), and the rankings the echo sent."""
+
+    def __init__(self) -> None:
+        self.world = World(seed=SEED)
+        truths = (self.world.next_query(ts_ms=0)[1] for _ in range(N))
+        self.truths = {truth.event_id: truth for truth in truths}
+        self.ranked: dict[str, list[str]] = {}
+
+    def quality(self, event_id: str, ad_id: str) -> float:
+        return self.world.quality(self.truths[event_id], self.world.ad(ad_id))
+
+
+async def answer(query: dict, producer: AIOKafkaProducer, settings, replica: Replica) -> None:
+    event_id = query["event_id"]
+    ad_ids = [ad["ad_id"] for ad in query["candidates"]]
+    index = int(event_id.rsplit("-", 1)[1])
+    version = 1 if index < N // 2 else 2
+    if version == 2:
+        ad_ids.sort(key=lambda ad_id: replica.quality(event_id, ad_id), reverse=True)
+    weights = {**WEIGHTS[version], "version": version}
+    if index in UNVERSIONED:
+        del weights["version"]
+    replica.ranked[event_id] = ad_ids
+    scores = [0.5] * len(ad_ids)
+    key = query["event_id"].encode()
+    predicted = contracts.prediction(
+        event_id=query["event_id"],
+        ts_event=query["ts"],
+        ts_scored=int(time.time() * 1000),
+        ad_ids=ad_ids,
+        scores={"engagement": scores},
+        versions={"click": 1},
+    )
+    ranking = contracts.ranking(
+        event_id=query["event_id"],
+        ts_event=query["ts"],
+        ad_ids=ad_ids,
+        combined=scores,
+        weights=weights,
+        arm="echo",
+        ts_ranked=int(time.time() * 1000),
+    )
+    await producer.send(settings.topic("predictions"), contracts.encode(predicted), key=key)
+    await producer.send(settings.topic("rankings"), contracts.encode(ranking), key=key)
+
+
+async def echo(settings, replica: Replica) -> None:
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka, fetch_max_wait_ms=10)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, linger_ms=2)
+    await consumer.start()
+    await producer.start()
+    try:
+        await consumer.topics()
+        topic = settings.topic("queries")
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        while True:
+            for records in (await consumer.getmany(timeout_ms=100)).values():
+                for record in records:
+                    await answer(contracts.decode_query(record.value), producer, settings, replica)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+@contextlib.asynccontextmanager
+async def responder(settings, simulator: Simulator, replica: Replica):
+    task = asyncio.create_task(echo(settings, replica))
+    task.add_done_callback(lambda _: simulator.stop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@pytest.mark.asyncio
+async def test_ratings_propensities_and_business_metrics(settings, reader):
+    replica = Replica()
+    simulator = Simulator(
+        settings=settings,
+        world=World(seed=SEED),
+        rate_per_s=RATE,
+        duration_s=DURATION_S,
+        epsilon=EPSILON,
+        rating_rate=RATING_RATE,
+        rating_delay_s=RATING_DELAY_S,
+    )
+    async with responder(settings, simulator, replica):
+        stats = await simulator.run()
+    assert stats.queries_sent == stats.impressions == N
+    assert stats.bad_messages == stats.unmatched == stats.send_errors == 0
+
+    # impressions: arm and propensity as the epsilon-greedy policy says
+    impressions = {
+        shown["impression_id"]: shown
+        for shown in (
+            contracts.decode_impression(message.value())
+            for message in reader.read("impressions", lambda records: len(records) >= N)
+        )
+    }
+    assert len(impressions) == N
+    for shown in impressions.values():
+        ad_ids = replica.ranked[shown["event_id"]]
+        top, n = ad_ids[0], len(ad_ids)
+        assert shown["arm"] in ("exploit", "explore") and shown["ad_id"] in ad_ids
+        if shown["arm"] == "exploit":
+            assert shown["ad_id"] == top
+        expected = 1 - EPSILON + EPSILON / n if shown["ad_id"] == top else EPSILON / n
+        assert shown["propensity"] == pytest.approx(expected, rel=1e-12)
+    explored = sum(shown["arm"] == "explore" for shown in impressions.values())
+    assert explored == stats.explored
+    # binomial(600, 0.25): sd 10.6; 4 sd either side
+    assert abs(explored - EPSILON * N) <= 4 * math.sqrt(N * EPSILON * (1 - EPSILON))
+
+    # ratings: keyed by impression, decodable, delayed as configured, close to the true quality
+    assert stats.ratings_sent >= 50
+    messages = reader.read("ratings", lambda records: len(records) >= stats.ratings_sent)
+    assert len(messages) == stats.ratings_sent
+    errors = []
+    for message in messages:
+        rating = contracts.decode_rating(message.value())
+        shown = impressions[rating["impression_id"]]
+        assert message.key() == rating["impression_id"].encode()
+        low, high = (round(1000 * bound) for bound in RATING_DELAY_S)
+        assert low <= rating["ts"] - shown["ts"] <= high
+        errors.append(abs(rating["quality"] - replica.quality(shown["event_id"], shown["ad_id"])))
+    assert max(errors) <= 0.5  # noise sd 0.1: 5 sd
+    assert sum(errors) / len(errors) < 0.12  # E|N(0, 0.1)| = 0.08; clipping only shrinks it
+    # every impression is rated with probability 0.2: binomial(600, 0.2), sd 9.8; 4 sd
+    rated = stats.ratings_sent + stats.ratings_pending
+    assert abs(rated - RATING_RATE * N) <= 4 * math.sqrt(N * RATING_RATE * (1 - RATING_RATE))
+
+    # business metrics: one row per version the echo named, with its weights
+    business = stats.business()
+    assert list(business) == [1, 2]
+    assert stats.unversioned_rankings == len(UNVERSIONED)
+    assert sum(row["impressions"] for row in business.values()) == N - len(UNVERSIONED)
+    for version, row in business.items():
+        assert (row["alpha"], row["beta"]) == (WEIGHTS[version]["alpha"], WEIGHTS[version]["beta"])
+        assert 0.0 <= row["ctr"] <= 1.0 and 0.0 <= row["mean_quality"] <= 1.0
+    # given order ~0.43 mean quality; ranked by quality ~0.82 (~0.72 with exploration)
+    assert business[2]["mean_quality"] > business[1]["mean_quality"] + 0.15
