@@ -31,6 +31,8 @@ def _demo(args: argparse.Namespace) -> int:
         runs_dir=Path(args.runs_dir),
         live=not args.no_live,
         scenario=not args.no_scenario,
+        weights=args.weights,
+        weights_at_half=args.weights_at_half,
     )
     summary = run_demo(options)
     return 0 if summary["predictions_received"] == summary["queries_sent"] else 1
@@ -103,6 +105,8 @@ def _weights(args: argparse.Namespace) -> int:
     if not settings.kafka:
         print("set ADSTREAM_KAFKA to the running system's bootstrap servers", file=sys.stderr)
         return 2
+    if args.action == "sweep":
+        return _sweep(settings, Path(args.out))
     if args.action == "show":
         effect = asyncio.run(latest_weights(settings))
         if effect is None:
@@ -126,10 +130,48 @@ def _weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(settings: Settings, out_dir: Path) -> int:
+    import asyncio
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from streams.sweep import run_sweep
+
+    rows = asyncio.run(run_sweep(settings, out_dir))
+    table = Table(title="off-policy estimates (IPS) from the logged traffic")
+    for column in ("alpha", "beta", "CTR", "± se", "mean quality", "matches", "Pareto"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(
+            f"{row['alpha']:g}",
+            f"{row['beta']:g}",
+            f"{row['ctr']:.4f}",
+            f"{row['ctr_se']:.4f}",
+            f"{row['mean_quality']:.4f}",
+            f"{row['matches']:,} / {row['n']:,}",
+            "*" if row["pareto"] else "",
+        )
+    console = Console()
+    console.print(table)
+    console.print(f"written {out_dir / 'sweep.json'} and {out_dir / 'sweep.png'}")
+    return 0 if rows and rows[0]["n"] else 1
+
+
 def _bench(args: argparse.Namespace) -> int:
     from benchmarks.run import run_benchmarks
 
     return run_benchmarks(quick=args.quick)
+
+
+def _weights_pair(text: str) -> tuple[float, float] | None:
+    if text.lower() == "none":
+        return None
+    try:
+        alpha, beta = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ALPHA,BETA, got {text!r}") from None
+    return alpha, beta
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -147,6 +189,20 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-live", action="store_true", help="no live view (for logs and CI)")
     demo.add_argument(
         "--no-scenario", action="store_true", help="no category launch or retirement mid-run"
+    )
+    demo.add_argument(
+        "--weights",
+        type=_weights_pair,
+        default=None,
+        metavar="ALPHA,BETA",
+        help="objective weights from the start (default: engagement only)",
+    )
+    demo.add_argument(
+        "--weights-at-half",
+        type=_weights_pair,
+        default=(1.0, 1.0),
+        metavar="ALPHA,BETA|none",
+        help="objective weights set at half time (default 1,1; 'none' keeps them)",
     )
     demo.set_defaults(run=_demo)
 
@@ -166,10 +222,11 @@ def _parser() -> argparse.ArgumentParser:
     classes.set_defaults(run=_classes)
 
     weights = commands.add_parser("weights", help="show or set the objective weights")
-    weights.add_argument("action", choices=("show", "set"))
+    weights.add_argument("action", choices=("show", "set", "sweep"))
     weights.add_argument("--alpha", type=float, default=0.0, help="weight of quality")
     weights.add_argument("--beta", type=float, default=1.0, help="weight of engagement")
     weights.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for effect")
+    weights.add_argument("--out", default="runs/sweep", help="sweep: where JSON and PNG go")
     weights.set_defaults(run=_weights)
 
     bench = commands.add_parser("bench", help="run the benchmarks; results in benchmarks/results")

@@ -27,11 +27,13 @@ from producers.world import World
 from streams.agents.join import IMPRESSION_WAIT_S
 from streams.broker import broker_for
 from streams.category import CATEGORY
-from streams.models import CLICK
+from streams.control import send_command, wait_applied
+from streams.models import CLICK, QUALITY
 from streams.observe import SystemWatcher, wait_until_serving
 from streams.process import WorkerProcess
 from streams.scenario import TaxonomyScenario
 from streams.settings import Settings
+from streams.sweep import run_sweep
 
 __all__ = ["DemoOptions", "run_demo"]
 
@@ -47,6 +49,10 @@ class DemoOptions:
     runs_dir: Path = Path("runs")
     live: bool = True
     scenario: bool = True  # launch a category at 1/3 of the run, retire one at 2/3
+    #: weights (alpha: quality, beta: engagement) set at the start and at half time; None
+    #: keeps the weights as they are (engagement only at the start)
+    weights: tuple[float, float] | None = None
+    weights_at_half: tuple[float, float] | None = (1.0, 1.0)
 
 
 class _RateMeter:
@@ -103,9 +109,13 @@ def _live_table(stats: SimulationStats, watcher: SystemWatcher, qps: float) -> T
         f"{len(category.get('classes', ())):,}",
         f"{len(watcher.dead_letters):,}",
     )
-    table.caption = "  ".join(
-        f"{change.kind} {change.path} at {change.at_s:.0f} s" for change, _ in stats.changes_applied
+    changes = (f"{c.kind} {c.path} at {c.at_s:.0f} s" for c, _ in stats.changes_applied)
+    versions = (
+        f"weights v{v} (a={b['alpha']:g}, b={b['beta']:g}): CTR {b['ctr']:.2%}, "
+        f"quality {b['mean_quality']:.3f}"
+        for v, b in stats.business().items()
     )
+    table.caption = "\n".join([*versions, "  ".join(changes)])
     return table
 
 
@@ -148,6 +158,10 @@ def _summary(
                 key: click.get(key, math.nan)
                 for key in ("logloss", "ne", "auc", "n", "base_rate", "mean_p", "version")
             },
+            QUALITY: {
+                key: (watcher.model(QUALITY) or {}).get(key, math.nan)
+                for key in ("mae", "constant_mae", "logloss", "calibration", "n", "version")
+            },
             CATEGORY: {
                 **{key: category.get(key, math.nan) for key in ("accuracy", "macro_f1", "n")},
                 "classes": len(category.get("classes", ())),
@@ -155,6 +169,7 @@ def _summary(
                 "class_changes": class_changes,
             },
         },
+        "business": {str(version): figures for version, figures in stats.business().items()},
         "worker_counters": {
             name: watcher.counter(name)
             for name in sorted(
@@ -164,7 +179,20 @@ def _summary(
     }
 
 
-async def _drive(settings: Settings, options: DemoOptions, console: Console) -> dict[str, Any]:
+async def _set_weights(
+    settings: Settings, weights: tuple[float, float], seq: int, delay_s: float = 0.0
+) -> None:
+    await asyncio.sleep(delay_s)
+    alpha, beta = weights
+    await send_command(
+        settings, "set_weights", {"alpha": alpha, "beta": beta}, issued_by="demo", seq=seq
+    )
+    await wait_applied(settings, seq)
+
+
+async def _drive(
+    settings: Settings, options: DemoOptions, console: Console, run_dir: Path
+) -> dict[str, Any]:
     async with SystemWatcher(settings) as watcher:
         startup_s = await wait_until_serving(settings)
         console.log(
@@ -173,6 +201,8 @@ async def _drive(settings: Settings, options: DemoOptions, console: Console) -> 
         )
         world = World(seed=options.seed)
         scenario = TaxonomyScenario(settings, world, options.duration_s)
+        if options.weights:
+            await _set_weights(settings, options.weights, next(scenario.numbers))
         simulator = Simulator(
             settings=settings,
             world=world,
@@ -184,6 +214,18 @@ async def _drive(settings: Settings, options: DemoOptions, console: Console) -> 
         )
         meter = _RateMeter()
         started = time.monotonic()
+        weights_change = (
+            asyncio.ensure_future(
+                _set_weights(
+                    settings,
+                    options.weights_at_half,
+                    next(scenario.numbers),
+                    delay_s=options.duration_s / 2,
+                )
+            )
+            if options.weights_at_half
+            else None
+        )
         with Live(
             console=console, auto_refresh=False, transient=False, redirect_stdout=False
         ) as live:
@@ -199,9 +241,25 @@ async def _drive(settings: Settings, options: DemoOptions, console: Console) -> 
             console.log("traffic stopped; waiting for the last attribution windows to close")
             await _close_windows(watcher, stats, settings, lambda: on_tick(stats))
         await scenario.sent()
+        if weights_change is not None:
+            await weights_change
         await _settle(watcher, settings.metrics_interval_s)
         changes = scenario.report(stats, watcher)
-        return _summary(options, stats, watcher, startup_s, elapsed_s, changes)
+        summary = _summary(options, stats, watcher, startup_s, elapsed_s, changes)
+        console.log("estimating a grid of weights from the logged traffic (off-policy)")
+        summary["sweep"] = _sweep_at_the_versions_used(
+            await run_sweep(settings, run_dir), summary["business"]
+        )
+        return summary
+
+
+def _sweep_at_the_versions_used(
+    rows: list[dict[str, Any]], business: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The sweep's rows, each with the realized figures of the demo's weight version that used
+    the same weights, if any: the estimate next to what happened."""
+    realized = {(v["alpha"], v["beta"]): {"version": k, **v} for k, v in business.items()}
+    return [{**row, "realized": realized.get((row["alpha"], row["beta"]))} for row in rows]
 
 
 async def _close_windows(
@@ -238,15 +296,13 @@ async def _settle(watcher: SystemWatcher, interval_s: float, timeout_s: float = 
         log.warning("metrics did not settle within %s s; the summary may lag", timeout_s)
 
 
-def _write(summary: dict[str, Any], runs_dir: Path) -> Path:
-    run_dir = runs_dir / time.strftime("%Y%m%d-%H%M%S")
+def _write(summary: dict[str, Any], runs_dir: Path, run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     latest = runs_dir / "latest"
     if latest.is_symlink() or latest.exists():
         latest.unlink()
     latest.symlink_to(run_dir.name)
-    return run_dir
 
 
 def _summary_table(summary: dict[str, Any]) -> Table:
@@ -290,6 +346,20 @@ def _summary_table(summary: dict[str, Any]) -> Table:
             )
             for c in summary["models"][CATEGORY]["class_changes"]
         ),
+        *(
+            (
+                f"weights v{version} (alpha {b['alpha']:g}, beta {b['beta']:g})",
+                f"CTR {b['ctr']:.2%}, mean shown quality {b['mean_quality']:.3f} "
+                f"over {b['impressions']:,} impressions",
+            )
+            for version, b in summary["business"].items()
+        ),
+        (
+            "quality model MAE (constant predictor)",
+            "{mae:.4f} ({constant_mae:.4f}) over {n:,} ratings".format(
+                **summary["models"][QUALITY]
+            ),
+        ),
         ("dead letters", f"{summary['dead_letters']:,}"),
     ]
     for name, value in rows:
@@ -303,13 +373,14 @@ def run_demo(options: DemoOptions, settings: Settings | None = None) -> dict[str
     settings = (settings or Settings.from_env()).replace(
         attribution_window_s=options.attribution_window_s
     )
+    run_dir = options.runs_dir / time.strftime("%Y%m%d-%H%M%S")
     run_logs = options.runs_dir / "logs"
     run_logs.mkdir(parents=True, exist_ok=True)
     with broker_for(settings, log_path=run_logs / "broker.log") as ready:
         console.log(f"broker at {ready.kafka}")
         with WorkerProcess(ready, log_path=run_logs / "worker.log"):
-            summary = asyncio.run(_drive(ready, options, console))
-    run_dir = _write(summary, options.runs_dir)
+            summary = asyncio.run(_drive(ready, options, console, run_dir))
+    _write(summary, options.runs_dir, run_dir)
     console.print(_summary_table(summary))
     console.print(f"summary written to {run_dir / 'summary.json'}")
     return summary

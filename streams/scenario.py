@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import math
 from typing import Any
 
@@ -34,6 +35,8 @@ class TaxonomyScenario:
     world: World
     duration_s: float
     changes: tuple[WorldChange, ...] = ()
+    #: sequence numbers of the demo's commands, shared with its other commands
+    numbers: itertools.count[int] = dataclasses.field(default_factory=lambda: itertools.count(1))
     _seqs: dict[str, int] = dataclasses.field(default_factory=dict)
     _sends: list[asyncio.Task[int]] = dataclasses.field(default_factory=list)
 
@@ -47,7 +50,7 @@ class TaxonomyScenario:
 
     def on_change(self, change: WorldChange, ts_ms: int) -> None:
         """Send the operator's command in the background (the traffic does not wait)."""
-        seq = len(self._seqs) + 1
+        seq = next(self.numbers)
         self._seqs[change.path] = seq
         command = send_command(
             self.settings,
