@@ -247,6 +247,10 @@ class Simulator:
         Seeds click draws and delays; defaults to the world's seed.
     drain_timeout_s
         After the last query, how long to wait for every prediction and ranking.
+    feedback_tail_s
+        After the answers, how long to keep publishing the clicks, labels and ratings that
+        fall due (0: none; the demo uses the attribution window, so the last impressions get
+        their clicks).
     tick_interval_s
         How often ``on_tick`` is called during :meth:`run`.
     label_rate
@@ -279,6 +283,7 @@ class Simulator:
         clock: Callable[[], float] = time.time,
         seed: int | None = None,
         drain_timeout_s: float = 15.0,
+        feedback_tail_s: float = 0.0,
         tick_interval_s: float = 0.5,
         label_rate: float = 0.3,
         label_delay_s: tuple[float, float] = (0.5, 3.0),
@@ -316,6 +321,9 @@ class Simulator:
         self.clock = clock
         self.seed = world.seed if seed is None else seed
         self.drain_timeout_s = drain_timeout_s
+        if not feedback_tail_s >= 0:
+            raise ValueError(f"feedback_tail_s must be >= 0, got {feedback_tail_s}")
+        self.feedback_tail_s = feedback_tail_s
         self.tick_interval_s = tick_interval_s
         self.label_rate = label_rate
         self.label_delay_s = label_delay_s
@@ -382,6 +390,7 @@ class Simulator:
                 await self._publish_queries()
                 await self._producer.flush()
                 await self._drain()
+                await self._feedback_tail()
             finally:
                 for task in background:
                     task.cancel()
@@ -657,6 +666,14 @@ class Simulator:
         rating_ms = ts_ms + round(delay_s * 1000)
         rating = contracts.rating(impression_id=impression_id, quality=quality, ts=rating_ms)
         heapq.heappush(self._ratings, (rating_ms, self.stats.impressions, rating))
+
+    async def _feedback_tail(self) -> None:
+        """Keep publishing the clicks, labels and ratings that fall due within
+        ``feedback_tail_s`` after the traffic, so the last impressions get their feedback."""
+        deadline_ms = (self.clock() + self.feedback_tail_s) * 1000
+        heaps = (self._clicks, self._labels, self._ratings)
+        while not self._stopping.is_set() and any(h and h[0][0] <= deadline_ms for h in heaps):
+            await asyncio.sleep(_CLICK_POLL_S)  # the background tick releases them
 
     async def _drain(self) -> None:
         """Wait, at most ``drain_timeout_s``, until every sent query has both answers."""

@@ -210,6 +210,7 @@ async def _drive(
             duration_s=options.duration_s,
             attribution_window_s=options.attribution_window_s,
             changes=scenario.changes if options.scenario else (),
+            feedback_tail_s=options.attribution_window_s + settings.join_grace_s,
             on_change=scenario.on_change,
         )
         meter = _RateMeter()
