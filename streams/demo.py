@@ -24,7 +24,7 @@ from rich.table import Table
 
 from producers.simulator import SimulationStats, Simulator
 from producers.world import World
-from streams.agents.join import IMPRESSION_WAIT_S
+from streams.agents.join import IDLE_S
 from streams.broker import broker_for
 from streams.category import CATEGORY
 from streams.control import send_command, wait_applied
@@ -210,7 +210,7 @@ async def _drive(
             duration_s=options.duration_s,
             attribution_window_s=options.attribution_window_s,
             changes=scenario.changes if options.scenario else (),
-            feedback_tail_s=options.attribution_window_s + settings.join_grace_s,
+            feedback_tail_s=options.attribution_window_s,
             on_change=scenario.on_change,
         )
         meter = _RateMeter()
@@ -268,7 +268,7 @@ async def _close_windows(
 ) -> None:
     """Wait until every impression has become an example (or was rejected), bounded by the
     time the join needs: the window, its grace and the idle wait before it follows the clock."""
-    timeout_s = settings.attribution_window_s + settings.join_grace_s + IMPRESSION_WAIT_S + 5
+    timeout_s = settings.attribution_window_s + settings.join_grace_s + IDLE_S + 5
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         closed = watcher.counter("examples.click") + watcher.counter("orphan_impressions")

@@ -1,12 +1,12 @@
-"""join: queries + impressions + clicks -> labelled examples, within the attribution window.
+"""join: queries + impressions + clicks + ratings -> labelled examples, per attribution window.
 
 Windows close in event time: the watermark is the slowest active input partition's latest
 timestamp (:class:`streams.attribution.Watermark`), so a backlog replayed after a restart, read
-unevenly across partitions, is still joined correctly. When no input has arrived for the grace
-period, everything in flight has arrived, so the watermark then follows the wall clock less the
-grace period: windows close on an idle stream too. Idle means no input at all for
-``IMPRESSION_WAIT_S``: a join starved by flow control for a moment must not close windows
-by the wall clock while it replays old events.
+unevenly across partitions, is still joined correctly. A partition silent for ``IDLE_S`` no
+longer holds the watermark back. When no input at all has arrived for ``IDLE_S``, everything in
+flight has arrived, so the watermark then follows the wall clock less the grace period: windows
+close on an idle stream too. (A join starved by flow control for a moment must not close
+windows by the wall clock while it replays old events: hence seconds, not milliseconds.)
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["examples_for", "register"]
 
-IMPRESSION_WAIT_S = (
-    10.0  # how long an impression waits for its query (and a click for its impression)
-)
+IMPRESSION_WAIT_S = 10.0  # how long an impression waits for its query, a click for its impression
+IDLE_S = 5.0  # silence after which a partition, or the whole input, counts as idle
 
 
 def examples_for(label: Label, n_bits: int, category: str | None = None) -> list[dict[str, Any]]:
@@ -80,9 +79,9 @@ def register(ctx: WorkerContext) -> None:
     )
     examples_topic = ctx.topic_name("examples")
     source = ctx.app.topic(*names, key_serializer="raw", value_serializer="raw", allow_empty=True)
-    # A partition counts as idle only after the longest wait: under a backlog, flow control can
-    # hold one topic back for a while, and it must still hold the watermark back.
-    watermark = Watermark(idle_ms=int(IMPRESSION_WAIT_S * 1000))
+    # Under a backlog, flow control can hold one topic back for a moment, and it must still
+    # hold the watermark back: idle means seconds of silence.
+    watermark = Watermark(idle_ms=int(IDLE_S * 1000))
     last_input = time.monotonic()
 
     def reject(outbox: Outbox, reason: str, event: dict, origin: dict[str, int]) -> None:
@@ -147,7 +146,7 @@ def register(ctx: WorkerContext) -> None:
 
     @ctx.app.timer(1.0, name="join-idle-clock")
     async def close_idle_windows() -> None:
-        if time.monotonic() - last_input < IMPRESSION_WAIT_S:
+        if time.monotonic() - last_input < IDLE_S:
             return
         outbox = ctx.outbox()
         emit(outbox, join.advance(now_ms() - grace_ms))
