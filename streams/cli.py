@@ -182,7 +182,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="run the demo on the embedded broker")
     demo.add_argument("--duration", type=float, default=60.0, help="seconds of traffic")
-    demo.add_argument("--rate", type=float, default=500.0, help="queries per second")
+    demo.add_argument("--rate", type=float, default=300.0, help="queries per second")
     demo.add_argument("--seed", type=int, default=7, help="seed of the simulated world")
     demo.add_argument("--window", type=float, default=30.0, help="attribution window, seconds")
     demo.add_argument("--runs-dir", default="runs", help="where summaries are written")

@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class DemoOptions:
     duration_s: float = 60.0
-    rate_per_s: float = 500.0
+    rate_per_s: float = 300.0
     seed: int = 7
     attribution_window_s: float = 30.0
     runs_dir: Path = Path("runs")
@@ -180,9 +181,12 @@ def _summary(
 
 
 async def _set_weights(
-    settings: Settings, weights: tuple[float, float], seq: int, delay_s: float = 0.0
+    settings: Settings, weights: tuple[float, float], numbers: Iterator[int], delay_s: float = 0.0
 ) -> None:
+    """Send ``set_weights`` after ``delay_s``, numbered when sent (workers skip a number lower
+    than one they applied), and wait until a worker applied it."""
     await asyncio.sleep(delay_s)
+    seq = next(numbers)
     alpha, beta = weights
     await send_command(
         settings, "set_weights", {"alpha": alpha, "beta": beta}, issued_by="demo", seq=seq
@@ -202,7 +206,7 @@ async def _drive(
         world = World(seed=options.seed)
         scenario = TaxonomyScenario(settings, world, options.duration_s)
         if options.weights:
-            await _set_weights(settings, options.weights, next(scenario.numbers))
+            await _set_weights(settings, options.weights, scenario.numbers)
         simulator = Simulator(
             settings=settings,
             world=world,
@@ -220,7 +224,7 @@ async def _drive(
                 _set_weights(
                     settings,
                     options.weights_at_half,
-                    next(scenario.numbers),
+                    scenario.numbers,
                     delay_s=options.duration_s / 2,
                 )
             )
