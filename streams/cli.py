@@ -9,6 +9,7 @@ adstream bench [--quick]   hot-path micro-benchmarks and the end-to-end harness
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import signal
 import sys
@@ -55,15 +56,41 @@ def _broker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _classes(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from streams.contracts import InvalidEvent
-    from streams.control import latest_category_report, send_command, wait_applied
-
+def _running_system() -> Settings | None:
+    """Settings of the running system the command talks to (``ADSTREAM_KAFKA`` must be set)."""
     settings = Settings.from_env()
     if not settings.kafka:
         print("set ADSTREAM_KAFKA to the running system's bootstrap servers", file=sys.stderr)
+        return None
+    return settings
+
+
+def _command(settings: Settings, cmd: str, arguments: dict, timeout_s: float) -> int:
+    """Send a control command and wait for its effect; prints the outcome, returns the code."""
+    from streams.contracts import InvalidEvent
+    from streams.control import send_command, wait_applied
+
+    try:
+        seq = asyncio.run(send_command(settings, cmd, arguments, issued_by=f"cli@{getuser()}"))
+    except InvalidEvent as error:
+        print(f"not sent: {error.reason}", file=sys.stderr)
+        return 2
+    effects = asyncio.run(wait_applied(settings, seq, timeout_s=timeout_s))
+    if not effects:
+        print(
+            f"command {seq} sent; no worker applied it within {timeout_s:g} s "
+            "(rejected? see the dead-letter topic)"
+        )
+        return 1
+    print(f"command {seq} ({cmd} {arguments}) applied by {len(effects)} worker(s)")
+    return 0
+
+
+def _classes(args: argparse.Namespace) -> int:
+    from streams.control import latest_category_report
+
+    settings = _running_system()
+    if settings is None:
         return 2
     if args.action == "list":
         report = asyncio.run(latest_category_report(settings))
@@ -75,35 +102,18 @@ def _classes(args: argparse.Namespace) -> int:
         for path in report["retired"]:
             print(f"{path} (retired)")
         return 0
-    cmd = "add_class" if args.action == "add" else "remove_class"
     arguments = {"model": args.model, "path": args.path}
     if args.warm_start_from:
         arguments["warm_start_from"] = args.warm_start_from
-    try:
-        seq = asyncio.run(send_command(settings, cmd, arguments, issued_by=f"cli@{getuser()}"))
-    except InvalidEvent as error:
-        print(f"not sent: {error.reason}", file=sys.stderr)
-        return 2
-    effects = asyncio.run(wait_applied(settings, seq, timeout_s=args.timeout))
-    if not effects:
-        print(
-            f"command {seq} sent; no worker applied it within {args.timeout:g} s "
-            "(rejected? see the dead-letter topic)"
-        )
-        return 1
-    print(f"command {seq} ({cmd} {args.path}) applied by {len(effects)} worker(s)")
-    return 0
+    cmd = "add_class" if args.action == "add" else "remove_class"
+    return _command(settings, cmd, arguments, args.timeout)
 
 
 def _weights(args: argparse.Namespace) -> int:
-    import asyncio
+    from streams.control import latest_weights
 
-    from streams.contracts import InvalidEvent
-    from streams.control import latest_weights, send_command, wait_applied
-
-    settings = Settings.from_env()
-    if not settings.kafka:
-        print("set ADSTREAM_KAFKA to the running system's bootstrap servers", file=sys.stderr)
+    settings = _running_system()
+    if settings is None:
         return 2
     if args.action == "sweep":
         return _sweep(settings, Path(args.out))
@@ -112,27 +122,13 @@ def _weights(args: argparse.Namespace) -> int:
         if effect is None:
             print("alpha=0 beta=1 version=0 (the default: engagement only)")
         else:
-            args_ = effect["args"]
-            print(f"alpha={args_['alpha']:g} beta={args_['beta']:g} version={effect['seq']}")
+            weights = effect["args"]
+            print(f"alpha={weights['alpha']:g} beta={weights['beta']:g} version={effect['seq']}")
         return 0
-    arguments = {"alpha": args.alpha, "beta": args.beta}
-    try:
-        seq = asyncio.run(
-            send_command(settings, "set_weights", arguments, issued_by=f"cli@{getuser()}")
-        )
-    except InvalidEvent as error:
-        print(f"not sent: {error.reason}", file=sys.stderr)
-        return 2
-    if not asyncio.run(wait_applied(settings, seq, timeout_s=args.timeout)):
-        print(f"weights version {seq} sent; no worker applied it within {args.timeout:g} s")
-        return 1
-    print(f"weights version {seq}: alpha={args.alpha:g} beta={args.beta:g}, applied")
-    return 0
+    return _command(settings, "set_weights", {"alpha": args.alpha, "beta": args.beta}, args.timeout)
 
 
 def _sweep(settings: Settings, out_dir: Path) -> int:
-    import asyncio
-
     from rich.console import Console
     from rich.table import Table
 

@@ -8,6 +8,7 @@ import pytest
 
 from producers.world import World
 from streams import contracts
+from streams.cli import main
 from streams.control import send_command, wait_applied
 
 pytestmark = pytest.mark.broker
@@ -74,3 +75,17 @@ def test_invalid_weights_are_dead_lettered_and_the_previous_weights_stay(
     (ranking,) = [m for m in rankings if m.key() == key]  # not the readiness probe's
     weights = contracts.decode_ranking(ranking.value())["weights"]
     assert weights == {"alpha": 0.5, "beta": 0.5, "version": good}
+
+
+def test_weights_cli_sets_and_shows(settings, start_worker, monkeypatch, capsys):
+    start_worker(settings)
+    for name, value in settings.env().items():
+        monkeypatch.setenv(name, value)
+    assert main(["weights", "show"]) == 0
+    assert "alpha=0 beta=1 version=0" in capsys.readouterr().out
+    assert main(["weights", "set", "--alpha", "2", "--beta", "0.5"]) == 0
+    assert "applied by 1 worker(s)" in capsys.readouterr().out
+    assert main(["weights", "set", "--alpha", "0", "--beta", "0"]) == 2
+    assert "not sent: invalid weights" in capsys.readouterr().err
+    assert main(["weights", "show"]) == 0
+    assert "alpha=2 beta=0.5 version=1" in capsys.readouterr().out
