@@ -27,7 +27,7 @@ from producers.world import World
 from streams import contracts
 from streams.agents.serve import predict
 from streams.category import CategoryModel
-from streams.models import CLICK, ENGAGEMENT, LiveModel, ModelRegistry
+from streams.models import CLICK, ENGAGEMENT, QUALITY, LiveModel, ModelRegistry
 from streams.settings import Settings
 
 WORKLOAD_SEED = 1
@@ -45,14 +45,18 @@ class Workload:
         world = World(seed=WORKLOAD_SEED)
         rng = random.Random(WORKLOAD_SEED)
         self.click = FTRLLogisticRegression()
+        self.quality = FTRLLogisticRegression()
         self.river = linear_model.LogisticRegression(optimizer=optim.SGD(0.05))
         self.category = CategoryModel(n_bits=n_bits)
         for i in range(TRAIN_QUERIES):
             event, truth = world.next_query(TS0_MS + i * 50)
             self.category.learn(self.category.features(event), truth.leaf)
-            for x, y in self._labelled(world, rng, event, truth, n_bits):
+            for (x, y), ad in zip(
+                self._labelled(world, rng, event, truth, n_bits), event["candidates"], strict=True
+            ):
                 self.click.learn_one(x, y)
                 self.river.learn_one(x, y)
+                self.quality.learn_one(x, world.quality(truth, world.ad(ad["ad_id"])))
         pairs = [
             world.next_query(TS0_MS + (TRAIN_QUERIES + i) * 50) for i in range(WORKLOAD_QUERIES)
         ]
@@ -68,7 +72,12 @@ class Workload:
             for example in self._labelled(world, rng, event, truth, n_bits)
         ]
         self.n_candidates = sum(len(q["candidates"]) for q in self.queries)
-        self.models = ModelRegistry({CLICK: LiveModel(CLICK, ENGAGEMENT, self.click)})
+        self.models = ModelRegistry(  # what a worker serves: both objectives
+            {
+                CLICK: LiveModel(CLICK, ENGAGEMENT, self.click),
+                QUALITY: LiveModel(QUALITY, QUALITY, self.quality, binary=False),
+            }
+        )
         self.ctx = SimpleNamespace(
             settings=self.settings,
             models=self.models,
@@ -146,12 +155,15 @@ def test_features_per_query(benchmark: Any, workload: Workload) -> None:
 
 @pytest.mark.benchmark(group="predict")
 def test_predict_bare_ftrl(benchmark: Any, workload: Workload) -> None:
-    """The bare River predict cost of the served model: ``predict_proba_one`` per candidate."""
-    xs, predict_one = workload.xs, workload.click.predict_proba_one
+    """The bare River predict cost of the served objective models (click and quality):
+    ``predict_proba_one`` of each, per candidate."""
+    xs = workload.xs
+    predicts = [model.estimator.predict_proba_one for model in workload.models.values()]
 
     def run() -> None:
         for candidates in xs:
-            [predict_one(x)[True] for x in candidates]
+            for predict_one in predicts:
+                [predict_one(x)[True] for x in candidates]
 
     _run(benchmark, run, key="predict_bare_per_query", events=len(xs), unit="query")
 

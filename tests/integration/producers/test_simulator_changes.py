@@ -2,13 +2,10 @@
 broker, answered by an echo responder that also predicts categories from query words."""
 
 import asyncio
-import contextlib
 import math
-import time
 from collections import Counter
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from producers import Simulator, World, WorldChange
 from streams import contracts
@@ -31,74 +28,19 @@ def word_leaves() -> dict[str, str]:
     return {word: leaf.path for leaf in replica.leaves for word in leaf.words}
 
 
-async def answer(query: dict, producer: AIOKafkaProducer, settings, words: dict) -> bool:
-    """A prediction whose category is the leaf most of the query's words belong to (none when
-    no word is a leaf's), and a ranking that keeps the candidates in their given order.
-    Returns whether the category map was empty."""
-    ad_ids = [ad["ad_id"] for ad in query["candidates"]]
-    scores = [0.5] * len(ad_ids)
-    votes = Counter(words[word] for word in query["query"].split() if word in words)
-    category = {path: count / 4 for path, count in votes.items()}
-    key = query["event_id"].encode()
-    predicted = contracts.prediction(
-        event_id=query["event_id"],
-        ts_event=query["ts"],
-        ts_scored=int(time.time() * 1000),
-        ad_ids=ad_ids,
-        scores={"engagement": scores},
-        versions={"click": 1},
-        category=category,
-    )
-    ranked = contracts.ranking(
-        event_id=query["event_id"],
-        ts_event=query["ts"],
-        ad_ids=ad_ids,
-        combined=scores,
-        weights={"alpha": 0.0, "beta": 1.0, "version": 1},
-        arm="echo",
-        ts_ranked=1_700_000_000_000,
-    )
-    await producer.send(settings.topic("predictions"), contracts.encode(predicted), key=key)
-    await producer.send(settings.topic("rankings"), contracts.encode(ranked), key=key)
-    return not category
+def categorizer(words: dict[str, str], uncategorized: list[str]):
+    """An answer whose category is the leaf most of the query's words belong to (none when no
+    word is a leaf's), candidates kept in their given order; notes the queries answered
+    without a category."""
 
+    def answer(query: dict) -> dict:
+        votes = Counter(words[word] for word in query["query"].split() if word in words)
+        category = {path: count / 4 for path, count in votes.items()}
+        if not category:
+            uncategorized.append(query["event_id"])
+        return {"category": category}
 
-async def echo(settings, uncategorized: list[str]) -> None:
-    """Answer every query on the topic, from the beginning, until cancelled; note the queries
-    answered without a category."""
-    words = word_leaves()
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka, fetch_max_wait_ms=10)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, linger_ms=2)
-    await consumer.start()
-    await producer.start()
-    try:
-        await consumer.topics()
-        topic = settings.topic("queries")
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        while True:
-            for records in (await consumer.getmany(timeout_ms=100)).values():
-                for record in records:
-                    query = contracts.decode_query(record.value)
-                    if await answer(query, producer, settings, words):
-                        uncategorized.append(query["event_id"])
-    finally:
-        await producer.stop()
-        await consumer.stop()
-
-
-@contextlib.asynccontextmanager
-async def responder(settings, simulator: Simulator, uncategorized: list[str]):
-    """Run the echo responder; if it fails, the simulator stops and its error is raised."""
-    task = asyncio.create_task(echo(settings, uncategorized))
-    task.add_done_callback(lambda _: simulator.stop())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return answer
 
 
 def query_index(event_id: str) -> int:
@@ -107,7 +49,7 @@ def query_index(event_id: str) -> int:
 
 
 @pytest.mark.asyncio
-async def test_a_scheduled_launch_and_retirement_with_labels(settings, reader):
+async def test_a_scheduled_launch_and_retirement_with_labels(settings, reader, responder):
     world = World(seed=SEED)
     calls: list[tuple[WorldChange, int, bool]] = []
 
@@ -126,7 +68,7 @@ async def test_a_scheduled_launch_and_retirement_with_labels(settings, reader):
         on_change=on_change,
     )
     uncategorized: list[str] = []
-    async with responder(settings, simulator, uncategorized):
+    async with responder(settings, simulator, answer=categorizer(word_leaves(), uncategorized)):
         stats = await simulator.run()
 
     total = int(RATE * DURATION_S)

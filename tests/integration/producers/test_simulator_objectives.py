@@ -2,13 +2,10 @@
 logged propensities and business metrics per weight version, answered by an echo responder
 that ranks under two weight versions."""
 
-import asyncio
-import contextlib
 import math
 import time
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from producers import Simulator, World
 from streams import contracts
@@ -41,75 +38,24 @@ class Replica:
     def quality(self, event_id: str, ad_id: str) -> float:
         return self.world.quality(self.truths[event_id], self.world.ad(ad_id))
 
-
-async def answer(query: dict, producer: AIOKafkaProducer, settings, replica: Replica) -> None:
-    event_id = query["event_id"]
-    ad_ids = [ad["ad_id"] for ad in query["candidates"]]
-    index = int(event_id.rsplit("-", 1)[1])
-    version = 1 if index < N // 2 else 2
-    if version == 2:
-        ad_ids.sort(key=lambda ad_id: replica.quality(event_id, ad_id), reverse=True)
-    weights = {**WEIGHTS[version], "version": version}
-    if index in UNVERSIONED:
-        del weights["version"]
-    replica.ranked[event_id] = ad_ids
-    scores = [0.5] * len(ad_ids)
-    key = query["event_id"].encode()
-    predicted = contracts.prediction(
-        event_id=query["event_id"],
-        ts_event=query["ts"],
-        ts_scored=int(time.time() * 1000),
-        ad_ids=ad_ids,
-        scores={"engagement": scores},
-        versions={"click": 1},
-    )
-    ranking = contracts.ranking(
-        event_id=query["event_id"],
-        ts_event=query["ts"],
-        ad_ids=ad_ids,
-        combined=scores,
-        weights=weights,
-        arm="echo",
-        ts_ranked=int(time.time() * 1000),
-    )
-    await producer.send(settings.topic("predictions"), contracts.encode(predicted), key=key)
-    await producer.send(settings.topic("rankings"), contracts.encode(ranking), key=key)
-
-
-async def echo(settings, replica: Replica) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka, fetch_max_wait_ms=10)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, linger_ms=2)
-    await consumer.start()
-    await producer.start()
-    try:
-        await consumer.topics()
-        topic = settings.topic("queries")
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        while True:
-            for records in (await consumer.getmany(timeout_ms=100)).values():
-                for record in records:
-                    await answer(contracts.decode_query(record.value), producer, settings, replica)
-    finally:
-        await producer.stop()
-        await consumer.stop()
-
-
-@contextlib.asynccontextmanager
-async def responder(settings, simulator: Simulator, replica: Replica):
-    task = asyncio.create_task(echo(settings, replica))
-    task.add_done_callback(lambda _: simulator.stop())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    def answer(self, query: dict) -> dict:
+        """The first half of the queries in the given order under version 1, the second half
+        by true quality under version 2; the ranked order is noted."""
+        event_id = query["event_id"]
+        ad_ids = [ad["ad_id"] for ad in query["candidates"]]
+        index = int(event_id.rsplit("-", 1)[1])
+        version = 1 if index < N // 2 else 2
+        if version == 2:
+            ad_ids.sort(key=lambda ad_id: self.quality(event_id, ad_id), reverse=True)
+        weights = {**WEIGHTS[version], "version": version}
+        if index in UNVERSIONED:
+            del weights["version"]
+        self.ranked[event_id] = ad_ids
+        return {"ad_ids": ad_ids, "weights": weights, "ts_ranked": int(time.time() * 1000)}
 
 
 @pytest.mark.asyncio
-async def test_ratings_propensities_and_business_metrics(settings, reader):
+async def test_ratings_propensities_and_business_metrics(settings, reader, responder):
     replica = Replica()
     simulator = Simulator(
         settings=settings,
@@ -120,7 +66,7 @@ async def test_ratings_propensities_and_business_metrics(settings, reader):
         rating_rate=RATING_RATE,
         rating_delay_s=RATING_DELAY_S,
     )
-    async with responder(settings, simulator, replica):
+    async with responder(settings, simulator, answer=replica.answer):
         stats = await simulator.run()
     assert stats.queries_sent == stats.impressions == N
     assert stats.bad_messages == stats.unmatched == stats.send_errors == 0
