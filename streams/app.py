@@ -22,6 +22,7 @@ from streams.category import CategoryModel
 from streams.emit import Counters, DeadLetters, Outbox
 from streams.models import ModelRegistry, default_models
 from streams.settings import Settings
+from streams.snapshotting import SnapshotWriter
 from streams.topics import topic_specs
 from streams.transport import fetch_wait_transport
 
@@ -53,6 +54,10 @@ class WorkerContext:
     counters: Counters
     dead_letters: DeadLetters
     weights: Weights = ENGAGEMENT_ONLY
+    snapshots: SnapshotWriter = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.snapshots = SnapshotWriter(self)
 
     def topic_name(self, logical: str) -> str:
         return self.settings.topic(logical)

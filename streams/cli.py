@@ -128,6 +128,28 @@ def _weights(args: argparse.Namespace) -> int:
     return _command(settings, "set_weights", {"alpha": args.alpha, "beta": args.beta}, args.timeout)
 
 
+def _models(args: argparse.Namespace) -> int:
+    from streams.snapshotting import snapshot_catalog
+
+    settings = _running_system()
+    if settings is None:
+        return 2
+    if args.action == "snapshot":
+        return _command(settings, "snapshot", {"model": args.name}, args.timeout)
+    for row in asyncio.run(snapshot_catalog(settings)):
+        if args.name and row["model"] != args.name:
+            continue
+        if "refused" in row:
+            print(f"{row['model']}  REFUSED at offset {row['offset']}: {row['refused']}")
+        else:
+            print(
+                f"{row['model']}  version {row['version']}  parent {row['parent']}  "
+                f"examples {row['n_examples']:,}  {row['bytes']:,} bytes  "
+                f"offsets {row['offsets']}  created {row['created_at']}"
+            )
+    return 0
+
+
 def _sweep(settings: Settings, out_dir: Path) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -225,6 +247,12 @@ def _parser() -> argparse.ArgumentParser:
     weights.add_argument("--out", default="runs/sweep", help="sweep: where JSON and PNG go")
     weights.set_defaults(run=_weights)
 
+    models = commands.add_parser("models", help="list model snapshots, or snapshot a model now")
+    models.add_argument("action", choices=("list", "snapshot"))
+    models.add_argument("name", nargs="?", help="model name (click, quality, category)")
+    models.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for effect")
+    models.set_defaults(run=_models)
+
     bench = commands.add_parser("bench", help="run the benchmarks; results in benchmarks/results")
     bench.add_argument("--quick", action="store_true", help="shorter runs (a smoke test)")
     bench.set_defaults(run=_bench)
@@ -236,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "classes" and args.action != "list" and not args.path:
         parser.error(f"classes {args.action} needs a PATH")
+    if args.command == "models" and args.action == "snapshot" and not args.name:
+        parser.error("models snapshot needs a model NAME")
     if args.command != "worker":
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return args.run(args)

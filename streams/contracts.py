@@ -76,6 +76,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "add_class": ("model", "path"),
     "remove_class": ("model", "path"),
     "set_weights": ("alpha", "beta"),
+    "snapshot": ("model",),
 }
 MAX_WEIGHT = 1e6
 

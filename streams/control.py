@@ -51,10 +51,11 @@ class CommandRejected(contracts.InvalidEvent):
 
 def check(ctx: WorkerContext, command: dict[str, Any]) -> None:
     """Raise :class:`CommandRejected` unless the (decoded) command can apply."""
-    if command["cmd"] in ("add_class", "remove_class"):
-        model = command["args"]["model"]
-        if model != ctx.category.name:
-            raise CommandRejected(f"unknown model for {command['cmd']}: {model[:64]}")
+    model = command["args"].get("model", "")
+    if command["cmd"] in ("add_class", "remove_class") and model != ctx.category.name:
+        raise CommandRejected(f"unknown model for {command['cmd']}: {model[:64]}")
+    if command["cmd"] == "snapshot" and not ctx.snapshots.knows(model):
+        raise CommandRejected(f"unknown model for snapshot: {model[:64]}")
 
 
 def apply(ctx: WorkerContext, command: dict[str, Any], at_ms: int) -> None:
@@ -64,6 +65,8 @@ def apply(ctx: WorkerContext, command: dict[str, Any], at_ms: int) -> None:
         ctx.category.add_class(args["path"], seq=command["seq"], at_ms=at_ms)
     elif command["cmd"] == "remove_class":
         ctx.category.remove_class(args["path"], seq=command["seq"], at_ms=at_ms)
+    elif command["cmd"] == "snapshot":  # written by the worker that learns the model
+        ctx.snapshots.request(args["model"])
     elif command["cmd"] == "set_weights":  # versioned by the command's sequence number
         ctx.weights = Weights(alpha=args["alpha"], beta=args["beta"], version=command["seq"])
 

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import logging
 import math
+import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -171,6 +172,14 @@ def _summary(
             },
         },
         "business": {str(version): figures for version, figures in stats.business().items()},
+        "snapshots": {
+            model: {
+                "written": watcher.counter(f"snapshots.{model}"),
+                "last_bytes": watcher.counter(f"snapshot_bytes.{model}"),
+                "last_write_us": watcher.counter(f"snapshot_us.{model}"),
+            }
+            for model in (CLICK, QUALITY, CATEGORY)
+        },
         "worker_counters": {
             name: watcher.counter(name)
             for name in sorted(
@@ -378,6 +387,8 @@ def run_demo(options: DemoOptions, settings: Settings | None = None) -> dict[str
     settings = (settings or Settings.from_env()).replace(
         attribution_window_s=options.attribution_window_s
     )
+    if not settings.snapshot_key:  # the demo's snapshots are signed with a key of its own
+        settings = settings.replace(snapshot_key=secrets.token_hex(32))
     run_dir = options.runs_dir / time.strftime("%Y%m%d-%H%M%S")
     run_logs = options.runs_dir / "logs"
     run_logs.mkdir(parents=True, exist_ok=True)

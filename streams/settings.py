@@ -23,7 +23,7 @@ class Settings:
 
     ``kafka`` is the bootstrap server list of an existing cluster (``ADSTREAM_KAFKA``); when it
     is empty the project starts its embedded broker. Security settings pass through to every
-    client; ``sasl_password`` is a secret and never printed.
+    client; ``sasl_password`` and ``snapshot_key`` are secrets and never printed.
     """
 
     kafka: str = ""
@@ -41,6 +41,10 @@ class Settings:
     sasl_mechanism: str = ""
     sasl_username: str = ""
     sasl_password: str = dataclasses.field(default="", repr=False)
+    #: HMAC key of model snapshots; without one, no snapshot is written or loaded
+    snapshot_key: str = dataclasses.field(default="", repr=False)
+    snapshot_every_examples: int = 5_000
+    snapshot_every_s: float = 30.0
 
     def __post_init__(self) -> None:
         if self.partitions < 1:

@@ -1,4 +1,5 @@
-"""learn: examples -> live models. Every example is predicted before it is learned."""
+"""learn: examples -> live models. Every example is predicted before it is learned; signed
+snapshots of the models go to ``models`` when due (:mod:`streams.snapshotting`)."""
 
 from __future__ import annotations
 
@@ -35,4 +36,14 @@ def register(ctx: WorkerContext) -> None:
                     ctx.dead_letters.reject(outbox, event.message, f"unknown model: {name}")
                     continue
                 ctx.counters[f"learned.{name}"] += 1
+                message = event.message
+                position = f"{message.topic}:{message.partition}"
+                ctx.snapshots.applied(outbox, name, position, message.offset)
+            ctx.snapshots.write_due(outbox)
             await outbox.flush()
+
+    @ctx.app.timer(1.0, name="snapshot-clock")
+    async def snapshot_when_due() -> None:  # time-based and requested snapshots, when idle
+        outbox = ctx.outbox()
+        ctx.snapshots.write_due(outbox)
+        await outbox.flush()
