@@ -50,12 +50,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import numpy as np
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from producers.exploration import EpsilonGreedy
 from producers.world import Ad, QueryTruth, World, WorldChange
 from streams import contracts
 from streams.broker import BrokerError
+from streams.observe import assigned_from_start
 from streams.settings import Settings
 
 __all__ = ["ChangeCallback", "SimulationStats", "Simulator"]
@@ -433,18 +434,13 @@ class Simulator:
         await consumer.start()
         stack.push_async_callback(consumer.stop)
         await consumer.topics()  # refreshes metadata, so partitions_for_topic answers
-        partitions = []
-        read = ("predictions", "rankings")
-        for name in (*read, "query-labels") if self.label_rate else read:
-            found = consumer.partitions_for_topic(self._topics[name])
-            if not found:
+        written = ("query-labels",) if self.label_rate else ()
+        for name in ("predictions", "rankings", *written):
+            if not consumer.partitions_for_topic(self._topics[name]):
                 raise BrokerError(
                     f"topic {self._topics[name]!r} does not exist; create topics first"
                 )
-            if name in read:
-                partitions += [TopicPartition(self._topics[name], p) for p in sorted(found)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        await assigned_from_start(consumer, [self._topics["predictions"], self._topics["rankings"]])
         return consumer
 
     def _on_background_done(self, task: asyncio.Task[None]) -> None:

@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from producers import Simulator
 from streams import contracts
+from streams.observe import assigned_from_start
 
 #: The ranking's weights unless the test's ``answer`` names others.
 ECHO_WEIGHTS = {"alpha": 0.0, "beta": 1.0, "version": 1}
@@ -65,11 +66,7 @@ async def echo(settings, answer: Answer, poison: bool) -> None:
     await consumer.start()
     await producer.start()
     try:
-        await consumer.topics()
-        topic = settings.topic("queries")
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        await assigned_from_start(consumer, [settings.topic("queries")])
         if poison:
             await producer.send(settings.topic("predictions"), b"\xc1 not msgpack", key=b"junk")
         while True:
