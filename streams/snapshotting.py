@@ -40,6 +40,11 @@ class SnapshotWriter:
     def _models(self) -> dict[str, Any]:
         return {**self._ctx.models, self._ctx.category.name: self._ctx.category}
 
+    def _model(self, name: str) -> Any:
+        """One model by name, without building the whole map (this runs once per example)."""
+        category = self._ctx.category
+        return category if name == category.name else self._ctx.models[name]
+
     def knows(self, name: str) -> bool:
         return name in self._models()
 
@@ -49,7 +54,7 @@ class SnapshotWriter:
         snapshot's version does not depend on how the examples were batched)."""
         offsets = self._offsets.setdefault(name, {})
         offsets[position] = max(offset, offsets.get(position, -1))
-        model = self._models()[name]
+        model = self._model(name)
         version = self._last.get(name, (0, 0.0))[0]
         if self._key and model.n_learned - version >= self._ctx.settings.snapshot_every_examples:
             self._write(outbox, name, model, parent=version or None)
