@@ -11,6 +11,9 @@ import dataclasses
 import os
 import socket
 import ssl
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -20,9 +23,9 @@ from streams import control
 from streams.agents import join, labels, learn, rank, report, serve
 from streams.category import CategoryModel
 from streams.emit import Counters, DeadLetters, Outbox
+from streams.learning import Learner
 from streams.models import ModelRegistry, default_models
 from streams.settings import Settings
-from streams.snapshotting import SnapshotWriter
 from streams.topics import topic_specs
 from streams.transport import fetch_wait_transport
 
@@ -32,9 +35,16 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # snapshots are large; Tansu accepts 16 MB
 
 
 class AdstreamApp(faust.App):
-    """A Faust app whose worker consumers use our fetch wait (see :mod:`streams.transport`)."""
+    """A Faust app whose worker consumers use our fetch wait (see :mod:`streams.transport`),
+    and which runs its start-up hooks (model recovery) before any agent or task starts."""
 
     fetch_max_wait_ms: int = 10
+    startup_hooks: list[Callable[[], Awaitable[None]]]
+
+    async def on_first_start(self) -> None:
+        await super().on_first_start()
+        for hook in self.startup_hooks:
+            await hook()
 
     def _new_transport(self) -> Any:
         transport = fetch_wait_transport(self.fetch_max_wait_ms)
@@ -54,10 +64,10 @@ class WorkerContext:
     counters: Counters
     dead_letters: DeadLetters
     weights: Weights = ENGAGEMENT_ONLY
-    snapshots: SnapshotWriter = dataclasses.field(init=False)
+    learner: Learner = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
-        self.snapshots = SnapshotWriter(self)
+        self.learner = Learner(self)
 
     def topic_name(self, logical: str) -> str:
         return self.settings.topic(logical)
@@ -96,6 +106,7 @@ def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> Wo
         broker=brokers,
         broker_credentials=_credentials(settings),
         processing_guarantee="at_least_once",
+        broker_commit_interval=settings.commit_interval_s,
         broker_session_timeout=6.0,
         broker_heartbeat_interval=1.0,
         consumer_auto_offset_reset="earliest",
@@ -104,10 +115,13 @@ def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> Wo
         producer_linger_ms=1,
         topic_allow_declare=False,
         topic_disable_leader=True,
+        stream_wait_empty=False,  # learn and join hold events until their effect is durable
         web_enabled=False,
         autodiscover=False,
+        datadir=Path(tempfile.gettempdir()) / f"{settings.app_id}-data",  # not the cwd
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
+    app.startup_hooks = []
     specs = topic_specs(settings)
     topics = {
         name: app.topic(
@@ -130,6 +144,7 @@ def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> Wo
         counters=counters,
         dead_letters=DeadLetters(specs["dead-letter"].name, counters),
     )
+    app.startup_hooks.append(ctx.learner.restore)
     for module in (serve, rank, join, labels, learn, report, control):
         module.register(ctx)
     return ctx

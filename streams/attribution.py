@@ -17,6 +17,13 @@ Inputs may arrive in any order across topics: an impression waits for its query,
 its impression, each for a bounded time. Memory is bounded by rate x (window + grace + waits):
 every held item has a deadline.
 
+Each input is given with its source (``{"topic:partition": offset}``), and each source is handed
+back exactly once by :meth:`Attribution.take_released` when the input has left the state: its
+label emitted, its rejection reported, or the input found a duplicate. A caller that
+acknowledges inputs only then can rebuild the state after a crash by re-reading what was not
+released. A query is kept for ``wait + window + grace`` after its time, so that it outlives
+every impression made within ``wait`` of it.
+
 >>> join = Attribution(window_ms=1000, grace_ms=0, wait_ms=500)
 >>> join.add_query({"event_id": "q1", "ts": 0})
 >>> join.add_impression({"impression_id": "i1", "event_id": "q1", "ts": 10}, {"imp:0": 5})
@@ -80,6 +87,7 @@ class Attribution:
         self.memory_ms = 10 * window_ms if memory_ms is None else memory_ms
         self.counts: collections.Counter[str] = collections.Counter()
         self._queries: dict[str, Event] = {}
+        self._query_sources: dict[str, dict[str, int]] = {}
         self._query_deadlines: collections.deque[tuple[int, str]] = collections.deque()
         self._pending: dict[str, _Pending] = {}
         self._pending_deadlines: collections.deque[tuple[int, str]] = collections.deque()
@@ -90,6 +98,7 @@ class Attribution:
         self._closed: dict[str, bool] = {}  # impression id -> was clicked
         self._closed_deadlines: collections.deque[tuple[int, str]] = collections.deque()
         self._rejected: list[tuple[str, Event, dict[str, int]]] = []
+        self._released: list[dict[str, int]] = []
 
     def __len__(self) -> int:
         """Items held: queries, open impressions, early clicks and remembered closed ids."""
@@ -97,10 +106,16 @@ class Attribution:
 
     # ------------------------------------------------------------------ inputs
 
-    def add_query(self, query: Event) -> None:
+    def add_query(self, query: Event, source: dict[str, int] | None = None) -> None:
         event_id = query["event_id"]
+        if event_id in self._queries:
+            self.counts["duplicate_queries"] += 1
+            self._release(source)
+            return
         self._queries[event_id] = query
-        self._query_deadlines.append((query["ts"] + self.wait_ms + self.window_ms, event_id))
+        self._query_sources[event_id] = dict(source or {})
+        deadline = query["ts"] + self.wait_ms + self.window_ms + self.grace_ms
+        self._query_deadlines.append((deadline, event_id))
         for impression_id in self._waiting_for_query.pop(event_id, ()):
             pending = self._pending.get(impression_id)
             if pending is not None:
@@ -110,6 +125,7 @@ class Attribution:
         impression_id = impression["impression_id"]
         if impression_id in self._pending or impression_id in self._closed:
             self.counts["duplicate_impressions"] += 1
+            self._release(source)
             return
         pending = _Pending(impression, dict(source), self._queries.get(impression["event_id"]))
         self._pending[impression_id] = pending
@@ -131,8 +147,10 @@ class Attribution:
             self._click_without_open_impression(click, source)
         elif pending.click_ts is not None:
             self.counts["duplicate_clicks"] += 1
+            self._release(source)
         elif click["ts"] - pending.impression["ts"] > self.window_ms:
             self.counts["late_clicks"] += 1
+            self._release(source)
         else:
             pending.click_ts = click["ts"]
             pending.source.update(source)
@@ -144,12 +162,15 @@ class Attribution:
         if pending is None:
             if impression_id in self._closed:
                 self.counts["late_ratings"] += 1
+                self._release(source)
             elif ("rating", impression_id) in self._early:
                 self.counts["duplicate_ratings"] += 1
+                self._release(source)
             else:  # its impression may still be on its way
                 self._hold("rating", rating, source)
         elif pending.quality is not None:
             self.counts["duplicate_ratings"] += 1
+            self._release(source)
         else:
             pending.quality = rating["quality"]
             pending.source.update(source)
@@ -160,12 +181,17 @@ class Attribution:
         early = self._early.get(("click", impression_id))
         if clicked is True:
             self.counts["duplicate_clicks"] += 1
+            self._release(source)
         elif clicked is False:
             self.counts["late_clicks"] += 1
+            self._release(source)
         elif early is not None:
             self.counts["duplicate_clicks"] += 1
             if click["ts"] < early[0]["ts"]:  # keep the one in the window
                 self._early["click", impression_id] = (click, dict(source))
+                self._release(early[1])
+            else:
+                self._release(source)
         else:  # its impression may still be on its way
             self._hold("click", click, source)
 
@@ -187,21 +213,23 @@ class Attribution:
                 continue
             if pending.query is None:
                 self.counts["orphan_impressions"] += 1
-                self._rejected.append(
-                    ("impression without a known query", pending.impression, pending.source)
-                )
+                self._reject("impression without a known query", pending.impression, pending.source)
                 self._stop_waiting(pending.impression["event_id"], impression_id)
                 self._remember(impression_id, False, watermark_ms)
                 continue
             self._close(impression_id, pending, labels, watermark_ms)
-        self._evict(self._query_deadlines, self._queries, watermark_ms)
-        self._evict(self._closed_deadlines, self._closed, watermark_ms)
+        while self._query_deadlines and self._query_deadlines[0][0] <= watermark_ms:
+            event_id = self._query_deadlines.popleft()[1]
+            del self._queries[event_id]
+            self._release(self._query_sources.pop(event_id))
+        while self._closed_deadlines and self._closed_deadlines[0][0] <= watermark_ms:
+            self._closed.pop(self._closed_deadlines.popleft()[1], None)
         while self._early_deadlines and self._early_deadlines[0][0] <= watermark_ms:
             _, kind, impression_id = self._early_deadlines.popleft()
             early = self._early.pop((kind, impression_id), None)
             if early is not None:
                 self.counts[f"unknown_{kind}s"] += 1
-                self._rejected.append((f"{kind} for an unknown impression", *early))
+                self._reject(f"{kind} for an unknown impression", *early)
         return labels
 
     def take_rejected(self) -> list[tuple[str, Event, dict[str, int]]]:
@@ -209,7 +237,21 @@ class Attribution:
         rejected, self._rejected = self._rejected, []
         return rejected
 
+    def take_released(self) -> list[dict[str, int]]:
+        """The sources of the inputs that have left the state since the last call (each once):
+        in labels returned by :meth:`advance`, in rejections, or found duplicate or late."""
+        released, self._released = self._released, []
+        return released
+
     # ------------------------------------------------------------------ helpers
+
+    def _release(self, source: dict[str, int] | None) -> None:
+        if source:
+            self._released.append(source)
+
+    def _reject(self, reason: str, event: Event, source: dict[str, int]) -> None:
+        self._rejected.append((reason, event, source))
+        self._release(source)
 
     def _close(self, impression_id: str, pending: _Pending, labels: list[Label], now: int) -> None:
         clicked = pending.click_ts is not None
@@ -224,6 +266,7 @@ class Attribution:
                 pending.quality,
             )
         )
+        self._release(pending.source)
         self._remember(impression_id, clicked, now)
 
     def _remember(self, impression_id: str, clicked: bool, now: int) -> None:
@@ -237,11 +280,6 @@ class Attribution:
             waiting.remove(impression_id)
         if not waiting:
             self._waiting_for_query.pop(event_id, None)
-
-    @staticmethod
-    def _evict(deadlines: collections.deque[tuple[int, str]], held: dict, watermark: int) -> None:
-        while deadlines and deadlines[0][0] <= watermark:
-            held.pop(deadlines.popleft()[1], None)
 
 
 class Watermark:

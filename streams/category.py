@@ -58,6 +58,8 @@ class CategoryModel:
     n_retired_labels: int = 0
     retired: set[str] = dataclasses.field(default_factory=set)
     changes: list[ClassChange] = dataclasses.field(default_factory=list)
+    #: the last control command applied: a restored snapshot skips those it already holds
+    control_seq: int = 0
 
     @property
     def version(self) -> int:
@@ -92,16 +94,27 @@ class CategoryModel:
 
         A retired ancestor or descendant of ``path`` is no longer retired.
         """
+        if not self._new_command(seq):
+            return
         self.retired = {r for r in self.retired if not _under(path, r) and not _under(r, path)}
         self.estimator.add_node(path)
         self.changes.append(ClassChange(seq, "add_class", path, at_ms, self.n_learned))
 
     def remove_class(self, path: str, *, seq: int, at_ms: int) -> None:
         """Remove a path and its subtree; no other node's model changes."""
+        if not self._new_command(seq):
+            return
         if path in self.estimator.nodes:
             self.estimator.remove_node(path)
         self.retired.add(path)
         self.changes.append(ClassChange(seq, "remove_class", path, at_ms, self.n_learned))
+
+    def _new_command(self, seq: int) -> bool:
+        """Whether command ``seq`` is news (control is replayed over a restored model)."""
+        if seq <= self.control_seq:
+            return False
+        self.control_seq = seq
+        return True
 
     def report(self) -> dict[str, Any]:
         return {

@@ -4,6 +4,7 @@ adstream demo [--duration S] [--rate R] [--seed N] [--window S]
 adstream worker [--loglevel LEVEL]
 adstream broker            run the embedded broker in the foreground, topics created
 adstream bench [--quick]   hot-path micro-benchmarks and the end-to-end harness
+adstream models list|snapshot|rebuild ...   signed model snapshots of a running system
 """
 
 from __future__ import annotations
@@ -136,6 +137,8 @@ def _models(args: argparse.Namespace) -> int:
         return 2
     if args.action == "snapshot":
         return _command(settings, "snapshot", {"model": args.name}, args.timeout)
+    if args.action == "rebuild":
+        return _rebuild(settings, args.name, args.version)
     for row in asyncio.run(snapshot_catalog(settings)):
         if args.name and row["model"] != args.name:
             continue
@@ -148,6 +151,27 @@ def _models(args: argparse.Namespace) -> int:
                 f"offsets {row['offsets']}  created {row['created_at']}"
             )
     return 0
+
+
+def _rebuild(settings: Settings, name: str, version: int) -> int:
+    """Rebuild a version from the log; prints the verdict, returns 0 when identical."""
+    from streams.rebuild import rebuild
+
+    try:
+        verdict = asyncio.run(rebuild(settings, name, version))
+    except LookupError as error:
+        print(error, file=sys.stderr)
+        return 2
+    same = {True: "identical", False: "DIFFERENT"}
+    print(
+        f"{name} version {version} rebuilt from {verdict.examples:,} examples in "
+        f"{verdict.seconds:.2f} s: ledger {same[verdict.same_ledger]}, "
+        f"parameters {same[verdict.same_parameters]}, predictions "
+        f"{same[verdict.same_predictions]} on {verdict.probes} probes "
+        f"(max |diff| {verdict.max_abs_diff:g})"
+    )
+    print("REPRODUCED" if verdict.identical else "NOT REPRODUCED")
+    return 0 if verdict.identical else 1
 
 
 def _sweep(settings: Settings, out_dir: Path) -> int:
@@ -247,9 +271,12 @@ def _parser() -> argparse.ArgumentParser:
     weights.add_argument("--out", default="runs/sweep", help="sweep: where JSON and PNG go")
     weights.set_defaults(run=_weights)
 
-    models = commands.add_parser("models", help="list model snapshots, or snapshot a model now")
-    models.add_argument("action", choices=("list", "snapshot"))
+    models = commands.add_parser(
+        "models", help="list model snapshots, snapshot a model now, rebuild a version"
+    )
+    models.add_argument("action", choices=("list", "snapshot", "rebuild"))
     models.add_argument("name", nargs="?", help="model name (click, quality, category)")
+    models.add_argument("version", nargs="?", type=int, help="rebuild: the version")
     models.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for effect")
     models.set_defaults(run=_models)
 
@@ -264,8 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "classes" and args.action != "list" and not args.path:
         parser.error(f"classes {args.action} needs a PATH")
-    if args.command == "models" and args.action == "snapshot" and not args.name:
-        parser.error("models snapshot needs a model NAME")
+    if args.command == "models" and args.action != "list" and not args.name:
+        parser.error(f"models {args.action} needs a model NAME")
+    if args.command == "models" and args.action == "rebuild" and args.version is None:
+        parser.error("models rebuild needs a NAME and a VERSION")
     if args.command != "worker":
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return args.run(args)

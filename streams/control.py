@@ -54,7 +54,7 @@ def check(ctx: WorkerContext, command: dict[str, Any]) -> None:
     model = command["args"].get("model", "")
     if command["cmd"] in ("add_class", "remove_class") and model != ctx.category.name:
         raise CommandRejected(f"unknown model for {command['cmd']}: {model[:64]}")
-    if command["cmd"] == "snapshot" and not ctx.snapshots.knows(model):
+    if command["cmd"] == "snapshot" and not ctx.learner.knows(model):
         raise CommandRejected(f"unknown model for snapshot: {model[:64]}")
 
 
@@ -66,7 +66,7 @@ def apply(ctx: WorkerContext, command: dict[str, Any], at_ms: int) -> None:
     elif command["cmd"] == "remove_class":
         ctx.category.remove_class(args["path"], seq=command["seq"], at_ms=at_ms)
     elif command["cmd"] == "snapshot":  # written by the worker that learns the model
-        ctx.snapshots.request(args["model"])
+        ctx.learner.request(args["model"])
     elif command["cmd"] == "set_weights":  # versioned by the command's sequence number
         ctx.weights = Weights(alpha=args["alpha"], beta=args["beta"], version=command["seq"])
 

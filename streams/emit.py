@@ -46,30 +46,39 @@ class Counters(collections.Counter[str]):
 
 
 class Outbox:
-    """Records to send for one input batch; :meth:`flush` sends them all and awaits delivery."""
+    """Records to send for one input batch; :meth:`flush` sends them all, awaits delivery, then
+    acknowledges the input events whose effect those records make durable (:meth:`ack_after`)."""
 
-    __slots__ = ("_producer", "_records")
+    __slots__ = ("_acks", "_producer", "_records")
 
     def __init__(self, producer: Producer) -> None:
         self._producer = producer
         self._records: list[tuple[str, bytes | None, bytes]] = []
+        self._acks: list[Any] = []
 
     def add(self, topic: str, key: bytes | str | None, value: bytes) -> None:
         if isinstance(key, str):
             key = key.encode()
         self._records.append((topic, key, value))
 
+    def ack_after(self, events: list[Any]) -> None:
+        """Acknowledge these (held) Faust events once this outbox has been delivered."""
+        self._acks.extend(events)
+
     def __len__(self) -> int:
         return len(self._records)
 
     async def flush(self) -> None:
         records, self._records = self._records, []
+        acks, self._acks = self._acks, []
         send = self._producer.send
         deliveries = [
             await send(topic, key, value, None, None, None) for topic, key, value in records
         ]
         if deliveries:
             await asyncio.gather(*deliveries)
+        for event in acks:
+            event.ack()
 
 
 class DeadLetters:

@@ -45,6 +45,8 @@ class Settings:
     snapshot_key: str = dataclasses.field(default="", repr=False)
     snapshot_every_examples: int = 5_000
     snapshot_every_s: float = 30.0
+    #: how often Faust commits the offsets of acknowledged inputs
+    commit_interval_s: float = 2.8
 
     def __post_init__(self) -> None:
         if self.partitions < 1:

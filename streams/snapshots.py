@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib
 import importlib.metadata
 import pickle
 import platform
@@ -40,6 +41,7 @@ from streams import contracts
 __all__ = [
     "MAX_SNAPSHOT_BYTES",
     "SnapshotRefused",
+    "build",
     "dump",
     "library_versions",
     "load",
@@ -50,6 +52,7 @@ __all__ = [
 
 MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024
 _LIBRARIES = ("adstream", "river", "numpy", "msgpack", "faust-streaming")
+_FACTORY_PACKAGES = ("learners", "river")  # what a spec may name, even a signed one
 
 
 class SnapshotRefused(AdstreamError, ValueError):
@@ -69,15 +72,28 @@ def library_versions() -> dict[str, str]:
 
 def spec_of(model: Any) -> dict[str, Any]:
     """The factory (``module:Class``) and the hyperparameters a model was built with (a
-    wrapper with an ``estimator`` is described by its estimator)."""
+    wrapper with an ``estimator`` is described by its estimator); :func:`build` makes a fresh
+    estimator from it.
+
+    >>> from learners import FTRLLogisticRegression
+    >>> spec = spec_of(FTRLLogisticRegression(alpha=0.3))
+    >>> spec["factory"], build(spec).alpha
+    ('learners.ftrl:FTRLLogisticRegression', 0.3)
+    """
     model = getattr(model, "estimator", model)
-    cls = type(model)
     params = model._get_params() if hasattr(model, "_get_params") else {}
+    return _spec(type(model), params)
+
+
+def _spec(cls: type, params: Mapping[str, Any]) -> dict[str, Any]:
     return {"factory": f"{cls.__module__}:{cls.__qualname__}", "params": _plain(params)}
 
 
 def _plain(value: Any) -> Any:
-    """Hyperparameters as msgpack-able values (nested estimators become their spec)."""
+    """Hyperparameters as msgpack-able values; a nested estimator, which River describes as
+    ``(class, params)``, becomes its spec."""
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], type):
+        return _spec(*value)
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -85,6 +101,19 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return repr(value)
+
+
+def build(spec: Mapping[str, Any]) -> Any:
+    """A fresh, unlearned estimator from a spec (nested specs are built first)."""
+    module, _, name = spec["factory"].partition(":")
+    if module.partition(".")[0] not in _FACTORY_PACKAGES:
+        raise SnapshotRefused(f"not a model factory of ours: {spec['factory'][:100]}")
+    factory = getattr(importlib.import_module(module), name)
+    params = {
+        key: build(value) if isinstance(value, Mapping) and "factory" in value else value
+        for key, value in spec["params"].items()
+    }
+    return factory(**params)
 
 
 def _signature(key: bytes, meta: Mapping[str, Any], payload: bytes) -> bytes:

@@ -7,6 +7,13 @@ longer holds the watermark back. When no input at all has arrived for ``IDLE_S``
 flight has arrived, so the watermark then follows the wall clock less the grace period: windows
 close on an idle stream too. (A join starved by flow control for a moment must not close
 windows by the wall clock while it replays old events: hence seconds, not milliseconds.)
+
+No labelled example is lost when the join's worker dies: every input it accepts stays
+unacknowledged until it has left the join's state (its label delivered to ``examples``, its
+rejection to ``dead-letter``), so Faust's committed offsets never pass an input the state still
+needs. A restarted join re-reads those inputs and rebuilds the state; the labels it emits again
+are skipped by the learner (their origin, the impression, is at or below one it has applied).
+Dead letters of the re-read inputs are written again.
 """
 
 from __future__ import annotations
@@ -83,6 +90,18 @@ def register(ctx: WorkerContext) -> None:
     # hold the watermark back: idle means seconds of silence.
     watermark = Watermark(idle_ms=int(IDLE_S * 1000))
     last_input = time.monotonic()
+    held: dict[tuple[str, int], Any] = {}  # (position, offset) -> event, until released
+
+    def release(outbox: Outbox) -> None:
+        """Acknowledge, once the outbox is delivered, the inputs that have left the state."""
+        outbox.ack_after(
+            [
+                held.pop(item)
+                for source in join.take_released()
+                for item in source.items()
+                if item in held
+            ]
+        )
 
     def reject(outbox: Outbox, reason: str, event: dict, origin: dict[str, int]) -> None:
         position, offset = next(iter(origin.items()))  # the input that could not be joined
@@ -110,6 +129,7 @@ def register(ctx: WorkerContext) -> None:
             ctx.counters["positives"] += label.label > 0
         for reason, event, origin in join.take_rejected():
             reject(outbox, reason, event, origin)
+        release(outbox)
         ctx.counters.update(join.counts)
         join.counts.clear()
 
@@ -131,8 +151,10 @@ def register(ctx: WorkerContext) -> None:
                     continue
                 position = f"{message.topic}:{message.partition}"
                 origin = {position: message.offset}
+                message.incref()  # held until the join releases it (this agent's ack leaves it)
+                held[position, message.offset] = event
                 if kind == "queries":
-                    join.add_query(record)
+                    join.add_query(record, origin)
                 elif kind == "impressions":
                     join.add_impression(record, origin)
                 elif kind == "clicks":

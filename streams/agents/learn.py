@@ -1,5 +1,6 @@
-"""learn: examples -> live models. Every example is predicted before it is learned; signed
-snapshots of the models go to ``models`` when due (:mod:`streams.snapshotting`)."""
+"""learn: examples -> live models, exactly once (:class:`streams.learning.Learner`). Every
+example is predicted before it is learned; signed snapshots go to ``models`` when due, and an
+example is acknowledged only once a snapshot containing it has been delivered."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ __all__ = ["register"]
 
 def register(ctx: WorkerContext) -> None:
     size, within = ctx.batch
+    learner = ctx.learner
 
     @ctx.app.agent(ctx.topics["examples"], name="learn")
     async def learn(stream: Any) -> None:
@@ -26,24 +28,15 @@ def register(ctx: WorkerContext) -> None:
                 except contracts.InvalidEvent as error:
                     ctx.dead_letters.reject(outbox, event.message, error.reason)
                     continue
-                name, label = example["model"], example["label"]
-                model = ctx.models.get(name)
-                if name == ctx.category.name and isinstance(label, str):
-                    ctx.category.learn(example["features"], label)
-                elif model is not None and not isinstance(label, str):
-                    model.learn(example["features"], label, example["weight"])
-                else:
-                    ctx.dead_letters.reject(outbox, event.message, f"unknown model: {name}")
-                    continue
-                ctx.counters[f"learned.{name}"] += 1
-                message = event.message
-                position = f"{message.topic}:{message.partition}"
-                ctx.snapshots.applied(outbox, name, position, message.offset)
-            ctx.snapshots.write_due(outbox)
+                if not learner.apply(outbox, event, example):
+                    ctx.dead_letters.reject(
+                        outbox, event.message, f"unknown model: {example['model'][:64]}"
+                    )
+            learner.write_due(outbox)
             await outbox.flush()
 
     @ctx.app.timer(1.0, name="snapshot-clock")
     async def snapshot_when_due() -> None:  # time-based and requested snapshots, when idle
         outbox = ctx.outbox()
-        ctx.snapshots.write_due(outbox)
+        learner.write_due(outbox)
         await outbox.flush()

@@ -39,31 +39,45 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
 
 
 @pytest.fixture
-def settings(broker: EmbeddedBroker) -> Settings:
-    """Settings for one test: its own topic prefix and consumer group, topics created."""
-    run = uuid.uuid4().hex[:10]
-    fresh = Settings(
-        kafka=broker.bootstrap,
-        topic_prefix=f"t{run}.",
-        app_id=f"adstream-{run}",
-        partitions=2,
-        attribution_window_s=2.0,
-        join_grace_s=0.5,
-        metrics_interval_s=0.5,
-    )
-    create_topics(fresh.kafka, list(topic_specs(fresh).values()), fresh)
-    return fresh
+def new_settings(broker: EmbeddedBroker) -> Callable[..., Settings]:
+    """Settings of a system of its own: a fresh topic prefix and consumer group, topics
+    created (keyword arguments override the test defaults)."""
+
+    def make(**overrides: Any) -> Settings:
+        run = uuid.uuid4().hex[:10]
+        defaults: dict[str, Any] = {
+            "kafka": broker.bootstrap,
+            "topic_prefix": f"t{run}.",
+            "app_id": f"adstream-{run}",
+            "partitions": 2,
+            "attribution_window_s": 2.0,
+            "join_grace_s": 0.5,
+            "metrics_interval_s": 0.5,
+        }
+        fresh = Settings(**{**defaults, **overrides})
+        create_topics(fresh.kafka, list(topic_specs(fresh).values()), fresh)
+        return fresh
+
+    return make
 
 
 @pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator[Callable[[Settings], WorkerProcess]]:
-    """Start workers for a test (serving when returned); all are stopped after it."""
+def settings(new_settings: Callable[..., Settings]) -> Settings:
+    """Settings for one test: its own topic prefix and consumer group, topics created."""
+    return new_settings()
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start workers for a test (serving when returned, unless ``serving=False``); all are
+    stopped after it."""
     started: list[WorkerProcess] = []
 
-    def start(settings: Settings) -> WorkerProcess:
+    def start(settings: Settings, *, serving: bool = True) -> WorkerProcess:
         worker = WorkerProcess(settings, log_path=tmp_path / f"worker-{len(started)}.log").start()
         started.append(worker)
-        asyncio.run(wait_until_serving(settings, timeout_s=60))
+        if serving:
+            asyncio.run(wait_until_serving(settings, timeout_s=60))
         return worker
 
     yield start
@@ -115,6 +129,12 @@ def reader(settings: Settings) -> TopicReader:
 
 
 @pytest.fixture
+def reader_for() -> Callable[[Settings], TopicReader]:
+    """A topic reader for another system than the test's ``settings``."""
+    return TopicReader
+
+
+@pytest.fixture
 def produce(settings: Settings) -> Iterator[Callable[[str, bytes | None, bytes], None]]:
     """Produce raw records with confluent-kafka (Java-compatible murmur2 partitioning)."""
     producer = Producer(
@@ -126,8 +146,9 @@ def produce(settings: Settings) -> Iterator[Callable[[str, bytes | None, bytes],
         }
     )
 
-    def send(logical: str, key: bytes | None, value: bytes) -> None:
-        producer.produce(settings.topic(logical), key=key, value=value)
+    def send(logical: str, key: bytes | None, value: bytes, to: Settings = settings) -> None:
+        """Produce to a topic of the test's system (or of the system ``to``)."""
+        producer.produce(to.topic(logical), key=key, value=value)
         producer.poll(0)
 
     yield send

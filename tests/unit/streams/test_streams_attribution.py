@@ -312,11 +312,11 @@ def test_an_orphaned_impression_does_not_orphan_later_ones_of_the_same_query() -
     assert join.counts["orphan_impressions"] == 1
 
 
-def test_query_is_forgotten_after_its_wait_and_window() -> None:
+def test_query_is_forgotten_after_its_wait_window_and_grace() -> None:
     join = new_join()
     join.add_query(q("e1", ts=T0))
-    join.advance(T0 + WAIT + WINDOW + 1)
-    join.add_impression(imp("i1", ts=T0 + WAIT + WINDOW + 2), imp_src(1))
+    join.advance(T0 + WAIT + WINDOW + GRACE + 1)
+    join.add_impression(imp("i1", ts=T0 + WAIT + WINDOW + GRACE + 2), imp_src(1))
     assert join.advance(FAR) == []
     assert join.counts["orphan_impressions"] == 1
 

@@ -1,0 +1,184 @@
+"""Exactly-once learning for one worker: apply each example once, snapshot, acknowledge, restore.
+
+An example's effect is durable only once a snapshot that contains it is on ``models``. So the
+learner holds every example it handles unacknowledged (Faust commits only acknowledged offsets)
+until a snapshot of its model has been delivered, then acknowledges them all. After a crash,
+Faust re-delivers from the committed offset, which is never past the snapshot: the restored
+learner loads the latest snapshot of each model (:meth:`Learner.restore`, before any agent
+starts), skips the examples its ledger says it has applied (``replayed``: at or below the
+snapshot's offsets; ``duplicate``: a label the join emitted again) and learns the rest, so the
+recovered model is the one that never crashed.
+
+Snapshots are written every ``snapshot_every_examples`` examples of a model (checked per
+example, so versions do not depend on batching), when a model's news is older than
+``snapshot_every_s``, and on the ``snapshot`` control command. Only a worker that has learned a
+model snapshots it. Without ``ADSTREAM_SNAPSHOT_KEY`` nothing is written or restored, and
+examples are acknowledged at once (at-least-once: a crash then loses what was learned since the
+start).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from streams import snapshots
+from streams.category import CategoryModel
+from streams.emit import Outbox, now_ms
+from streams.ledger import Ledger, origin_of
+from streams.models import LiveModel
+from streams.snapshotting import latest_snapshots
+
+if TYPE_CHECKING:
+    from streams.app import WorkerContext
+
+__all__ = ["Learner", "learn_example"]
+
+log = logging.getLogger(__name__)
+
+
+def learn_example(model: LiveModel | CategoryModel, example: dict[str, Any]) -> None:
+    """Predict, then learn one decoded example (a category path, or a label in [0, 1])."""
+    if isinstance(model, CategoryModel):
+        model.learn(example["features"], example["label"])
+    else:
+        model.learn(example["features"], example["label"], example["weight"])
+
+
+class Learner:
+    """The models one worker learns, their ledgers, the events held until a snapshot."""
+
+    def __init__(self, ctx: WorkerContext) -> None:
+        self._ctx = ctx
+        self._key = ctx.settings.snapshot_key.encode()
+        self._topic = ctx.topic_name("models")
+        self._ledgers: dict[str, Ledger] = {}
+        self._written: dict[str, dict[str, int]] = {}  # model -> offsets of its last snapshot
+        self._held: dict[str, list[Any]] = {}  # model -> Faust events awaiting a snapshot
+        self._last: dict[str, tuple[int, float]] = {}  # model -> (version, monotonic time)
+        self._requested: set[str] = set()
+        self._started = time.monotonic()
+        if not self._key:
+            log.warning("no ADSTREAM_SNAPSHOT_KEY: no snapshots, no recovery after a crash")
+
+    # ------------------------------------------------------------------ models
+
+    def _models(self) -> dict[str, Any]:
+        return {**self._ctx.models, self._ctx.category.name: self._ctx.category}
+
+    def _model(self, name: str) -> Any:
+        """One model by name, without building the whole map (this runs once per example)."""
+        category = self._ctx.category
+        return category if name == category.name else self._ctx.models.get(name)
+
+    def knows(self, name: str) -> bool:
+        return name in self._models()
+
+    def ledger(self, name: str) -> Ledger:
+        return self._ledgers.setdefault(name, Ledger())
+
+    # ------------------------------------------------------------------ learning
+
+    def apply(self, outbox: Outbox, event: Any, example: dict[str, Any]) -> bool:
+        """Learn one decoded example unless the ledger has it; ``False`` if no model of this
+        worker can learn it (unknown model, or a label of the wrong kind)."""
+        name, label = example["model"], example["label"]
+        model = self._model(name)
+        if isinstance(model, CategoryModel) != isinstance(label, str) or model is None:
+            return False
+        message = event.message
+        position = f"{message.topic}:{message.partition}"
+        origin = origin_of(example["source"])
+        ledger = self.ledger(name)
+        verdict = ledger.verdict(position, message.offset, origin)
+        if verdict is None:
+            learn_example(model, example)
+            self._ctx.counters[f"learned.{name}"] += 1
+        else:
+            self._ctx.counters[f"{verdict}.{name}"] += 1
+        ledger.record(position, message.offset, origin, example["example_id"], learned=not verdict)
+        self._hold(name, event, position, message.offset)
+        version = self._last.get(name, (0, 0.0))[0]
+        if self._key and model.n_learned - version >= self._ctx.settings.snapshot_every_examples:
+            self._write(outbox, name, model)
+        return True
+
+    def _hold(self, name: str, event: Any, position: str, offset: int) -> None:
+        """Keep the event unacknowledged until a snapshot contains it (if one does not yet)."""
+        if self._key and offset > self._written.get(name, {}).get(position, -1):
+            event.message.incref()  # the agent's own ack then leaves it unacknowledged
+            self._held.setdefault(name, []).append(event)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def request(self, name: str) -> None:
+        self._requested.add(name)
+
+    def write_due(self, outbox: Outbox) -> None:
+        """Snapshot the models requested, and those with news older than ``snapshot_every_s``."""
+        if not self._key:
+            return
+        every_s = self._ctx.settings.snapshot_every_s
+        for name, model in self._models().items():
+            if name not in self._ledgers:
+                continue  # another worker learns it
+            version, at = self._last.get(name, (0, self._started))
+            news = model.n_learned > version or bool(self._held.get(name))  # skips count too
+            if name in self._requested or (news and time.monotonic() - at >= every_s):
+                self._write(outbox, name, model)
+
+    def _write(self, outbox: Outbox, name: str, model: Any) -> None:
+        started = time.perf_counter()
+        parent = self._last.get(name, (0, 0.0))[0]
+        ledger = self.ledger(name)
+        raw = snapshots.dump(
+            model,
+            key=self._key,
+            model=name,
+            version=model.version,
+            parent=parent or None,
+            created_at=now_ms(),
+            metrics=model.report(),
+            worker=self._ctx.worker_id,
+            **ledger.to_meta(),
+        )
+        outbox.add(self._topic, name, raw)
+        outbox.ack_after(self._held.pop(name, []))
+        self._written[name] = dict(ledger.offsets)
+        self._last[name] = (model.version, time.monotonic())
+        self._requested.discard(name)
+        counters = self._ctx.counters
+        counters[f"snapshots.{name}"] += 1
+        counters[f"snapshot_bytes.{name}"] = len(raw)
+        counters[f"snapshot_us.{name}"] = int((time.perf_counter() - started) * 1e6)
+
+    # ------------------------------------------------------------------ recovery
+
+    async def restore(self) -> None:
+        """Load the latest signed snapshot of every model this worker has; before any agent."""
+        if not self._key:
+            return
+        started = time.perf_counter()
+        latest = await latest_snapshots(self._ctx.settings, self._models())
+        for name, (meta, model) in latest.items():
+            if not self._install(name, model):
+                continue
+            ledger = Ledger.from_meta(meta)
+            self._ledgers[name] = ledger
+            self._written[name] = dict(ledger.offsets)
+            self._last[name] = (meta["version"], time.monotonic())
+            self._ctx.counters[f"restored.{name}"] = meta["version"]
+            log.info("restored %s version %s from its snapshot", name, meta["version"])
+        self._ctx.counters["restore_ms"] = int((time.perf_counter() - started) * 1000)
+
+    def _install(self, name: str, model: Any) -> bool:
+        ctx = self._ctx
+        if name == ctx.category.name and isinstance(model, CategoryModel):
+            ctx.category = model
+        elif isinstance(model, LiveModel) and name in ctx.models:
+            ctx.models[name] = model
+        else:
+            log.error("snapshot of %s holds a %s: not restored", name, type(model).__name__)
+            return False
+        return True

@@ -1,0 +1,102 @@
+"""What a learner has applied to one model: the bookkeeping behind exactly-once learning.
+
+Two positions matter for an example. Its **offset** on ``examples`` says where it sits in the
+learner's input; every offset at or below the last applied one is a *replay* (Faust re-delivers
+from the committed offset after a restart). Its **origin** (the first entry of its ``source``:
+the impression or query label it was made from) says which input event it labels; the join
+emits the labels of one input partition in offset order, so an origin at or below the highest
+one applied is a *duplicate* (the join re-emitted it after a restart of its own).
+
+The ledger also keeps a digest of the ids it learned: the sum of their 64-bit hashes modulo
+2**64, which two learners that applied the same set of examples share whatever their order,
+and which changes when an example is missing or counted twice.
+
+>>> ledger = Ledger()
+>>> ledger.verdict("examples:0", 7, ("impressions:1", 40)) is None
+True
+>>> ledger.record("examples:0", 7, ("impressions:1", 40), "imp-40", learned=True)
+>>> ledger.verdict("examples:0", 7, ("impressions:1", 40))  # re-delivered
+'replayed'
+>>> ledger.verdict("examples:0", 9, ("impressions:1", 40))  # the same label, emitted again
+'duplicate'
+>>> ledger.digest == id_digest(["imp-40"])
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = ["Ledger", "id_digest", "origin_of"]
+
+_MASK = (1 << 64) - 1
+
+Origin = tuple[str, int]
+
+
+def _id_hash(example_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(example_id.encode(), digest_size=8).digest(), "little")
+
+
+def id_digest(example_ids: Iterable[str]) -> int:
+    """The digest of a set of example ids, as a ledger computes it (order does not matter)."""
+    return sum(map(_id_hash, example_ids)) & _MASK
+
+
+def origin_of(source: Mapping[str, int]) -> Origin | None:
+    """The example's origin: the first ``topic:partition`` of its source and its offset."""
+    for position, offset in source.items():
+        return position, offset
+    return None
+
+
+@dataclasses.dataclass(slots=True)
+class Ledger:
+    """Offsets, origins and the id digest of everything one model has applied."""
+
+    offsets: dict[str, int] = dataclasses.field(default_factory=dict)
+    origins: dict[str, int] = dataclasses.field(default_factory=dict)
+    digest: int = 0
+    n_learned: int = 0
+
+    def verdict(self, position: str, offset: int, origin: Origin | None) -> str | None:
+        """``None`` if the example is new; ``"replayed"`` or ``"duplicate"`` otherwise."""
+        if offset <= self.offsets.get(position, -1):
+            return "replayed"
+        if origin is not None and origin[1] <= self.origins.get(origin[0], -1):
+            return "duplicate"
+        return None
+
+    def record(
+        self, position: str, offset: int, origin: Origin | None, example_id: str, *, learned: bool
+    ) -> None:
+        """The example at ``position``/``offset`` was handled (``learned``, or skipped)."""
+        self.offsets[position] = max(offset, self.offsets.get(position, -1))
+        if not learned:
+            return
+        if origin is not None:
+            self.origins[origin[0]] = max(origin[1], self.origins.get(origin[0], -1))
+        self.digest = (self.digest + _id_hash(example_id)) & _MASK
+        self.n_learned += 1
+
+    def to_meta(self) -> dict[str, Any]:
+        """The snapshot metadata fields that carry this ledger."""
+        return {
+            "offsets": dict(self.offsets),
+            "origins": dict(self.origins),
+            "ids_digest": self.digest,
+            "n_examples": self.n_learned,
+        }
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]) -> Ledger:
+        """The ledger a snapshot was written with."""
+        return cls(
+            offsets=dict(meta.get("offsets", {})),
+            origins=dict(meta.get("origins", {})),
+            digest=int(meta.get("ids_digest", 0)),
+            n_learned=int(meta.get("n_examples", 0)),
+        )

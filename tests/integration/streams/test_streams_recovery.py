@@ -1,0 +1,291 @@
+"""Crash recovery: a worker killed with SIGKILL mid-stream loses no example and learns none
+twice; its final models equal those of a worker that was never killed, on the same stream."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from learners import candidate_features, query_context
+from producers.world import World
+from streams import contracts, snapshots
+from streams.cli import main
+from streams.control import send_command, wait_applied
+from streams.ledger import id_digest
+from streams.observe import read_topic
+from streams.rebuild import rebuild
+from streams.settings import Settings
+from streams.snapshotting import latest_snapshots
+
+pytestmark = pytest.mark.broker
+
+T0 = 1_750_000_000_000
+QUERY_EVERY_MS = 20  # event time between queries
+CHUNK_GAP_MS = 60_000  # event time between chunks: no window is open across a chunk boundary
+
+
+def _chunk(world: World, rng: random.Random, first: int, n: int, t0: int) -> Iterator[tuple]:
+    """``(ts, topic, key, event)`` of ``n`` queries from index ``first``, in event-time order:
+    each shows a random candidate; clicks (some after the 2 s window) and ratings follow."""
+    events: list[tuple[int, str, bytes, dict[str, Any]]] = []
+    for i in range(first, first + n):
+        ts = t0 + (i - first) * QUERY_EVERY_MS
+        query, truth = world.next_query(ts)
+        events.append((ts, "queries", query["user_id"].encode(), query))
+        ad = rng.choice(query["candidates"])
+        impression_id = f"imp-{i}"
+        impression = contracts.impression(
+            impression_id=impression_id,
+            event_id=query["event_id"],
+            ad_id=ad["ad_id"],
+            position=0,
+            ts=ts + 5,
+            arm="main",
+        )
+        events.append((ts + 5, "impressions", impression_id.encode(), impression))
+        p_click = 3 * world.click_probability(truth, world.ad(ad["ad_id"]), 0)
+        if rng.random() < p_click:
+            delay = rng.choice([rng.randint(50, 1_400), 2_600])  # in the window, or late
+            click = contracts.click(impression_id=impression_id, ts=ts + 5 + delay)
+            events.append((click["ts"], "clicks", impression_id.encode(), click))
+        if rng.random() < 0.2:
+            quality = world.quality(truth, world.ad(ad["ad_id"]))
+            rating = contracts.rating(
+                impression_id=impression_id, quality=quality, ts=ts + 5 + rng.randint(50, 1_400)
+            )
+            events.append((rating["ts"], "ratings", impression_id.encode(), rating))
+    events.sort(key=lambda event: event[0])
+    yield from events
+
+
+def _click_snapshot_at(n_examples: int) -> Callable[[list[Any]], bool]:
+    """Whether a click snapshot holding at least ``n_examples`` examples is among messages."""
+
+    def found(messages: list[Any]) -> bool:
+        return any(
+            message.key() == b"click"
+            and snapshots.read_metadata(message.value())["n_examples"] >= n_examples
+            for message in messages
+        )
+
+    return found
+
+
+def _worker_counters(system: Settings) -> dict[str, dict[str, int]]:
+    """The latest counters each worker process of ``system`` published."""
+    workers = {}
+    for record in asyncio.run(read_topic(system, "metrics")):
+        report = contracts.decode_map(record.value)
+        if report.get("kind") == "worker":
+            workers[report["worker"]] = report["counters"]
+    return workers
+
+
+def test_sigkill_three_times_loses_nothing_and_learns_nothing_twice(
+    new_settings, start_worker, produce, reader_for
+):
+    """The whole loop (serve, join, learn) in one worker, killed three times at random moments
+    while it joins and learns; restarted each time at once, with a backlog waiting."""
+    rng = random.Random(2026)
+    common = {
+        "partitions": 1,  # one impressions partition: the join's output order is the input's
+        "snapshot_key": "recovery-test",
+        "snapshot_every_examples": 100,
+        "snapshot_every_s": 1.0,
+    }
+    victim, reference = new_settings(**common), new_settings(**common)
+    start_worker(reference)
+    worker = start_worker(victim)
+
+    world, stream_rng = World(seed=5), random.Random(5)
+    sizes = [250, 300, 250, 200]
+    expected_ids: list[str] = []
+    probe: list[dict[int, float]] = []
+    first = 0
+    for k, size in enumerate(sizes):
+        chunk = list(_chunk(world, stream_rng, first, size, T0 + k * CHUNK_GAP_MS))
+        for _, topic, key, event in chunk:
+            for system in (victim, reference):
+                produce(topic, key, contracts.encode(event), system)
+            if topic == "impressions":
+                expected_ids.append(event["impression_id"])
+            elif topic == "ratings":
+                expected_ids.append(f"{event['impression_id']}:quality")
+            elif topic == "queries" and len(probe) < 300:
+                context = query_context(event, victim.n_bits)
+                probe += [candidate_features(context, ad) for ad in event["candidates"][:2]]
+        first += size
+        if k == len(sizes) - 1:
+            break
+        # SIGKILL once the victim has snapshotted a random number of this chunk's click
+        # examples: it is then joining, learning and snapshotting mid-chunk. (The chunk's
+        # last windows close with the next chunk: about 130 queries are still open.)
+        target = rng.randint(first - size + 10, first - 130)
+        written = reader_for(victim).read("models", _click_snapshot_at(target), 60)
+        assert _click_snapshot_at(target)(written), f"no click snapshot at {target} examples"
+        worker.kill()
+        worker = start_worker(victim, serving=False)  # the next chunk waits for it as backlog
+
+    # every impression makes a click example, every rating (all within the window) a quality one
+    wanted = {
+        "click": [i for i in expected_ids if not i.endswith(":quality")],
+        "quality": [i for i in expected_ids if i.endswith(":quality")],
+    }
+    _assert_same_models(victim, reference, wanted, probe)
+    # The recovery paths ran: restarted workers restored snapshots, and skipped the examples
+    # Faust re-delivered and the labels the restarted join emitted again.
+    counters = _worker_counters(victim).values()
+    assert sum("restored.click" in worker for worker in counters) == 3  # every restart
+    assert sum(worker.get("replayed.click", 0) for worker in counters) > 0
+    assert sum(worker.get("duplicate.click", 0) for worker in counters) > 0
+
+
+def _examples(rng: random.Random, first: int, n: int) -> Iterator[dict[str, Any]]:
+    """Click, quality and category examples, as the join and the labels agent make them."""
+    paths = [f"v{a}/c{b}/l{c}" for a in range(3) for b in range(2) for c in range(2)]
+    for i in range(first, first + n):
+        features = {rng.randrange(2_000): 1.0 for _ in range(6)}
+        model, label, origin = rng.choice(
+            [
+                ("click", float(rng.random() < 0.1), "impressions:0"),
+                ("quality", round(rng.random(), 3), "impressions:0"),
+                ("category", rng.choice(paths), "query-labels:0"),
+            ]
+        )
+        yield contracts.example(
+            example_id=f"{model}-{i}",
+            model=model,
+            features=features,
+            label=label,
+            weight=1.0,
+            sampling_rate=1.0,
+            ts_event=T0 + i,
+            ts_label=T0 + i,
+            source={origin: i},
+        )
+
+
+def _version_at(model: str, n_examples: int) -> Callable[[list[Any]], bool]:
+    """Whether a report of ``model`` at ``n_examples`` or more is among metrics messages."""
+
+    def found(messages: list[Any]) -> bool:
+        return any(
+            message.key() == model.encode()
+            and contracts.decode_map(message.value())["version"] >= n_examples
+            for message in messages
+        )
+
+    return found
+
+
+def test_sigkill_of_a_learner_between_snapshots_loses_and_repeats_nothing(
+    new_settings, start_worker, produce, reader_for, monkeypatch, capsys
+):
+    """The learner killed three times between two snapshots, after Faust committed offsets:
+    only the snapshot's offsets count, so nothing after them is lost."""
+    rng = random.Random(7)
+    common = {
+        "snapshot_key": "recovery-test",
+        "snapshot_every_examples": 300,
+        "snapshot_every_s": 60.0,  # no snapshot by the clock: kills land between two
+        "commit_interval_s": 0.2,  # Faust commits what is acknowledged, often
+    }
+    victim, reference = new_settings(**common), new_settings(**common)
+    start_worker(reference)
+    worker = start_worker(victim)
+    stream_rng = random.Random(8)
+    sizes = [1_000, 1_200, 900, 600]
+    produced: list[dict[str, Any]] = []
+    for k, size in enumerate(sizes):
+        for example in _examples(stream_rng, len(produced), size):
+            for system in (victim, reference):
+                produce("examples", example["model"].encode(), contracts.encode(example), system)
+            produced.append(example)
+        if k == len(sizes) - 1:
+            break
+        clicks = sum(example["model"] == "click" for example in produced)
+        target = rng.randint(clicks - size // 4, clicks - 20)  # learned, not yet snapshotted
+        reports = reader_for(victim).read("metrics", _version_at("click", target), 60)
+        assert _version_at("click", target)(reports), f"the click model never reached {target}"
+        worker.kill()
+        worker = start_worker(victim, serving=False)
+    wanted = {
+        name: [e["example_id"] for e in produced if e["model"] == name]
+        for name in ("click", "quality", "category")
+    }
+    for system in (victim, reference):  # once all is learned, snapshot it
+        for name, ids in wanted.items():
+            reports = reader_for(system).read("metrics", _version_at(name, len(ids)), 120)
+            assert _version_at(name, len(ids))(reports), f"{name} never learned everything"
+            seq = asyncio.run(send_command(system, "snapshot", {"model": name}, issued_by="t"))
+            assert asyncio.run(wait_applied(system, seq, timeout_s=60))
+    probe = [e["features"] for e in produced[:300]]
+    versions = _assert_same_models(victim, reference, wanted, probe)
+    counters = _worker_counters(victim).values()
+    assert any("restored.click" in worker for worker in counters)
+
+    # Each final version, learned across three crashes, is rebuilt from the log exactly.
+    for name, version in versions.items():
+        verdict = asyncio.run(rebuild(victim, name, version))
+        assert verdict.identical, verdict
+        assert verdict.examples == len(wanted[name]) and verdict.probes > 0
+    for variable, value in victim.env().items():
+        monkeypatch.setenv(variable, value)
+    assert main(["models", "rebuild", "click", str(versions["click"])]) == 0
+    assert "REPRODUCED" in capsys.readouterr().out
+
+
+def _assert_same_models(
+    victim: Settings,
+    reference: Settings,
+    wanted: dict[str, list[str]],
+    probe: list[dict[int, float]],
+) -> dict[str, int]:
+    """Both systems' latest snapshots hold every wanted example id exactly once, and their
+    models are identical: parameters, progressive metrics and predictions on the probe.
+    Returns the versions compared."""
+    counts = {name: len(ids) for name, ids in wanted.items()}
+    (meta, models), (ref_meta, ref_models) = (
+        _poll_latest(system, counts) for system in (victim, reference)
+    )
+    for name, ids in wanted.items():
+        assert meta[name]["n_examples"] == ref_meta[name]["n_examples"] == len(ids), name
+        assert meta[name]["ids_digest"] == ref_meta[name]["ids_digest"] == id_digest(ids), (
+            f"{name}: an example was lost or learned twice"
+        )
+        model, ref_model = models[name], ref_models[name]
+        assert model.report() == ref_model.report(), f"{name}: progressive metrics differ"
+        if name == "category":
+            assert [model.top_paths(x) for x in probe] == [ref_model.top_paths(x) for x in probe]
+            continue
+        assert model.estimator._z == ref_model.estimator._z, f"{name}: parameters differ"
+        assert model.estimator._n == ref_model.estimator._n, f"{name}: parameters differ"
+        assert [model.estimator.predict_proba_one(x)[True] for x in probe] == [
+            ref_model.estimator.predict_proba_one(x)[True] for x in probe
+        ]
+    return {name: meta[name]["version"] for name in wanted}
+
+
+def _poll_latest(
+    system: Settings, wanted: dict[str, int], timeout_s: float = 120.0
+) -> tuple[dict[str, dict], dict[str, Any]]:
+    """``(metadata, models)`` of the latest snapshots once each holds ``wanted[name]``."""
+    deadline = time.monotonic() + timeout_s
+    latest: dict = {}
+    while time.monotonic() < deadline:
+        latest = asyncio.run(latest_snapshots(system, wanted.keys()))
+        if all(
+            name in latest and latest[name][0]["n_examples"] >= count
+            for name, count in wanted.items()
+        ):
+            return (
+                {name: meta for name, (meta, _) in latest.items()},
+                {name: model for name, (_, model) in latest.items()},
+            )
+    counts = {name: meta["n_examples"] for name, (meta, _) in latest.items()}
+    raise AssertionError(f"{system.topic_prefix}: snapshots hold {counts}, want {wanted}")
