@@ -23,8 +23,10 @@ from streams import control
 from streams.agents import join, labels, learn, rank, report, serve
 from streams.category import CategoryModel
 from streams.emit import Counters, DeadLetters, Outbox
+from streams.hotswap import ModelFollower
 from streams.learning import Learner
 from streams.models import ModelRegistry, default_models
+from streams.serving import Serving
 from streams.settings import Settings
 from streams.topics import topic_specs
 from streams.transport import fetch_wait_transport
@@ -65,9 +67,13 @@ class WorkerContext:
     dead_letters: DeadLetters
     weights: Weights = ENGAGEMENT_ONLY
     learner: Learner = dataclasses.field(init=False)
+    serving: Serving = dataclasses.field(init=False)
+    follower: ModelFollower = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         self.learner = Learner(self)
+        self.serving = Serving(self)
+        self.follower = ModelFollower(self)
 
     def topic_name(self, logical: str) -> str:
         return self.settings.topic(logical)
@@ -102,7 +108,7 @@ def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> Wo
         raise ValueError("settings.kafka must name the bootstrap servers (start a broker first)")
     brokers = ";".join(f"kafka://{server}" for server in settings.kafka.split(","))
     app = AdstreamApp(
-        settings.app_id,
+        settings.group_id,
         broker=brokers,
         broker_credentials=_credentials(settings),
         processing_guarantee="at_least_once",
@@ -118,7 +124,7 @@ def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> Wo
         stream_wait_empty=False,  # learn and join hold events until their effect is durable
         web_enabled=False,
         autodiscover=False,
-        datadir=Path(tempfile.gettempdir()) / f"{settings.app_id}-data",  # not the cwd
+        datadir=Path(tempfile.gettempdir()) / f"{settings.group_id}-data",  # not the cwd
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     app.startup_hooks = []
@@ -144,7 +150,11 @@ def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> Wo
         counters=counters,
         dead_letters=DeadLetters(specs["dead-letter"].name, counters),
     )
-    app.startup_hooks.append(ctx.learner.restore)
-    for module in (serve, rank, join, labels, learn, report, control):
+    roles = settings.roles
+    if "learn" in roles:
+        app.startup_hooks.append(ctx.learner.restore)
+    agents = {"serve": serve, "rank": rank, "join": join, "labels": labels, "learn": learn}
+    for module in (*(agents[name] for name in sorted(roles)), report, control):
         module.register(ctx)
+    app.task(ctx.follower.run)
     return ctx

@@ -4,7 +4,7 @@ adstream demo [--duration S] [--rate R] [--seed N] [--window S]
 adstream worker [--loglevel LEVEL]
 adstream broker            run the embedded broker in the foreground, topics created
 adstream bench [--quick]   hot-path micro-benchmarks and the end-to-end harness
-adstream models list|snapshot|rebuild ...   signed model snapshots of a running system
+adstream models list|show|snapshot|promote|rollback|rebuild   snapshots and served versions
 """
 
 from __future__ import annotations
@@ -138,7 +138,11 @@ def _models(args: argparse.Namespace) -> int:
     if args.action == "snapshot":
         return _command(settings, "snapshot", {"model": args.name}, args.timeout)
     if args.action == "rebuild":
-        return _rebuild(settings, args.name, args.version)
+        return _rebuild(settings, args.name, int(args.version))
+    if args.action in ("promote", "rollback"):
+        return _serve_version(settings, args.action, args.name, args.version, args.timeout)
+    if args.action == "show":
+        return _show(settings, args.name, args.version)
     for row in asyncio.run(snapshot_catalog(settings)):
         if args.name and row["model"] != args.name:
             continue
@@ -150,6 +154,55 @@ def _models(args: argparse.Namespace) -> int:
                 f"examples {row['n_examples']:,}  {row['bytes']:,} bytes  "
                 f"offsets {row['offsets']}  created {row['created_at']}"
             )
+    return 0
+
+
+def _serve_version(
+    settings: Settings, action: str, name: str, version: str | None, timeout_s: float
+) -> int:
+    """promote NAME VERSION|latest, rollback NAME: send, then wait until workers serve it."""
+    from streams.emit import now_ms
+    from streams.hotswap import LATEST
+    from streams.modelops import NoOlderVersion, rollback_target, wait_serving
+
+    if action == "rollback":
+        try:
+            target = asyncio.run(rollback_target(settings, name))
+        except NoOlderVersion as error:
+            print(error, file=sys.stderr)
+            return 1
+    else:
+        target = LATEST if version == "latest" else int(version or LATEST)
+    since = now_ms()
+    code = _command(settings, action, {"model": name, "version": target}, timeout_s)
+    if code:
+        return code
+    wanted = None if target == LATEST else target
+    swaps = asyncio.run(wait_serving(settings, name, wanted, since, timeout_s=timeout_s))
+    if not swaps:
+        print(f"no worker serves {name} version {target} yet (is that version on models?)")
+        return 1
+    served = ", ".join(f"{swap['worker']}: version {swap['version']}" for swap in swaps)
+    print(f"serving {name}: {served}")
+    return 0
+
+
+def _show(settings: Settings, name: str, version: str | None) -> int:
+    """The full metadata of a snapshot (the newest of ``name`` unless a version is given)."""
+    from streams.snapshotting import snapshot_catalog
+
+    rows = [
+        row
+        for row in asyncio.run(snapshot_catalog(settings))
+        if row.get("verified")
+        and row["model"] == name
+        and (version is None or row["version"] == int(version))
+    ]
+    if not rows:
+        print(f"no verified snapshot of {name}" + (f" at version {version}" if version else ""))
+        return 1
+    for field, value in sorted(rows[-1].items()):
+        print(f"{field:>12}  {value}")
     return 0
 
 
@@ -274,9 +327,11 @@ def _parser() -> argparse.ArgumentParser:
     models = commands.add_parser(
         "models", help="list model snapshots, snapshot a model now, rebuild a version"
     )
-    models.add_argument("action", choices=("list", "snapshot", "rebuild"))
+    models.add_argument(
+        "action", choices=("list", "show", "snapshot", "promote", "rollback", "rebuild")
+    )
     models.add_argument("name", nargs="?", help="model name (click, quality, category)")
-    models.add_argument("version", nargs="?", type=int, help="rebuild: the version")
+    models.add_argument("version", nargs="?", help="show, rebuild, promote: VERSION (or latest)")
     models.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for effect")
     models.set_defaults(run=_models)
 
@@ -293,8 +348,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"classes {args.action} needs a PATH")
     if args.command == "models" and args.action != "list" and not args.name:
         parser.error(f"models {args.action} needs a model NAME")
-    if args.command == "models" and args.action == "rebuild" and args.version is None:
-        parser.error("models rebuild needs a NAME and a VERSION")
+    if args.command == "models" and args.action in ("rebuild", "promote") and not args.version:
+        parser.error(f"models {args.action} needs a NAME and a VERSION")
     if args.command != "worker":
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return args.run(args)

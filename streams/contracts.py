@@ -77,6 +77,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "remove_class": ("model", "path"),
     "set_weights": ("alpha", "beta"),
     "snapshot": ("model",),
+    "promote": ("model", "version"),  # version -1: serve the newest again
+    "rollback": ("model", "version"),  # the version to go back to, resolved by the sender
 }
 MAX_WEIGHT = 1e6
 
@@ -540,6 +542,11 @@ def decode_command(data: bytes) -> dict[str, Any]:
             raise _fail(f"missing argument: {name}")
     if cmd == "set_weights":
         _validate_weights(args)
+    elif cmd in ("promote", "rollback"):
+        _text(args, "model")
+        lowest = -1 if cmd == "promote" else 0
+        if type(args["version"]) is not int or not lowest <= args["version"] < 2**62:
+            raise _fail("wrong type: version must be an integer (promote: -1 for the newest)")
     else:
         _text(args, "model")
         for name in ("path", "warm_start_from"):

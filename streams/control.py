@@ -54,19 +54,22 @@ def check(ctx: WorkerContext, command: dict[str, Any]) -> None:
     model = command["args"].get("model", "")
     if command["cmd"] in ("add_class", "remove_class") and model != ctx.category.name:
         raise CommandRejected(f"unknown model for {command['cmd']}: {model[:64]}")
-    if command["cmd"] == "snapshot" and not ctx.learner.knows(model):
-        raise CommandRejected(f"unknown model for snapshot: {model[:64]}")
+    if command["cmd"] in ("snapshot", "promote", "rollback") and not ctx.learner.knows(model):
+        raise CommandRejected(f"unknown model for {command['cmd']}: {model[:64]}")
 
 
 def apply(ctx: WorkerContext, command: dict[str, Any], at_ms: int) -> None:
     """Apply a checked command to this worker's state."""
     args = command["args"]
-    if command["cmd"] == "add_class":
-        ctx.category.add_class(args["path"], seq=command["seq"], at_ms=at_ms)
-    elif command["cmd"] == "remove_class":
-        ctx.category.remove_class(args["path"], seq=command["seq"], at_ms=at_ms)
+    if command["cmd"] in ("add_class", "remove_class"):  # learned and served alike
+        served = ctx.serving.category
+        for category in (ctx.category, *([served] if served is not ctx.category else [])):
+            change = getattr(category, command["cmd"])
+            change(args["path"], seq=command["seq"], at_ms=at_ms)
     elif command["cmd"] == "snapshot":  # written by the worker that learns the model
         ctx.learner.request(args["model"])
+    elif command["cmd"] in ("promote", "rollback"):  # the serving version, on every worker
+        ctx.follower.pin(args["model"], args["version"])
     elif command["cmd"] == "set_weights":  # versioned by the command's sequence number
         ctx.weights = Weights(alpha=args["alpha"], beta=args["beta"], version=command["seq"])
 
@@ -120,6 +123,8 @@ def register(ctx: WorkerContext) -> None:
         finally:
             await consumer.stop()
 
+    if "serve" not in ctx.settings.roles:
+        return  # the dead letters of commands are written by the serving group, once
     size, within = ctx.batch
 
     @ctx.app.agent(ctx.topics["control"], name="control")

@@ -75,6 +75,10 @@ class Learner:
     def knows(self, name: str) -> bool:
         return name in self._models()
 
+    def learns(self, name: str) -> bool:
+        """Whether this worker learns ``name`` (it has restored or learned it)."""
+        return name in self._ledgers
+
     def ledger(self, name: str) -> Ledger:
         return self._ledgers.setdefault(name, Ledger())
 

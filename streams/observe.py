@@ -20,7 +20,15 @@ from learners.errors import AdstreamError
 from streams import contracts
 from streams.settings import Settings
 
-__all__ = ["NotServing", "SystemWatcher", "consumer_options", "wait_until_serving"]
+__all__ = [
+    "NotServing",
+    "SystemWatcher",
+    "assigned_from_start",
+    "consumer_options",
+    "fetch_at",
+    "read_topic",
+    "wait_until_serving",
+]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +82,24 @@ async def read_topic(settings: Settings, logical: str, idle_polls: int = 3) -> l
             for batch in batches.values():
                 records.extend(batch)
         return records
+    finally:
+        await consumer.stop()
+
+
+async def fetch_at(settings: Settings, logical: str, offset: int, timeout_s: float = 30.0) -> bytes:
+    """The value of the record at ``offset`` of a one-partition topic."""
+    consumer = AIOKafkaConsumer(**consumer_options(settings))
+    await consumer.start()
+    try:
+        partition = TopicPartition(settings.topic(logical), 0)
+        consumer.assign([partition])
+        consumer.seek(partition, offset)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for record in (await consumer.getmany(partition, timeout_ms=200)).get(partition, []):
+                if record.offset == offset:
+                    return record.value
+        raise AdstreamError(f"no record at {logical} offset {offset} within {timeout_s} s")
     finally:
         await consumer.stop()
 

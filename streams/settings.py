@@ -12,9 +12,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["ENV_PREFIX", "Settings"]
+__all__ = ["AGENTS", "ENV_PREFIX", "Settings"]
 
 ENV_PREFIX = "ADSTREAM_"
+#: The agents a worker may run (``ADSTREAM_AGENTS``); report and control run everywhere.
+AGENTS = ("serve", "rank", "join", "labels", "learn")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +49,9 @@ class Settings:
     snapshot_every_s: float = 30.0
     #: how often Faust commits the offsets of acknowledged inputs
     commit_interval_s: float = 2.8
+    #: the agents this worker runs, comma-separated (empty: all of them); workers with
+    #: different agents form different consumer groups, so each sees every input it reads
+    agents: str = ""
 
     def __post_init__(self) -> None:
         if self.partitions < 1:
@@ -57,6 +62,22 @@ class Settings:
             raise ValueError("fetch_max_wait_ms must be in 1..500 (0 returns nothing on Tansu)")
         if not 8 <= self.n_bits <= 28:
             raise ValueError("n_bits must be in 8..28")
+        unknown = self.roles - set(AGENTS)
+        if unknown:
+            raise ValueError(f"unknown agents {sorted(unknown)}; known: {', '.join(AGENTS)}")
+
+    @property
+    def roles(self) -> frozenset[str]:
+        """The agents this worker runs."""
+        named = {name.strip() for name in self.agents.split(",") if name.strip()}
+        return frozenset(named or AGENTS)
+
+    @property
+    def group_id(self) -> str:
+        """The consumer group (Faust app id): ``app_id``, suffixed by the agents if not all."""
+        if self.roles == set(AGENTS):
+            return self.app_id
+        return f"{self.app_id}-{'+'.join(sorted(self.roles))}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

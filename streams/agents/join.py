@@ -40,9 +40,9 @@ def examples_for(label: Label, n_bits: int, category: str | None = None) -> list
     """The click-model example of one label, and the quality-model example if the impression
     was rated; empty if the ad is not among the query's candidates.
 
-    ``category`` is the query's predicted category path. The join asks the category model as
-    it is when the window closes; serve asked it as it was when the query came (in one process
-    the two differ only by what was learned in between).
+    ``category`` is the query's predicted category path. The join asks the serving category
+    model as it is when the window closes; serve asked it as it was when the query came (in
+    one process the two differ only by what was learned in between).
     """
     ad_id = label.impression["ad_id"]
     ad = next((ad for ad in label.query["candidates"] if ad["ad_id"] == ad_id), None)
@@ -111,7 +111,7 @@ def register(ctx: WorkerContext) -> None:
         )
 
     def emit(outbox: Outbox, labels: list[Label]) -> None:
-        category = ctx.category
+        category = ctx.serving.category
         for label in labels:
             paths = category.top_paths(category.features(label.query), 1)
             examples = examples_for(label, settings.n_bits, paths[0][0] if paths else None)

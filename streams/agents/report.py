@@ -14,13 +14,16 @@ __all__ = ["model_metrics", "register", "worker_metrics"]
 
 
 def worker_metrics(ctx: WorkerContext, ts: int) -> dict:
-    """The worker's cumulative counters."""
+    """The worker's cumulative counters, and the model versions it serves (and pins)."""
+    serving = ctx.serving
     return {
         "v": contracts.SCHEMA_VERSION,
         "kind": "worker",
         "worker": ctx.worker_id,
         "ts": ts,
         "counters": dict(ctx.counters),
+        "serving": {name: serving.version(name) for name in (*ctx.models, ctx.category.name)},
+        "pins": dict(serving.pins),
     }
 
 

@@ -10,11 +10,14 @@ from streams.emit import now_ms
 
 if TYPE_CHECKING:
     from streams.app import WorkerContext
+    from streams.serving import Serving
+
+    ServingView = Serving | WorkerContext  # anything with settings, models and category
 
 __all__ = ["predict", "register"]
 
 
-def predict(ctx: WorkerContext, query: dict[str, Any], scored_at_ms: int) -> dict[str, Any]:
+def predict(ctx: ServingView, query: dict[str, Any], scored_at_ms: int) -> dict[str, Any]:
     """The Prediction for one validated query: its top category paths, then every objective's
     score per candidate (the click model sees the query-ad category match)."""
     category = ctx.category
@@ -51,7 +54,7 @@ def register(ctx: WorkerContext) -> None:
                 except contracts.InvalidEvent as error:
                     ctx.dead_letters.reject(outbox, event.message, error.reason)
                     continue
-                prediction = predict(ctx, query, scored_at)
+                prediction = predict(ctx.serving, query, scored_at)
                 outbox.add(predictions, query["event_id"], contracts.encode(prediction))
                 ctx.counters["predictions"] += 1
             await outbox.flush()

@@ -25,6 +25,7 @@ def make_ctx() -> types.SimpleNamespace:
         category=CategoryModel(n_bits=18),
         weights=ENGAGEMENT_ONLY,
     )
+    ctx.serving = types.SimpleNamespace(category=ctx.category)  # serves what it learns
     world = World(seed=3)
     for i in range(200):  # some learned state, so that "unchanged" means something
         query, truth = world.next_query(TS + i)

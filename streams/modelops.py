@@ -1,0 +1,79 @@
+"""Operating served model versions from outside (the CLI): what each worker serves, the
+version a rollback goes back to, and waiting until every worker serves a version."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+from learners.errors import AdstreamError
+from streams import contracts
+from streams.observe import assigned_from_start, consumer_options, read_topic
+from streams.settings import Settings
+from streams.snapshotting import snapshot_catalog
+
+__all__ = ["NoOlderVersion", "rollback_target", "served_versions", "wait_serving"]
+
+
+class NoOlderVersion(AdstreamError, LookupError):
+    """There is no snapshot older than the version served: nothing to roll back to."""
+
+
+async def served_versions(settings: Settings, name: str) -> dict[str, int]:
+    """``{worker: version}`` of ``name``, from each worker's newest word on ``metrics``: its
+    periodic report, or a change of serving version since."""
+    newest: dict[str, tuple[int, int]] = {}  # worker -> (ts, version)
+    for record in await read_topic(settings, "metrics"):
+        said = contracts.decode_map(record.value)
+        if said.get("kind") == "worker" and name in said.get("serving", {}):
+            version = said["serving"][name]
+        elif said.get("kind") == "serving" and said["model"] == name:
+            version = said["version"]
+        else:
+            continue
+        if said["ts"] >= newest.get(said["worker"], (-1, 0))[0]:
+            newest[said["worker"]] = (said["ts"], version)
+    return {worker: version for worker, (_, version) in newest.items()}
+
+
+async def rollback_target(settings: Settings, name: str) -> int:
+    """The newest signed snapshot of ``name`` older than the oldest version any worker serves."""
+    served = list((await served_versions(settings, name)).values())
+    if not served:
+        raise NoOlderVersion(f"no worker reports serving {name}")
+    older = [
+        row["version"]
+        for row in await snapshot_catalog(settings)
+        if row.get("verified") and row["model"] == name and row["version"] < min(served)
+    ]
+    if not older:
+        raise NoOlderVersion(f"no snapshot of {name} older than version {min(served)}")
+    return max(older)
+
+
+async def wait_serving(
+    settings: Settings, name: str, version: int | None, since_ms: int, timeout_s: float = 30.0
+) -> list[dict[str, Any]]:
+    """The ``serving`` records of ``name`` published since ``since_ms`` (at ``version``, or
+    unpinned when ``version`` is None), once any appear; empty after ``timeout_s``."""
+    consumer = AIOKafkaConsumer(**consumer_options(settings))
+    await consumer.start()
+    try:
+        await assigned_from_start(consumer, [settings.topic("metrics")])
+        deadline = time.monotonic() + timeout_s
+        found: list[dict[str, Any]] = []
+        while not found and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=100)).values():
+                for record in records:
+                    if record.key != b"serving":
+                        continue
+                    swap = contracts.decode_map(record.value)
+                    if swap["model"] != name or swap["ts"] < since_ms:
+                        continue
+                    if (version is None and not swap["pinned"]) or swap["version"] == version:
+                        found.append(swap)
+        return found
+    finally:
+        await consumer.stop()
