@@ -11,9 +11,11 @@ from learners import ENGAGEMENT_ONLY, Weights
 from producers.world import World
 from streams import contracts
 from streams.agents.serve import predict
+from streams.app import create_app
 from streams.category import CategoryModel
 from streams.control import CommandRejected, apply, check
 from streams.models import default_models
+from streams.settings import Settings
 
 TS = 1_750_000_000_000
 
@@ -84,3 +86,30 @@ def test_class_commands_change_only_the_category_model() -> None:
     apply(ctx, command("remove_class", seq=4, model="category", path="new/shiny/thing"), TS + 1)
     assert pickle.dumps(ctx.models) == models_before and ctx.weights == ENGAGEMENT_ONLY
     assert [(c.seq, c.cmd) for c in ctx.category.changes] == [(3, "add_class"), (4, "remove_class")]
+
+
+@pytest.mark.parametrize(
+    ("cmd", "args", "reason"),
+    [
+        ("promote", {"model": "click"}, "missing argument: version"),
+        ("promote", {"model": "click", "version": "7"}, "version must be an integer"),
+        ("promote", {"model": "click", "version": -2}, "version must be an integer"),
+        ("rollback", {"model": "click", "version": -1}, "version must be an integer"),
+    ],
+)
+def test_malformed_version_commands_are_rejected(cmd: str, args: dict, reason: str) -> None:
+    raw = contracts.encode(contracts.command(seq=1, cmd=cmd, args=args, issued_by="t", ts=TS))
+    with pytest.raises(contracts.InvalidEvent, match=reason):
+        contracts.decode_command(raw)
+
+
+def test_promote_and_rollback_pin_the_serving_version_and_latest_unpins() -> None:
+    ctx = create_app(Settings(kafka="127.0.0.1:9", snapshot_key="k"))
+    with pytest.raises(CommandRejected, match="unknown model for promote: nope"):
+        check(ctx, command("promote", model="nope", version=3))
+    apply(ctx, command("promote", seq=1, model="click", version=300), TS)
+    apply(ctx, command("rollback", seq=2, model="click", version=200), TS)
+    assert ctx.serving.pins == {"click": 200}
+    apply(ctx, command("promote", seq=3, model="click", version=-1), TS)
+    assert ctx.serving.pins == {}
+    assert ctx.serving.models["click"] is ctx.models["click"], "still the live model"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.settings import ENV_PREFIX, Settings
+from streams.settings import AGENTS, ENV_PREFIX, Settings
 from streams.topics import TRAFFIC_TOPICS, topic_specs
 
 ALL_TOPICS = {
@@ -224,3 +224,14 @@ def test_only_models_and_control_are_compacted() -> None:
     for logical, spec in specs.items():
         expected = {"cleanup.policy": "compact"} if logical in compacted else {}
         assert spec.config == expected, logical
+
+
+def test_a_worker_runs_every_agent_unless_told_which() -> None:
+    everything = Settings()
+    assert everything.roles == set(AGENTS) and everything.group_id == "adstream"
+    serving = Settings(agents="serve, rank")
+    assert serving.roles == {"serve", "rank"}
+    assert serving.group_id == "adstream-rank+serve"  # its own group: it sees every query
+    assert Settings(agents="learn,join").group_id == Settings(agents="join,learn").group_id
+    with pytest.raises(ValueError, match="unknown agents \\['sever'\\]"):
+        Settings(agents="sever,rank")
