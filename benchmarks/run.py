@@ -5,6 +5,8 @@ Writes to ``benchmarks/results/``:
 - ``hot_path.json``: pytest-benchmark's own JSON for ``benchmarks/test_hot_path.py`` and
   ``benchmarks/test_classifiers.py`` (the query-category model, flat against hierarchical);
 - ``e2e.json``: rates, latency percentiles, throughput and adstream/floor ratios, machine info;
+- ``recovery.json``: snapshot sizes and times, serving freshness across processes, and the
+  recovery of a learner killed with SIGKILL (``benchmarks/recovery.py``);
 - ``summary.json``: per-event hot-path medians in microseconds, the e2e figures and the DESIGN §7
   targets with whether this run met them.
 
@@ -31,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.e2e import E2EOptions, run_e2e
+from benchmarks.recovery import RecoveryOptions, run_recovery
 from learners.errors import AdstreamError
 
 __all__ = ["RESULTS_DIR", "run_benchmarks", "summarize"]
@@ -227,6 +230,9 @@ def _table(summary: dict[str, Any]) -> list[Table]:
             "",
         )
         tables.append(end)
+    recovery = summary.get("recovery")
+    if recovery:
+        tables.append(_recovery_table(recovery))
     targets = Table(title="DESIGN §7 targets")
     for column in ("target", "value", "limit", "met"):
         targets.add_column(column, justify="right")
@@ -235,6 +241,30 @@ def _table(summary: dict[str, Any]) -> list[Table]:
         targets.add_row(name, f"{target['value']:,.2f}", limit, "yes" if target["met"] else "NO")
     tables.append(targets)
     return tables
+
+
+def _recovery_table(recovery: dict[str, Any]) -> Table:
+    table = Table(title="snapshots, serving freshness and recovery after SIGKILL (click model)")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    snap, fresh, back = recovery["snapshots"], recovery["freshness_ms"], recovery["recovery"]
+    rows = {
+        "snapshot size (last / max)": f"{snap['bytes_last']:,} / {snap['bytes_max']:,} B",
+        "snapshot write, in the learner (pickle, sign)": f"{snap['write_ms']:.1f} ms",
+        "snapshot dump, in-process": f"{snap['dump_ms']:.1f} ms",
+        "snapshot verify + load, in-process": f"{snap['verify_load_ms']:.1f} ms",
+        "serving freshness p50 / p99 / max": (
+            f"{fresh['p50']:.0f} / {fresh['p99']:.0f} / {fresh['max']:.0f} ms"
+            f" ({fresh['n']} swaps)"
+        ),
+        "restore the snapshot at start": f"{back['restore_ms']} ms",
+        "restart -> first example learned": f"{back['restart_to_learning_s']:.1f} s",
+        "restart -> caught up": f"{back['restart_to_caught_up_s']:.1f} s",
+        "examples learned again (since the snapshot)": f"{back['relearned_examples']:,}",
+    }
+    for label, value in rows.items():
+        table.add_row(label, value)
+    return table
 
 
 def run_benchmarks(quick: bool = False) -> int:
@@ -260,8 +290,15 @@ def run_benchmarks(quick: bool = False) -> int:
     e2e["machine"] = machine
     e2e["quick"] = quick
     _write(RESULTS_DIR / "e2e.json", e2e)
+    try:
+        recovery = run_recovery(RecoveryOptions.quick() if quick else RecoveryOptions(), log_dir)
+    except (AdstreamError, TimeoutError) as error:
+        log.error("recovery harness failed: %s (logs in %s)", error, log_dir)
+        return 1
+    _write(RESULTS_DIR / "recovery.json", recovery)
 
     summary = summarize(medians, e2e, quick)
+    summary["recovery"] = recovery
     summary["machine"] = e2e["machine"]
     summary["elapsed_s"] = time.monotonic() - started
     _write(RESULTS_DIR / "summary.json", summary)

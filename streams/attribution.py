@@ -288,8 +288,10 @@ class Watermark:
     Each source (a topic partition) reports the largest event time it has delivered; the
     watermark is the smallest of those among sources heard from within ``idle_ms`` of
     processing time, so a partition read ahead of the others cannot close windows whose events
-    are still unread elsewhere, and a partition that went quiet does not hold time back. It
-    never goes backwards. Processing time is passed in (no clock here).
+    are still unread elsewhere, and a partition that went quiet does not hold time back. A
+    source :meth:`expect`-ed but not yet heard from holds time back until it has been quiet
+    for ``idle_ms`` too (after a restart, the first fetch of one partition can come well after
+    another's). It never goes backwards. Processing time is passed in (no clock here).
 
     >>> marks = Watermark(idle_ms=1000)
     >>> marks.observe("impressions:0", 5_000, now_ms=0)
@@ -298,12 +300,24 @@ class Watermark:
     3000
     >>> marks.current(now_ms=2_000)  # both idle: time stands still
     3000
+    >>> marks.expect("clicks:0", now_ms=2_000)
+    >>> marks.observe("impressions:1", 9_000, now_ms=2_000)
+    >>> marks.current(now_ms=2_010)  # clicks:0 may still hold older events
+    3000
+    >>> marks.observe("impressions:1", 9_500, now_ms=3_100)
+    >>> marks.current(now_ms=3_100)  # ... no longer: it has been quiet for idle_ms
+    9500
     """
 
     def __init__(self, *, idle_ms: int) -> None:
         self.idle_ms = idle_ms
         self._sources: dict[str, tuple[int, int]] = {}  # source -> (max event ts, last seen)
         self._watermark = 0
+
+    def expect(self, source: str, *, now_ms: int) -> None:
+        """A source assigned to us: unheard from, it holds time back for ``idle_ms``."""
+        previous = self._sources.get(source)
+        self._sources[source] = (-1 if previous is None else previous[0], now_ms)
 
     def observe(self, source: str, ts: int, *, now_ms: int) -> None:
         previous = self._sources.get(source)

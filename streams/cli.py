@@ -202,7 +202,8 @@ def _show(settings: Settings, name: str, version: str | None) -> int:
         print(f"no verified snapshot of {name}" + (f" at version {version}" if version else ""))
         return 1
     for field, value in sorted(rows[-1].items()):
-        print(f"{field:>12}  {value}")
+        shown = f"<{len(value):,} bytes>" if isinstance(value, bytes) else value
+        print(f"{field:>12}  {shown}")
     return 0
 
 

@@ -173,7 +173,7 @@ async def send_command(
 async def latest_category_report(settings: Settings) -> dict | None:
     """The newest category-model report on ``metrics`` (its classes and changes), if any."""
     reports = [
-        r for r in await read_topic(settings, "metrics", idle_polls=5) if r.key == b"category"
+        r for r in await read_topic(settings, "metrics") if r.key == b"category"
     ]
     return contracts.decode_map(reports[-1].value) if reports else None
 
@@ -182,7 +182,7 @@ async def latest_weights(settings: Settings) -> dict | None:
     """The newest ``set_weights`` effect on ``metrics`` (alpha, beta, version = seq), if any."""
     effects = [
         contracts.decode_map(record.value)
-        for record in await read_topic(settings, "metrics", idle_polls=5)
+        for record in await read_topic(settings, "metrics")
         if record.key == b"control"
     ]
     weights = [effect for effect in effects if effect.get("cmd") == "set_weights"]

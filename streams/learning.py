@@ -95,7 +95,7 @@ class Learner:
         position = f"{message.topic}:{message.partition}"
         origin = origin_of(example["source"])
         ledger = self.ledger(name)
-        verdict = ledger.verdict(position, message.offset, origin)
+        verdict = ledger.verdict(position, message.offset, origin, example["example_id"])
         if verdict is None:
             learn_example(model, example)
             self._ctx.counters[f"learned.{name}"] += 1

@@ -5,7 +5,9 @@ learner's input; every offset at or below the last applied one is a *replay* (Fa
 from the committed offset after a restart). Its **origin** (the first entry of its ``source``:
 the impression or query label it was made from) says which input event it labels; the join
 emits the labels of one input partition in offset order, so an origin at or below the highest
-one applied is a *duplicate* (the join re-emitted it after a restart of its own).
+one applied is a *duplicate* (the join re-emitted it after a restart of its own). So is an
+example whose id is among the last ``capacity`` ids learned (the same label sent twice by its
+producer: another origin, the same deterministic id).
 
 The ledger also keeps a digest of the ids it learned: the sum of their 64-bit hashes modulo
 2**64, which two learners that applied the same set of examples share whatever their order,
@@ -19,12 +21,15 @@ True
 'replayed'
 >>> ledger.verdict("examples:0", 9, ("impressions:1", 40))  # the same label, emitted again
 'duplicate'
+>>> ledger.verdict("examples:0", 9, ("impressions:1", 41), "imp-40")  # the same id, sent twice
+'duplicate'
 >>> ledger.digest == id_digest(["imp-40"])
 True
 """
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping
@@ -61,12 +66,18 @@ class Ledger:
     origins: dict[str, int] = dataclasses.field(default_factory=dict)
     digest: int = 0
     n_learned: int = 0
+    capacity: int = 20_000  # recent ids remembered
+    recent: dict[int, None] = dataclasses.field(default_factory=dict)  # id hashes, oldest first
 
-    def verdict(self, position: str, offset: int, origin: Origin | None) -> str | None:
+    def verdict(
+        self, position: str, offset: int, origin: Origin | None, example_id: str = ""
+    ) -> str | None:
         """``None`` if the example is new; ``"replayed"`` or ``"duplicate"`` otherwise."""
         if offset <= self.offsets.get(position, -1):
             return "replayed"
         if origin is not None and origin[1] <= self.origins.get(origin[0], -1):
+            return "duplicate"
+        if example_id and _id_hash(example_id) in self.recent:
             return "duplicate"
         return None
 
@@ -79,8 +90,12 @@ class Ledger:
             return
         if origin is not None:
             self.origins[origin[0]] = max(origin[1], self.origins.get(origin[0], -1))
-        self.digest = (self.digest + _id_hash(example_id)) & _MASK
+        hashed = _id_hash(example_id)
+        self.digest = (self.digest + hashed) & _MASK
         self.n_learned += 1
+        self.recent[hashed] = None
+        if len(self.recent) > self.capacity:
+            del self.recent[next(iter(self.recent))]
 
     def to_meta(self) -> dict[str, Any]:
         """The snapshot metadata fields that carry this ledger."""
@@ -89,6 +104,7 @@ class Ledger:
             "origins": dict(self.origins),
             "ids_digest": self.digest,
             "n_examples": self.n_learned,
+            "recent_ids": array.array("Q", self.recent).tobytes(),
         }
 
     @classmethod
@@ -99,4 +115,5 @@ class Ledger:
             origins=dict(meta.get("origins", {})),
             digest=int(meta.get("ids_digest", 0)),
             n_learned=int(meta.get("n_examples", 0)),
+            recent=dict.fromkeys(array.array("Q", meta.get("recent_ids", b""))),
         )

@@ -67,23 +67,34 @@ async def assigned_from_start(consumer: AIOKafkaConsumer, topics: list[str]) -> 
     await consumer.seek_to_beginning(*partitions)
 
 
-async def read_topic(settings: Settings, logical: str, idle_polls: int = 3) -> list[Any]:
-    """Every record of a topic so far, from the beginning: without end offsets (Tansu), read
-    until ``idle_polls`` polls of 100 ms in a row return nothing."""
+async def read_topic(settings: Settings, logical: str, timeout_s: float = 60.0) -> list[Any]:
+    """Every record of a topic, from the beginning to its end: the end of each partition is
+    the high watermark its fetch responses carry (ListOffsets is wrong on Tansu, and silence
+    proves nothing on a loaded broker)."""
     consumer = AIOKafkaConsumer(**consumer_options(settings))
     await consumer.start()
     try:
         await assigned_from_start(consumer, [settings.topic(logical)])
+        partitions = consumer.assignment()
         records: list[Any] = []
-        idle = 0
-        while idle < idle_polls:
-            batches = await consumer.getmany(timeout_ms=100)
-            idle = 0 if batches else idle + 1
-            for batch in batches.values():
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for batch in (await consumer.getmany(timeout_ms=100)).values():
                 records.extend(batch)
-        return records
+            if await _at_end(consumer, partitions):
+                return records
+            if time.monotonic() > deadline:
+                raise AdstreamError(f"{logical}: not read to its end within {timeout_s} s")
     finally:
         await consumer.stop()
+
+
+async def _at_end(consumer: AIOKafkaConsumer, partitions: set[TopicPartition]) -> bool:
+    for partition in partitions:
+        end = consumer.highwater(partition)
+        if end is None or await consumer.position(partition) < end:
+            return False
+    return True
 
 
 async def fetch_at(settings: Settings, logical: str, offset: int, timeout_s: float = 30.0) -> bytes:

@@ -98,7 +98,7 @@ def replay(
     for position, offset, example in examples:
         apply_changes_due()
         origin = next(iter(example["source"].items()), None)
-        verdict = ledger.verdict(position, offset, origin)
+        verdict = ledger.verdict(position, offset, origin, example["example_id"])
         if verdict is None:
             learn_example(model, example)
         ledger.record(position, offset, origin, example["example_id"], learned=not verdict)

@@ -1,6 +1,6 @@
 """Reading the signed snapshots on ``models``: the catalog (every snapshot, verified or refused)
 and the latest snapshot of each model. Without compaction or end offsets (Tansu), both read the
-topic from the beginning until it is idle; the writer is :class:`streams.learning.Learner`.
+topic from the beginning to its high watermark; the writer is :class:`streams.learning.Learner`.
 """
 
 from __future__ import annotations

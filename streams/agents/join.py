@@ -133,6 +133,14 @@ def register(ctx: WorkerContext) -> None:
         ctx.counters.update(join.counts)
         join.counts.clear()
 
+    @ctx.app.on_partitions_assigned.connect
+    async def expect_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
+        """Partitions just assigned hold the watermark back until heard from (or idle)."""
+        received_ms = now_ms()
+        for partition in assigned:
+            if partition.topic in names:
+                watermark.expect(f"{partition.topic}:{partition.partition}", now_ms=received_ms)
+
     @ctx.app.agent(source, name="join")
     async def join_agent(stream: Any) -> None:
         nonlocal last_input

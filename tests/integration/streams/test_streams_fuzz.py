@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
 import random
+from collections.abc import Iterator
 
 import msgpack
 import pytest
@@ -13,10 +15,19 @@ from producers.world import World
 from streams import contracts, snapshots
 from streams.control import send_command, wait_applied
 from streams.observe import read_topic
+from streams.rebuild import model_state
 
 pytestmark = pytest.mark.broker
 
 T0 = 1_750_000_000_000
+DECODERS = {
+    "queries": contracts.decode_query,
+    "impressions": contracts.decode_impression,
+    "clicks": contracts.decode_click,
+    "ratings": contracts.decode_rating,
+    "query-labels": contracts.decode_query_label,
+    "control": contracts.decode_command,
+}
 HUGE = [math.nan, math.inf, -math.inf, 1e308, -1e308, 2**63, -(2**63), "x" * 5000, b"\x00" * 10]
 
 
@@ -40,6 +51,7 @@ def test_fuzzed_inputs_never_crash_the_worker_nor_poison_a_model(
     worker = start_worker(settings)
     world, rng = World(seed=13), random.Random(13)
     valid: list[str] = []
+    rejected: collections.Counter[tuple[str, bytes]] = collections.Counter()
     for i in range(200):
         ts = T0 + 100 * i
         query, truth = world.next_query(ts)
@@ -67,6 +79,8 @@ def test_fuzzed_inputs_never_crash_the_worker_nor_poison_a_model(
             if i % 20 == 0:
                 for bad in _mutations(event, rng):
                     produce(topic, b"fuzz", bad)
+                    if _refused(topic, bad):
+                        rejected[settings.topic(topic), bad] += 1
         produce("clicks", b"k", contracts.encode(contracts.click(impression_id="nobody", ts=ts)))
         if i % 20 == 0:
             command = contracts.command(
@@ -74,6 +88,8 @@ def test_fuzzed_inputs_never_crash_the_worker_nor_poison_a_model(
             )
             for bad in _mutations(command, rng):
                 produce("control", b"fuzz", bad)
+                if _refused("control", bad):
+                    rejected[settings.topic("control"), bad] += 1
         valid.append(query["event_id"])
 
     wanted = set(valid)
@@ -81,22 +97,59 @@ def test_fuzzed_inputs_never_crash_the_worker_nor_poison_a_model(
     assert wanted <= {m.key().decode() for m in answered}, "a valid query went unanswered"
     assert worker.alive(), "the worker crashed"
 
-    seq = asyncio.run(send_command(settings, "snapshot", {"model": "click"}, issued_by="t"))
-    assert asyncio.run(wait_applied(settings, seq))
+    # Every accepted event was processed: each impression, rating and label learned once,
+    # duplicates (counted by the join, skipped by id in the learner) not again.
     for name in ("click", "quality", "category"):
-        asyncio.run(send_command(settings, "snapshot", {"model": name}, issued_by="t"))
+        reports = reader.read("metrics", _version_at(name, 200), 60)
+        assert _version_at(name, 200)(reports), f"{name} did not learn its 200 examples"
+        seq = asyncio.run(send_command(settings, "snapshot", {"model": name}, issued_by="t"))
+        assert asyncio.run(wait_applied(settings, seq))
     reader.read("models", lambda ms: {m.key() for m in ms} >= {b"click", b"quality", b"category"})
     latest = {}
     for record in asyncio.run(read_topic(settings, "models")):
         meta, model = snapshots.load(record.value, key=b"fuzz")
         latest[meta["model"]] = model
-    for name in ("click", "quality"):
-        estimator = latest[name].estimator
-        assert latest[name].n_learned > 0
-        state = [*estimator._z.values(), *estimator._n.values()]
-        assert state and all(math.isfinite(v) for v in state), f"{name} has NaN or inf"
+    for name, model in latest.items():
+        assert model.n_learned == 200, f"{name} learned {model.n_learned} examples, not 200"
+        numbers = list(_numbers(model_state(model.estimator)))
+        assert numbers and all(math.isfinite(v) for v in numbers), f"{name} has NaN or inf"
     letters = [
         contracts.decode_dead_letter(m.value())
         for m in reader.read("dead-letter", lambda ms: False, 3)
     ]
     assert letters and all(letter["reason"] and letter["offset"] >= 0 for letter in letters)
+    # Every input its contract refuses is on dead-letter exactly once, with its bytes.
+    written = collections.Counter((letter["topic"], letter["payload"]) for letter in letters)
+    assert {key: written[key] for key in rejected} == dict(rejected)
+
+
+def _refused(topic: str, raw: bytes) -> bool:
+    """Whether the contract of ``topic`` refuses ``raw`` (what the worker must dead-letter)."""
+    try:
+        DECODERS[topic](raw)
+    except contracts.InvalidEvent:
+        return True
+    return False
+
+
+def _version_at(model: str, n: int):
+    def found(messages) -> bool:
+        return any(
+            m.key() == model.encode() and contracts.decode_map(m.value())["version"] >= n
+            for m in messages
+        )
+
+    return found
+
+
+def _numbers(state) -> Iterator[float]:
+    """Every number in a model's state (see :func:`streams.rebuild.model_state`)."""
+    if isinstance(state, dict):
+        for key, value in state.items():
+            yield from _numbers(key)
+            yield from _numbers(value)
+    elif isinstance(state, list | tuple | frozenset):
+        for value in state:
+            yield from _numbers(value)
+    elif isinstance(state, int | float) and not isinstance(state, bool):
+        yield float(state)

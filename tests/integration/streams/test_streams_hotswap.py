@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -118,6 +119,13 @@ class QueryLoad:
             self.sent.append(query["event_id"])
             i += 1
 
+    def wait_for_more(self, n: int, timeout_s: float) -> bool:
+        """Whether ``n`` more queries were sent within ``timeout_s``."""
+        target, deadline = len(self.sent) + n, time.monotonic() + timeout_s
+        while len(self.sent) < target and time.monotonic() < deadline:
+            self._stop.wait(0.01)
+        return len(self.sent) >= target
+
     def __enter__(self) -> QueryLoad:
         self._thread.start()
         return self
@@ -145,6 +153,7 @@ def test_promote_and_rollback_under_load_leave_no_query_unanswered(
         assert main(["models", "promote", "click", "200"]) == 0
         assert main(["models", "rollback", "click"]) == 0  # the snapshot before 200
         assert main(["models", "promote", "click", "latest"]) == 0
+        assert load.wait_for_more(100, timeout_s=30), "the load stalled"
     out = capsys.readouterr().out
     assert "serving click" in out and "version 100" in out
 
