@@ -35,7 +35,7 @@ test-integration: $(STAMP) ## Integration tests on the embedded broker only
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check .
 
-bench: $(STAMP) ## Hot-path micro-benchmarks and the end-to-end harness; JSON in benchmarks/results/
+bench: $(STAMP) ## Hot-path micro-benchmarks, end-to-end latency, snapshots and recovery; JSON in benchmarks/results/
 	$(BIN)/adstream bench $(ARGS)
 
 clean: ## Remove the virtualenv, caches and demo runs

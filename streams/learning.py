@@ -89,7 +89,7 @@ class Learner:
         worker can learn it (unknown model, or a label of the wrong kind)."""
         name, label = example["model"], example["label"]
         model = self._model(name)
-        if isinstance(model, CategoryModel) != isinstance(label, str) or model is None:
+        if model is None or isinstance(model, CategoryModel) != isinstance(label, str):
             return False
         message = event.message
         position = f"{message.topic}:{message.partition}"
