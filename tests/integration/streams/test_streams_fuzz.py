@@ -16,6 +16,7 @@ from streams import contracts, snapshots
 from streams.control import send_command, wait_applied
 from streams.observe import read_topic
 from streams.rebuild import model_state
+from tests.integration.conditions import model_reported
 
 pytestmark = pytest.mark.broker
 
@@ -100,8 +101,8 @@ def test_fuzzed_inputs_never_crash_the_worker_nor_poison_a_model(
     # Every accepted event was processed: each impression, rating and label learned once,
     # duplicates (counted by the join, skipped by id in the learner) not again.
     for name in ("click", "quality", "category"):
-        reports = reader.read("metrics", _version_at(name, 200), 60)
-        assert _version_at(name, 200)(reports), f"{name} did not learn its 200 examples"
+        reports = reader.read("metrics", model_reported(name, 200), 60)
+        assert model_reported(name, 200)(reports), f"{name} did not learn its 200 examples"
         seq = asyncio.run(send_command(settings, "snapshot", {"model": name}, issued_by="t"))
         assert asyncio.run(wait_applied(settings, seq))
     reader.read("models", lambda ms: {m.key() for m in ms} >= {b"click", b"quality", b"category"})
@@ -130,16 +131,6 @@ def _refused(topic: str, raw: bytes) -> bool:
     except contracts.InvalidEvent:
         return True
     return False
-
-
-def _version_at(model: str, n: int):
-    def found(messages) -> bool:
-        return any(
-            m.key() == model.encode() and contracts.decode_map(m.value())["version"] >= n
-            for m in messages
-        )
-
-    return found
 
 
 def _numbers(state) -> Iterator[float]:

@@ -13,6 +13,7 @@ import pytest
 from producers.world import World
 from streams import contracts, snapshots
 from streams.cli import main
+from tests.integration.conditions import snapshot_at
 
 pytestmark = pytest.mark.broker
 
@@ -62,8 +63,8 @@ def test_a_serving_worker_hot_swaps_every_new_snapshot(
     for k in range(4):
         for example in _click_examples(100 * k, 100):
             produce("examples", b"click", contracts.encode(example), base)
-        written = reader_for(base).read("models", _snapshot_at(100 * (k + 1)), 60)
-        assert _snapshot_at(100 * (k + 1))(written), "the learner did not snapshot"
+        written = reader_for(base).read("models", snapshot_at("click", 100 * (k + 1)), 60)
+        assert snapshot_at("click", 100 * (k + 1))(written), "the learner did not snapshot"
         swaps = reader_for(base).read("metrics", _swapped_to(100 * (k + 1)), 30)
         assert _swapped_to(100 * (k + 1))(swaps), f"version {100 * (k + 1)} never served"
         queries = [world.next_query(T0 + 10 * k + i)[0] for i in range(20)]
@@ -78,10 +79,6 @@ def test_a_serving_worker_hot_swaps_every_new_snapshot(
     records = [contracts.decode_map(m.value()) for m in reader_for(base).read("metrics", _no, 3)]
     freshness = [r["freshness_ms"] for r in records if r.get("kind") == "serving"]
     assert freshness and all(0 <= ms < 10_000 for ms in freshness)
-
-
-def _snapshot_at(version: int) -> Callable[[list[Any]], bool]:
-    return lambda messages: version in _snapshot_versions(messages)
 
 
 def _swapped_to(version: int) -> Callable[[list[Any]], bool]:
@@ -144,7 +141,7 @@ def test_promote_and_rollback_under_load_leave_no_query_unanswered(
     start_worker(settings)
     for example in _click_examples(0, 300):
         produce("examples", b"click", contracts.encode(example))
-    written = reader.read("models", _snapshot_at(300), 60)
+    written = reader.read("models", snapshot_at("click", 300), 60)
     assert {100, 200, 300} <= set(_snapshot_versions(written))
     for name, value in settings.env().items():
         monkeypatch.setenv(name, value)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from learners import candidate_features, query_context
 from producers.world import World
-from streams import contracts, snapshots
+from streams import contracts
 from streams.cli import main
 from streams.control import send_command, wait_applied
 from streams.ledger import id_digest
@@ -21,6 +21,7 @@ from streams.observe import read_topic
 from streams.rebuild import rebuild
 from streams.settings import Settings
 from streams.snapshotting import latest_snapshots
+from tests.integration.conditions import model_reported, snapshot_at
 
 pytestmark = pytest.mark.broker
 
@@ -61,19 +62,6 @@ def _chunk(world: World, rng: random.Random, first: int, n: int, t0: int) -> Ite
             events.append((rating["ts"], "ratings", impression_id.encode(), rating))
     events.sort(key=lambda event: event[0])
     yield from events
-
-
-def _click_snapshot_at(n_examples: int) -> Callable[[list[Any]], bool]:
-    """Whether a click snapshot holding at least ``n_examples`` examples is among messages."""
-
-    def found(messages: list[Any]) -> bool:
-        return any(
-            message.key() == b"click"
-            and snapshots.read_metadata(message.value())["n_examples"] >= n_examples
-            for message in messages
-        )
-
-    return found
 
 
 def _worker_counters(system: Settings) -> dict[str, dict[str, int]]:
@@ -134,8 +122,8 @@ def test_sigkill_three_times_loses_nothing_and_learns_nothing_twice(
         # examples: it is then joining, learning and snapshotting mid-chunk. (The chunk's
         # last windows close with the next chunk: about 130 queries are still open.)
         target = rng.randint(first - size + 10, first - 130)
-        written = reader_for(victim).read("models", _click_snapshot_at(target), 60)
-        assert _click_snapshot_at(target)(written), f"no click snapshot at {target} examples"
+        written = reader_for(victim).read("models", snapshot_at("click", target), 60)
+        assert snapshot_at("click", target)(written), f"no click snapshot at {target} examples"
         worker.kill()
         worker = start_worker(killed, serving=False)  # the next chunk waits for it as backlog
 
@@ -178,19 +166,6 @@ def _examples(rng: random.Random, first: int, n: int) -> Iterator[dict[str, Any]
         )
 
 
-def _version_at(model: str, n_examples: int) -> Callable[[list[Any]], bool]:
-    """Whether a report of ``model`` at ``n_examples`` or more is among metrics messages."""
-
-    def found(messages: list[Any]) -> bool:
-        return any(
-            message.key() == model.encode()
-            and contracts.decode_map(message.value())["version"] >= n_examples
-            for message in messages
-        )
-
-    return found
-
-
 def test_sigkill_of_a_learner_between_snapshots_loses_and_repeats_nothing(
     new_settings, start_worker, produce, reader_for, monkeypatch, capsys
 ):
@@ -218,8 +193,8 @@ def test_sigkill_of_a_learner_between_snapshots_loses_and_repeats_nothing(
             break
         clicks = sum(example["model"] == "click" for example in produced)
         target = rng.randint(clicks - size // 4, clicks - 20)  # learned, not yet snapshotted
-        reports = reader_for(victim).read("metrics", _version_at("click", target), 60)
-        assert _version_at("click", target)(reports), f"the click model never reached {target}"
+        reports = reader_for(victim).read("metrics", model_reported("click", target), 60)
+        assert model_reported("click", target)(reports), f"the click model never reached {target}"
         worker.kill()
         worker = start_worker(victim, serving=False)
     wanted = {
@@ -228,8 +203,8 @@ def test_sigkill_of_a_learner_between_snapshots_loses_and_repeats_nothing(
     }
     for system in (victim, reference):  # once all is learned, snapshot it
         for name, ids in wanted.items():
-            reports = reader_for(system).read("metrics", _version_at(name, len(ids)), 120)
-            assert _version_at(name, len(ids))(reports), f"{name} never learned everything"
+            reports = reader_for(system).read("metrics", model_reported(name, len(ids)), 120)
+            assert model_reported(name, len(ids))(reports), f"{name} never learned everything"
             seq = asyncio.run(send_command(system, "snapshot", {"model": name}, issued_by="t"))
             assert asyncio.run(wait_applied(system, seq, timeout_s=60))
     probe = [e["features"] for e in produced[:300]]

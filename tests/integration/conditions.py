@@ -1,0 +1,28 @@
+"""Conditions on the messages a :class:`TopicReader` has read (``reader.read(topic, until)``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from streams import contracts, snapshots
+
+Condition = Callable[[list[Any]], bool]
+
+
+def model_reported(model: str, version: int) -> Condition:
+    """On ``metrics``: a report of ``model`` at ``version`` or later."""
+    key = model.encode()
+    return lambda messages: any(
+        m.key() == key and contracts.decode_map(m.value())["version"] >= version
+        for m in messages
+    )
+
+
+def snapshot_at(model: str, version: int) -> Condition:
+    """On ``models``: a snapshot of ``model`` at ``version`` or later."""
+    key = model.encode()
+    return lambda messages: any(
+        m.key() == key and snapshots.read_metadata(m.value())["version"] >= version
+        for m in messages
+    )
