@@ -6,7 +6,9 @@ For a model this worker does not learn, it serves the newest version as soon as 
 (freshness: the time from the snapshot's creation to serving with it). An operator's pin
 (``promote NAME VERSION``, ``rollback NAME VERSION``; ``promote NAME -1`` follows the newest
 again) is served on every worker, the learner's included, while learning goes on. Each change
-of a serving version is published on ``metrics`` (``kind: serving``) and counted.
+of a serving version is published on ``metrics`` (``kind: serving``) and counted. A refused
+snapshot (unsigned, tampered, another key) is never unpickled: it is logged, counted and
+raised as an alert on ``alerts`` (``kind: snapshot_refused``, with the reason and its offset).
 """
 
 from __future__ import annotations
@@ -58,7 +60,10 @@ class ModelFollower:
             await assigned_from_start(consumer, [self._ctx.topic_name("models")])
             while True:
                 batches = await consumer.getmany(timeout_ms=200)
-                newest = self._indexed(record for records in batches.values() for record in records)
+                records = [record for batch in batches.values() for record in batch]
+                newest, refused = self._indexed(records)
+                if refused:
+                    await self._alert(refused)
                 for name, (meta, raw) in newest.items():
                     await self._offer(name, meta, raw)
                 for name in list(self._repin):
@@ -67,21 +72,41 @@ class ModelFollower:
         finally:
             await consumer.stop()
 
-    def _indexed(self, records: Any) -> dict[str, tuple[dict[str, Any], bytes]]:
-        """Index verified snapshots; the newest of each model among ``records``."""
+    def _indexed(
+        self, records: list[Any]
+    ) -> tuple[dict[str, tuple[dict[str, Any], bytes]], list[tuple[Any, str]]]:
+        """Index verified snapshots: the newest of each model among ``records``, and the
+        records refused with the reason."""
         newest: dict[str, tuple[dict[str, Any], bytes]] = {}
+        refused: list[tuple[Any, str]] = []
         for record in records:
             try:
                 meta = snapshots.verify(record.value, key=self._key)
-            except snapshots.SnapshotRefused as refused:
-                self._ctx.counters["snapshots_refused"] += 1
-                log.error("refused the snapshot at models offset %s: %s", record.offset, refused)
+            except snapshots.SnapshotRefused as error:
+                refused.append((record, str(error)))
                 continue
             name = meta["model"]
             self._index.setdefault(name, {})[meta["version"]] = record.offset
             if meta["version"] >= newest.get(name, ({"version": -1}, b""))[0]["version"]:
                 newest[name] = (meta, record.value)
-        return newest
+        return newest, refused
+
+    async def _alert(self, refused: list[tuple[Any, str]]) -> None:
+        """An alert for each record on ``models`` that is not a snapshot signed with our key."""
+        ctx, outbox = self._ctx, self._ctx.outbox()
+        for record, reason in refused:
+            ctx.counters["snapshots_refused"] += 1
+            log.error("refused the snapshot at models offset %s: %s", record.offset, reason)
+            alert = {
+                "v": contracts.SCHEMA_VERSION,
+                "kind": "snapshot_refused",
+                "model": (record.key or b"?").decode(errors="replace")[:64],
+                "worker": ctx.worker_id,
+                "ts": now_ms(),
+                "evidence": {"reason": reason, "offset": record.offset},
+            }
+            outbox.add(ctx.topic_name("alerts"), "snapshot_refused", contracts.encode(alert))
+        await outbox.flush()
 
     async def _offer(self, name: str, meta: dict[str, Any], raw: bytes) -> None:
         """Serve a new snapshot if this worker neither learns the model nor has it pinned."""

@@ -47,6 +47,10 @@ def test_snapshots_every_n_examples_and_on_demand(
     assert sum(verified[-1]["offsets"].values()) + len(verified[-1]["offsets"]) == 50
     (refused,) = [row for row in rows if "refused" in row]
     assert refused["refused"] == "unsigned snapshot"
+    alerts = reader.read("alerts", lambda ms: len(ms) >= 1, 30)
+    (alert,) = [contracts.decode_map(m.value()) for m in alerts]
+    assert alert["kind"] == "snapshot_refused" and alert["model"] == "category"
+    assert alert["evidence"] == {"reason": "unsigned snapshot", "offset": refused["offset"]}
 
     for name, value in settings.env().items():
         monkeypatch.setenv(name, value)
