@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from streams import snapshots
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
 __all__ = ["Learner", "learn_example"]
 
 log = logging.getLogger(__name__)
+
+
+def _position(event: Any) -> str:
+    return f"{event.message.topic}:{event.message.partition}"
 
 
 def learn_example(model: LiveModel | CategoryModel, example: dict[str, Any]) -> None:
@@ -59,6 +64,7 @@ class Learner:
         self._last: dict[str, tuple[int, float]] = {}  # model -> (version, monotonic time)
         self._requested: set[str] = set()
         self._started = time.monotonic()
+        self._positions: set[str] | None = None  # the examples partitions assigned here
         if not self._key:
             log.warning("no ADSTREAM_SNAPSHOT_KEY: no snapshots, no recovery after a crash")
 
@@ -159,12 +165,14 @@ class Learner:
 
     # ------------------------------------------------------------------ recovery
 
-    async def restore(self) -> None:
-        """Load the latest signed snapshot of every model this worker has; before any agent."""
+    async def restore(self, names: Collection[str] | None = None) -> None:
+        """Load the latest signed snapshot of each model (of ``names``; all by default): at
+        start, before any agent, and when partitions move here from another learner."""
         if not self._key:
             return
         started = time.perf_counter()
-        latest = await latest_snapshots(self._ctx.settings, self._models())
+        wanted = self._models().keys() if names is None else names
+        latest = await latest_snapshots(self._ctx.settings, wanted)
         for name, (meta, model) in latest.items():
             if not self._install(name, model):
                 continue
@@ -172,9 +180,32 @@ class Learner:
             self._ledgers[name] = ledger
             self._written[name] = dict(ledger.offsets)
             self._last[name] = (meta["version"], time.monotonic())
+            self._held.pop(name, None)  # not ours to acknowledge: Faust delivers them again
             self._ctx.counters[f"restored.{name}"] = meta["version"]
             log.info("restored %s version %s from its snapshot", name, meta["version"])
         self._ctx.counters["restore_ms"] = int((time.perf_counter() - started) * 1000)
+
+    async def on_assigned(self, positions: set[str]) -> None:
+        """``examples`` partitions (``topic:partition``) now ours. Those that are new here may
+        have been learned by another worker until now: restore the models learned from them
+        (and those never learned here) from their latest snapshots, before learning on."""
+        previous, self._positions = self._positions, set(positions)
+        if previous is None:
+            return  # the first assignment: restored at start
+        arrived = positions - previous
+        if arrived:
+            await self.restore(
+                [
+                    name
+                    for name in self._models()
+                    if name not in self._ledgers or arrived & self._ledgers[name].offsets.keys()
+                ]
+            )
+
+    def on_revoked(self, positions: set[str]) -> None:
+        """``examples`` partitions no longer ours: their events are not ours to acknowledge."""
+        for name, held in self._held.items():
+            self._held[name] = [event for event in held if _position(event) not in positions]
 
     def _install(self, name: str, model: Any) -> bool:
         ctx = self._ctx

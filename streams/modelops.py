@@ -16,14 +16,17 @@ from streams.snapshotting import snapshot_catalog
 
 __all__ = ["NoOlderVersion", "rollback_target", "served_versions", "wait_serving"]
 
+ALIVE_WITHIN_MS = 30_000  # a worker silent for longer than this before the newest word is gone
+
 
 class NoOlderVersion(AdstreamError, LookupError):
     """There is no snapshot older than the version served: nothing to roll back to."""
 
 
 async def served_versions(settings: Settings, name: str) -> dict[str, int]:
-    """``{worker: version}`` of ``name``, from each worker's newest word on ``metrics``: its
-    periodic report, or a change of serving version since."""
+    """``{worker: version}`` of ``name``, from each live worker's newest word on ``metrics``:
+    its periodic report, or a change of serving version since (a worker whose newest word is
+    ``ALIVE_WITHIN_MS`` older than the newest of all is taken to be gone)."""
     newest: dict[str, tuple[int, int]] = {}  # worker -> (ts, version)
     for record in await read_topic(settings, "metrics"):
         said = contracts.decode_map(record.value)
@@ -35,7 +38,12 @@ async def served_versions(settings: Settings, name: str) -> dict[str, int]:
             continue
         if said["ts"] >= newest.get(said["worker"], (-1, 0))[0]:
             newest[said["worker"]] = (said["ts"], version)
-    return {worker: version for worker, (_, version) in newest.items()}
+    latest = max((ts for ts, _ in newest.values()), default=0)
+    return {
+        worker: version
+        for worker, (ts, version) in newest.items()
+        if ts >= latest - ALIVE_WITHIN_MS
+    }
 
 
 async def rollback_target(settings: Settings, name: str) -> int:

@@ -35,6 +35,19 @@ def register(ctx: WorkerContext) -> None:
             learner.write_due(outbox)
             await outbox.flush()
 
+    examples = ctx.topic_name("examples")
+
+    def positions(partitions: Any) -> set[str]:
+        return {f"{tp.topic}:{tp.partition}" for tp in partitions if tp.topic == examples}
+
+    @ctx.app.on_partitions_assigned.connect
+    async def restore_arrived(app: Any, assigned: Any, **kwargs: Any) -> None:
+        await learner.on_assigned(positions(assigned))
+
+    @ctx.app.on_partitions_revoked.connect
+    async def forget_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
+        learner.on_revoked(positions(revoked))
+
     @ctx.app.timer(1.0, name="snapshot-clock")
     async def snapshot_when_due() -> None:  # time-based and requested snapshots, when idle
         outbox = ctx.outbox()

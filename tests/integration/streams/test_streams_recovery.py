@@ -272,3 +272,54 @@ def _poll_latest(
             )
     counts = {name: meta["n_examples"] for name, (meta, _) in latest.items()}
     raise AssertionError(f"{system.topic_prefix}: snapshots hold {counts}, want {wanted}")
+
+
+def test_a_learner_taking_over_partitions_restores_their_models_first(
+    new_settings, start_worker, produce, reader_for
+):
+    """Two learners share the examples partitions. The one that learns the click model is
+    killed; the other takes its partitions over and must learn on from the click model's
+    latest snapshot, not from its own (empty) click model."""
+    common = {
+        "partitions": 4,  # click and quality in one partition, category in another
+        "snapshot_key": "rebalance-test",
+        "snapshot_every_examples": 50,
+        "snapshot_every_s": 1.0,
+    }
+    victim, reference = new_settings(**common), new_settings(**common)
+    learners = victim.replace(agents="learn")
+    start_worker(reference)
+    workers = [start_worker(learners, serving=False) for _ in range(2)]
+    stream_rng, produced = random.Random(11), []
+    for chunk in range(2):
+        for example in _examples(stream_rng, len(produced), 900):
+            for system in (victim, reference):
+                produce("examples", example["model"].encode(), contracts.encode(example), system)
+            produced.append(example)
+        clicks = sum(example["model"] == "click" for example in produced)
+        reports = reader_for(victim).read("metrics", model_reported("click", clicks), 90)
+        assert model_reported("click", clicks)(reports), f"click stalled in chunk {chunk}"
+        if chunk == 0:
+            owner = _reporter(reports, "click")
+            (killed,) = [w for w in workers if owner.endswith(f"-{w.pid}")]
+            killed.kill()
+    wanted = {
+        name: [e["example_id"] for e in produced if e["model"] == name]
+        for name in ("click", "quality", "category")
+    }
+    for system in (victim, reference):
+        for name, ids in wanted.items():
+            reports = reader_for(system).read("metrics", model_reported(name, len(ids)), 120)
+            assert model_reported(name, len(ids))(reports), f"{name} never learned everything"
+            seq = asyncio.run(send_command(system, "snapshot", {"model": name}, issued_by="t"))
+            assert asyncio.run(wait_applied(system, seq, timeout_s=60))
+    _assert_same_models(victim, reference, wanted, [e["features"] for e in produced[:300]])
+    clicks = reader_for(victim).read("metrics", model_reported("click", len(wanted["click"])))
+    survivor = _worker_counters(victim)[_reporter(clicks, "click")]
+    assert survivor["restored.click"] > 0, "the survivor did not restore the click model"
+
+
+def _reporter(messages: list[Any], model: str) -> str:
+    """The worker of the newest report of ``model`` among metrics messages."""
+    reports = [contracts.decode_map(m.value()) for m in messages if m.key() == model.encode()]
+    return reports[-1]["worker"]
