@@ -4,6 +4,12 @@ faust-streaming 0.15 hard-codes ``fetch_max_wait_ms=1500`` for worker consumers 
 changes it. Tansu answers a fetch only when that wait runs out, so output would arrive in bursts
 every 1.5 s. :class:`Transport` is the stock driver with a consumer thread that applies
 ``Settings.fetch_max_wait_ms`` before the consumer starts.
+
+Its consumer also ignores the acknowledgement of a message fetched before the last rebalance.
+Faust skips such a message and acknowledges it, but after the rebalance the partition is read
+again from its committed offset, so the same offset arrives again and is learned (or joined)
+and held: counting the stale acknowledgement would let a commit pass it before the snapshot
+that contains it.
 """
 
 from __future__ import annotations
@@ -32,6 +38,13 @@ class _Consumer(faust_aiokafka.Consumer):
 
     def _new_consumer_thread(self) -> _ConsumerThread:
         return self.thread_class(self, loop=self.loop, beacon=self.beacon)
+
+    def ack(self, message: Any) -> bool:
+        """Mark a message safe to commit, unless it was fetched before the last rebalance."""
+        generation = message.generation_id
+        if generation is not None and generation != self.app.consumer_generation_id:
+            return False  # it is read again from the committed offset
+        return super().ack(message)
 
 
 class Transport(faust_aiokafka.Transport):

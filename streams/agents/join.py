@@ -160,7 +160,10 @@ def register(ctx: WorkerContext) -> None:
                 position = f"{message.topic}:{message.partition}"
                 origin = {position: message.offset}
                 message.incref()  # held until the join releases it (this agent's ack leaves it)
+                again = (position, message.offset) in held
                 held[position, message.offset] = event
+                if again:  # read again after a rebalance: already in the state; ack this copy
+                    continue
                 if kind == "queries":
                     join.add_query(record, origin)
                 elif kind == "impressions":
