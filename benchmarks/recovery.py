@@ -28,7 +28,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from benchmarks.e2e import percentile
+from benchmarks.e2e import latency_summary
 from learners import features_for
 from producers.world import World
 from streams import contracts, snapshots
@@ -118,16 +118,6 @@ def _learner_report(watcher: SystemWatcher, pid: int) -> dict[str, Any] | None:
 
 def _click_at(n: int) -> Any:
     return lambda w: (w.model("click") or {}).get("version", 0) >= n
-
-
-def _summary_ms(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "n": len(ordered),
-        "p50": percentile(ordered, 50),
-        "p99": percentile(ordered, 99),
-        "max": ordered[-1] if ordered else float("nan"),
-    }
 
 
 async def _snapshot_figures(settings: Settings) -> dict[str, Any]:
@@ -240,7 +230,7 @@ async def _measure(
     freshness = [s["freshness_ms"] for s in swaps if s["freshness_ms"] is not None]
     return {
         "snapshots": {**await _snapshot_figures(settings), "write_ms": write_us / 1000},
-        "freshness_ms": _summary_ms(freshness),
+        "freshness": {**latency_summary(freshness), "n": len(freshness)},
         "recovery": {
             "version_at_kill": at_kill,
             "restored_version": counters.get("restored.click"),

@@ -247,14 +247,14 @@ def _recovery_table(recovery: dict[str, Any]) -> Table:
     table = Table(title="snapshots, serving freshness and recovery after SIGKILL (click model)")
     table.add_column("what")
     table.add_column("value", justify="right")
-    snap, fresh, back = recovery["snapshots"], recovery["freshness_ms"], recovery["recovery"]
+    snap, fresh, back = recovery["snapshots"], recovery["freshness"], recovery["recovery"]
     rows = {
         "snapshot size (last / max)": f"{snap['bytes_last']:,} / {snap['bytes_max']:,} B",
         "snapshot write, in the learner (pickle, sign)": f"{snap['write_ms']:.1f} ms",
         "snapshot dump, in-process": f"{snap['dump_ms']:.1f} ms",
         "snapshot verify + load, in-process": f"{snap['verify_load_ms']:.1f} ms",
         "serving freshness p50 / p99 / max": (
-            f"{fresh['p50']:.0f} / {fresh['p99']:.0f} / {fresh['max']:.0f} ms"
+            f"{fresh['p50_ms']:.0f} / {fresh['p99_ms']:.0f} / {fresh['max_ms']:.0f} ms"
             f" ({fresh['n']} swaps)"
         ),
         "restore the snapshot at start": f"{back['restore_ms']} ms",

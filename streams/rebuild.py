@@ -23,7 +23,7 @@ from typing import Any
 from streams import contracts, snapshots
 from streams.category import CATEGORY, CategoryModel
 from streams.learning import learn_example
-from streams.ledger import Ledger
+from streams.ledger import Ledger, origin_of
 from streams.models import default_models
 from streams.observe import read_topic
 from streams.settings import Settings
@@ -97,7 +97,7 @@ def replay(
 
     for position, offset, example in examples:
         apply_changes_due()
-        origin = next(iter(example["source"].items()), None)
+        origin = origin_of(example["source"])
         verdict = ledger.verdict(position, offset, origin, example["example_id"])
         if verdict is None:
             learn_example(model, example)
