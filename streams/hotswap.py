@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer
 from streams import contracts, snapshots
 from streams.emit import now_ms
 from streams.observe import assigned_from_start, consumer_options, fetch_at
+from streams.snapshotting import Refused, newest_by_model, verify_records
 
 if TYPE_CHECKING:
     from streams.app import WorkerContext
@@ -61,10 +62,12 @@ class ModelFollower:
             while True:
                 batches = await consumer.getmany(timeout_ms=200)
                 records = [record for batch in batches.values() for record in batch]
-                newest, refused = self._indexed(records)
+                verified, refused = verify_records(records, self._key)
+                for record, meta in verified:
+                    self._index.setdefault(meta["model"], {})[meta["version"]] = record.offset
                 if refused:
                     await self._alert(refused)
-                for name, (meta, raw) in newest.items():
+                for name, (meta, raw) in newest_by_model(verified).items():
                     await self._offer(name, meta, raw)
                 for name in list(self._repin):
                     if await self._serve_pinned(name):
@@ -72,26 +75,7 @@ class ModelFollower:
         finally:
             await consumer.stop()
 
-    def _indexed(
-        self, records: list[Any]
-    ) -> tuple[dict[str, tuple[dict[str, Any], bytes]], list[tuple[Any, str]]]:
-        """Index verified snapshots: the newest of each model among ``records``, and the
-        records refused with the reason."""
-        newest: dict[str, tuple[dict[str, Any], bytes]] = {}
-        refused: list[tuple[Any, str]] = []
-        for record in records:
-            try:
-                meta = snapshots.verify(record.value, key=self._key)
-            except snapshots.SnapshotRefused as error:
-                refused.append((record, str(error)))
-                continue
-            name = meta["model"]
-            self._index.setdefault(name, {})[meta["version"]] = record.offset
-            if meta["version"] >= newest.get(name, ({"version": -1}, b""))[0]["version"]:
-                newest[name] = (meta, record.value)
-        return newest, refused
-
-    async def _alert(self, refused: list[tuple[Any, str]]) -> None:
+    async def _alert(self, refused: Refused) -> None:
         """An alert for each record on ``models`` that is not a snapshot signed with our key."""
         ctx, outbox = self._ctx, self._ctx.outbox()
         for record, reason in refused:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from streams import snapshots
 from streams.category import CategoryModel
 from streams.emit import Outbox, now_ms
-from streams.ledger import Ledger, origin_of
+from streams.ledger import Ledger
 from streams.models import LiveModel
 from streams.snapshotting import latest_snapshots
 
@@ -99,15 +99,12 @@ class Learner:
             return False
         message = event.message
         position = f"{message.topic}:{message.partition}"
-        origin = origin_of(example["source"])
-        ledger = self.ledger(name)
-        verdict = ledger.verdict(position, message.offset, origin, example["example_id"])
+        verdict = self.ledger(name).admit(position, message.offset, example)
         if verdict is None:
             learn_example(model, example)
             self._ctx.counters[f"learned.{name}"] += 1
         else:
             self._ctx.counters[f"{verdict}.{name}"] += 1
-        ledger.record(position, message.offset, origin, example["example_id"], learned=not verdict)
         self._hold(name, event, position, message.offset)
         version = self._last.get(name, (0, 0.0))[0]
         if self._key and model.n_learned - version >= self._ctx.settings.snapshot_every_examples:

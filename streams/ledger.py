@@ -13,18 +13,19 @@ The ledger also keeps a digest of the ids it learned: the sum of their 64-bit ha
 2**64, which two learners that applied the same set of examples share whatever their order,
 and which changes when an example is missing or counted twice.
 
+>>> def example(origin_offset, example_id="imp-40"):
+...     return {"example_id": example_id, "source": {"impressions:1": origin_offset}}
 >>> ledger = Ledger()
->>> ledger.verdict("examples:0", 7, ("impressions:1", 40)) is None
+>>> ledger.admit("examples:0", 7, example(40)) is None  # new: learn it
 True
->>> ledger.record("examples:0", 7, ("impressions:1", 40), "imp-40", learned=True)
->>> ledger.verdict("examples:0", 7, ("impressions:1", 40))  # re-delivered
+>>> ledger.admit("examples:0", 7, example(40))  # re-delivered
 'replayed'
->>> ledger.verdict("examples:0", 9, ("impressions:1", 40))  # the same label, emitted again
+>>> ledger.admit("examples:0", 8, example(40, "imp-x"))  # the same label, emitted again
 'duplicate'
->>> ledger.verdict("examples:0", 9, ("impressions:1", 41), "imp-40")  # the same id, sent twice
+>>> ledger.admit("examples:0", 9, example(41))  # the same id, sent twice
 'duplicate'
->>> ledger.digest == id_digest(["imp-40"])
-True
+>>> ledger.offsets, ledger.n_learned, ledger.digest == id_digest(["imp-40"])
+({'examples:0': 9}, 1, True)
 """
 
 from __future__ import annotations
@@ -69,28 +70,26 @@ class Ledger:
     capacity: int = 20_000  # recent ids remembered
     recent: dict[int, None] = dataclasses.field(default_factory=dict)  # id hashes, oldest first
 
-    def verdict(
-        self, position: str, offset: int, origin: Origin | None, example_id: str = ""
-    ) -> str | None:
-        """``None`` if the example is new; ``"replayed"`` or ``"duplicate"`` otherwise."""
+    def admit(self, position: str, offset: int, example: Mapping[str, Any]) -> str | None:
+        """Record the (decoded) example at ``position``/``offset`` as handled: ``None`` if it
+        is new and is to be learned now, ``"replayed"`` or ``"duplicate"`` if it is skipped."""
+        verdict = None
+        origin = origin_of(example["source"])
+        hashed = _id_hash(example["example_id"])
         if offset <= self.offsets.get(position, -1):
-            return "replayed"
-        if origin is not None and origin[1] <= self.origins.get(origin[0], -1):
-            return "duplicate"
-        if example_id and _id_hash(example_id) in self.recent:
-            return "duplicate"
-        return None
-
-    def record(
-        self, position: str, offset: int, origin: Origin | None, example_id: str, *, learned: bool
-    ) -> None:
-        """The example at ``position``/``offset`` was handled (``learned``, or skipped)."""
+            verdict = "replayed"
+        elif hashed in self.recent or (
+            origin is not None and origin[1] <= self.origins.get(origin[0], -1)
+        ):
+            verdict = "duplicate"
         self.offsets[position] = max(offset, self.offsets.get(position, -1))
-        if not learned:
-            return
+        if verdict is None:
+            self._learned(origin, hashed)
+        return verdict
+
+    def _learned(self, origin: Origin | None, hashed: int) -> None:
         if origin is not None:
             self.origins[origin[0]] = max(origin[1], self.origins.get(origin[0], -1))
-        hashed = _id_hash(example_id)
         self.digest = (self.digest + hashed) & _MASK
         self.n_learned += 1
         self.recent[hashed] = None

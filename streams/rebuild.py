@@ -23,10 +23,11 @@ from typing import Any
 from streams import contracts, snapshots
 from streams.category import CATEGORY, CategoryModel
 from streams.learning import learn_example
-from streams.ledger import Ledger, origin_of
+from streams.ledger import Ledger
 from streams.models import default_models
 from streams.observe import read_topic
 from streams.settings import Settings
+from streams.snapshotting import verify_records
 
 __all__ = ["RebuildVerdict", "fresh_model", "model_state", "rebuild", "replay"]
 
@@ -97,11 +98,8 @@ def replay(
 
     for position, offset, example in examples:
         apply_changes_due()
-        origin = origin_of(example["source"])
-        verdict = ledger.verdict(position, offset, origin, example["example_id"])
-        if verdict is None:
+        if ledger.admit(position, offset, example) is None:
             learn_example(model, example)
-        ledger.record(position, offset, origin, example["example_id"], learned=not verdict)
     apply_changes_due()
     return ledger
 
@@ -122,17 +120,11 @@ async def rebuild(settings: Settings, name: str, version: int) -> RebuildVerdict
     """Rebuild ``name`` at ``version`` from the log and compare it with its snapshot."""
     started = time.perf_counter()
     key = settings.snapshot_key.encode()
-    found = None
-    for record in await read_topic(settings, "models"):
-        try:
-            meta = snapshots.verify(record.value, key=key)
-        except snapshots.SnapshotRefused:
-            continue
-        if meta["model"] == name and meta["version"] == version:
-            found = record.value
-    if found is None:
+    verified, _ = verify_records(await read_topic(settings, "models"), key)
+    found = [r for r, meta in verified if meta["model"] == name and meta["version"] == version]
+    if not found:
         raise LookupError(f"no verified snapshot of {name} at version {version}")
-    meta, snapshot = snapshots.load(found, key=key)
+    meta, snapshot = snapshots.load(found[-1].value, key=key)
     upto: dict[str, int] = meta["offsets"]
     examples = []
     for record in await read_topic(settings, "examples"):
