@@ -141,6 +141,14 @@ def test_sigkill_three_times_loses_nothing_and_learns_nothing_twice(
         assert sum("restored.click" in worker for worker in counters) == 3  # every restart
 
 
+def _learning_counters(system: Settings, name: str) -> dict[str, dict[str, int]]:
+    """What each worker of ``system`` says it did with ``name``'s examples (for failures)."""
+    return {
+        worker: {k: v for k, v in counters.items() if k.endswith(f".{name}") or "restore" in k}
+        for worker, counters in _worker_counters(system).items()
+    }
+
+
 def _examples(rng: random.Random, first: int, n: int) -> Iterator[dict[str, Any]]:
     """Click, quality and category examples, as the join and the labels agent make them."""
     paths = [f"v{a}/c{b}/l{c}" for a in range(3) for b in range(2) for c in range(2)]
@@ -204,7 +212,10 @@ def test_sigkill_of_a_learner_between_snapshots_loses_and_repeats_nothing(
     for system in (victim, reference):  # once all is learned, snapshot it
         for name, ids in wanted.items():
             reports = reader_for(system).read("metrics", model_reported(name, len(ids)), 120)
-            assert model_reported(name, len(ids))(reports), f"{name} never learned everything"
+            assert model_reported(name, len(ids))(reports), (
+                f"{system.topic_prefix} {name} never learned all {len(ids)}: "
+                f"{_learning_counters(system, name)}"
+            )
             seq = asyncio.run(send_command(system, "snapshot", {"model": name}, issued_by="t"))
             assert asyncio.run(wait_applied(system, seq, timeout_s=60))
     probe = [e["features"] for e in produced[:300]]
