@@ -140,6 +140,11 @@ _SUGGESTED_PATHS = (
     "health/fitness/trackers",
 )
 
+# Drift: tastes change abruptly. Every segment's affinity for each vertical is drawn afresh,
+# twice as spread, and every click logit rises by _DRIFT_LOGIT (about 1.7x the clicks).
+_DRIFT_AFFINITY_SD = 1.2
+_DRIFT_LOGIT = 0.6
+
 # Click delay: lognormal, median 4 s; about 4 % beyond a 30 s window.
 _DELAY_MEDIAN_S = 4.0
 _DELAY_SIGMA = 1.15
@@ -277,6 +282,8 @@ class World:
         Number of ads at the start.
     n_advertisers
         Number of advertisers at the start; each concentrates its ads in one category.
+    click_logit_shift
+        Added to every click logit: -4.0 makes clicks rare (a base rate near 0.1 %).
 
     Attributes
     ----------
@@ -289,9 +296,17 @@ class World:
     """
 
     def __init__(
-        self, *, seed: int = 0, n_users: int = 5_000, n_ads: int = 2_000, n_advertisers: int = 200
+        self,
+        *,
+        seed: int = 0,
+        n_users: int = 5_000,
+        n_ads: int = 2_000,
+        n_advertisers: int = 200,
+        click_logit_shift: float = 0.0,
     ) -> None:
         self.seed = seed
+        self.click_logit_shift = click_logit_shift
+        self._n_drifts = 0
         self.n_users = n_users
         self.n_ads = n_ads
         self.n_advertisers = n_advertisers
@@ -517,6 +532,15 @@ class World:
         launched = _LAUNCH_WEIGHT * len(self._launched)
         self._launch_share = launched / (launched + self._leaf_weights[-1])
 
+    def drift_tastes(self) -> None:
+        """Click propensities change abruptly: each segment's affinity for each vertical is
+        drawn afresh (from its own seeded stream, twice as spread) and every click logit rises
+        by 0.6. Queries, candidates and quality are unchanged."""
+        self._n_drifts += 1
+        rng = random.Random(f"{self.seed}:drift:{self._n_drifts}")
+        self.affinity = {key: rng.gauss(0.0, _DRIFT_AFFINITY_SD) for key in sorted(self.affinity)}
+        self.click_logit_shift += _DRIFT_LOGIT
+
     def _draw_leaf(self, rng: random.Random, user: User) -> Leaf:
         """The leaf of the next query: a launched leaf with its share of the traffic, else
         mostly one of the user's favourites, else a popular one (never a retired leaf)."""
@@ -615,6 +639,7 @@ class World:
         vertical = ad.category.split("/", 1)[0]
         logit = (
             _BASE_LOGIT
+            + self.click_logit_shift
             + _MATCH_LOGIT[_shared_levels(truth.leaf, ad.category)]
             + self.affinity[truth.segment, vertical]
             + _DEVICE_LOGIT[truth.device]

@@ -145,7 +145,7 @@ def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> Wo
         settings=settings,
         worker_id=f"{socket.gethostname()}-{os.getpid()}",
         topics=topics,
-        models=models if models is not None else default_models(),
+        models=models if models is not None else default_models(settings.negative_sampling_rate),
         category=CategoryModel(n_bits=settings.n_bits),
         counters=counters,
         dead_letters=DeadLetters(specs["dead-letter"].name, counters),

@@ -63,6 +63,7 @@ MAX_CANDIDATES = 100
 MAX_TEXT_BYTES = 1024
 MAX_ID_CHARS = 128
 MAX_CONTEXT_KEYS = 32
+MAX_SLICES = 8
 MAX_FEATURES = 4096
 MIN_TS_MS = 946_684_800_000  # 2000-01-01: anything earlier is a unit error or garbage
 MAX_TS_MS = 4_102_444_800_000  # 2100-01-01
@@ -215,11 +216,16 @@ def example(
     ts_event: int,
     ts_label: int,
     source: Mapping[str, int],
+    slices: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A labelled example for one model (key: model name).
 
     ``source`` maps ``"topic:partition"`` to the offset of the input that closed the example.
+    ``sampling_rate`` is the probability the join kept it with (negatives may be down-sampled).
+    ``slices`` (optional) names the segments the model's health is reported per, such as
+    ``{"device": "mobile", "vertical": "travel"}``.
     """
+    optional = {"slices": dict(slices)} if slices else {}
     return {
         "v": SCHEMA_VERSION,
         "example_id": example_id,
@@ -231,6 +237,7 @@ def example(
         "ts_event": ts_event,
         "ts_label": ts_label,
         "source": dict(source),
+        **optional,
     }
 
 
@@ -490,6 +497,16 @@ def decode_example(data: bytes) -> dict[str, Any]:
     _timestamp(event, "ts_label")
     if type(_field(event, "source")) is not dict:
         raise _fail("wrong type: source must be a map")
+    slices = event.get("slices", {})
+    if (
+        type(slices) is not dict
+        or len(slices) > MAX_SLICES
+        or not all(
+            type(k) is str and type(v) is str and len(k) <= MAX_ID_CHARS and len(v) <= MAX_ID_CHARS
+            for k, v in slices.items()
+        )
+    ):
+        raise _fail(f"wrong type: slices must map at most {MAX_SLICES} short names to strings")
     return event
 
 

@@ -172,9 +172,7 @@ async def send_command(
 
 async def latest_category_report(settings: Settings) -> dict | None:
     """The newest category-model report on ``metrics`` (its classes and changes), if any."""
-    reports = [
-        r for r in await read_topic(settings, "metrics") if r.key == b"category"
-    ]
+    reports = [r for r in await read_topic(settings, "metrics") if r.key == b"category"]
     return contracts.decode_map(reports[-1].value) if reports else None
 
 

@@ -43,12 +43,14 @@ def _position(event: Any) -> str:
     return f"{event.message.topic}:{event.message.partition}"
 
 
-def learn_example(model: LiveModel | CategoryModel, example: dict[str, Any]) -> None:
-    """Predict, then learn one decoded example (a category path, or a label in [0, 1])."""
+def learn_example(model: LiveModel | CategoryModel, example: dict[str, Any]) -> Any:
+    """Predict, then learn one decoded example (a category path, or a label in [0, 1]);
+    returns the prediction made before learning."""
     if isinstance(model, CategoryModel):
-        model.learn(example["features"], example["label"])
-    else:
-        model.learn(example["features"], example["label"], example["weight"])
+        return model.learn(example["features"], example["label"])
+    return model.learn(
+        example["features"], example["label"], example["weight"], example["sampling_rate"]
+    )
 
 
 class Learner:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from river import base
 
 from learners import FTRLLogisticRegression, ProgressiveMetrics, ProgressiveQuality
+from learners.downsampled import NegativeDownsampled
 
 __all__ = [
     "CLICK",
@@ -70,12 +71,30 @@ class LiveModel:
         predict = self.estimator.predict_proba_one
         return [predict(x)[True] for x in xs]
 
-    def learn(self, x: Mapping[int, float], label: float, w: float = 1.0) -> float:
-        """Predict, record the metrics, then learn; returns the prediction made before learning."""
+    @property
+    def negative_rate(self) -> float:
+        """The fraction of negatives this model is learned with (1.0: all of them)."""
+        estimator = self.estimator
+        return estimator.rate if isinstance(estimator, NegativeDownsampled) else 1.0
+
+    def weights(self, label: float, w: float, sampling_rate: float) -> tuple[float, float]:
+        """An example's weight in the population (a negative kept at ``sampling_rate`` stands
+        for ``1 / sampling_rate`` of them) and the weight the model learns it with (importance
+        weighted from the example's sampling rate to the model's)."""
+        if not self.binary or label >= 0.5:
+            return w, w
+        return w / sampling_rate, w * self.negative_rate / sampling_rate
+
+    def learn(
+        self, x: Mapping[int, float], label: float, w: float = 1.0, sampling_rate: float = 1.0
+    ) -> float:
+        """Predict, record the metrics, then learn; returns the prediction made before learning
+        (for the population: a down-sampled model's is recalibrated)."""
         y = label >= 0.5 if self.binary else label
         p = self.estimator.predict_proba_one(x)[True]
-        self.estimator.learn_one(x, y, w)
-        self.metrics.update(y, p, w)
+        population_w, learn_w = self.weights(label, w, sampling_rate)
+        self.estimator.learn_one(x, y, learn_w)
+        self.metrics.update(y, p, population_w)
         self.n_learned += 1
         return p
 
@@ -87,11 +106,18 @@ class ModelRegistry(dict[str, LiveModel]):
     """Live models by name; each serves one objective."""
 
 
-def default_models() -> ModelRegistry:
-    """The models a worker starts with: click (``engagement``) and quality (``quality``)."""
+def default_models(negative_rate: float = 1.0) -> ModelRegistry:
+    """The models a worker starts with: click (``engagement``) and quality (``quality``).
+
+    With ``negative_rate`` below 1 the click model learns from examples whose negatives the
+    join kept at that rate, and recalibrates (:class:`learners.downsampled.NegativeDownsampled`).
+    """
+    click: base.Classifier = FTRLLogisticRegression(**CLICK_PARAMS)
+    if negative_rate < 1.0:
+        click = NegativeDownsampled(click, rate=negative_rate)
     return ModelRegistry(
         {
-            CLICK: LiveModel(CLICK, ENGAGEMENT, FTRLLogisticRegression(**CLICK_PARAMS)),
+            CLICK: LiveModel(CLICK, ENGAGEMENT, click),
             QUALITY: LiveModel(
                 QUALITY,
                 QUALITY,

@@ -49,6 +49,8 @@ class Settings:
     snapshot_every_s: float = 30.0
     #: how often Faust commits the offsets of acknowledged inputs
     commit_interval_s: float = 2.8
+    #: the fraction of click negatives the join keeps (the click model recalibrates)
+    negative_sampling_rate: float = 1.0
     #: the agents this worker runs, comma-separated (empty: all of them); workers with
     #: different agents form different consumer groups, so each sees every input it reads
     agents: str = ""
@@ -62,6 +64,8 @@ class Settings:
             raise ValueError("fetch_max_wait_ms must be in 1..500 (0 returns nothing on Tansu)")
         if not 8 <= self.n_bits <= 28:
             raise ValueError("n_bits must be in 8..28")
+        if not 0.0 < self.negative_sampling_rate <= 1.0:
+            raise ValueError("negative_sampling_rate must be in (0, 1]")
         unknown = self.roles - set(AGENTS)
         if unknown:
             raise ValueError(f"unknown agents {sorted(unknown)}; known: {', '.join(AGENTS)}")

@@ -18,6 +18,7 @@ Dead letters of the re-read inputs are written again.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -36,23 +37,54 @@ IMPRESSION_WAIT_S = 10.0  # how long an impression waits for its query, a click 
 IDLE_S = 5.0  # silence after which a partition, or the whole input, counts as idle
 
 
-def examples_for(label: Label, n_bits: int, category: str | None = None) -> list[dict[str, Any]]:
+def keeps_negative(impression_id: str, rate: float) -> bool:
+    """Whether the negative of this impression is kept at sampling ``rate``: a hash of its id,
+    so a join that emits the label again (after a crash) decides the same way.
+
+    >>> keeps_negative("imp-1", 1.0), sum(keeps_negative(f"imp-{i}", 0.02) for i in range(10_000))
+    (True, 185)
+    """
+    if rate >= 1.0:
+        return True
+    digest = hashlib.blake2b(impression_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") < rate * 2**64
+
+
+def slices_of(query: dict[str, Any], ad: dict[str, Any]) -> dict[str, str]:
+    """The segments a click example's health is reported per: device and the ad's vertical."""
+    device = query["context"].get("device")
+    slices = {"vertical": ad["category"].split("/", 1)[0][:64]}
+    if type(device) is str:
+        slices["device"] = device[:64]
+    return slices
+
+
+def examples_for(
+    label: Label, n_bits: int, category: str | None = None, negative_rate: float = 1.0
+) -> list[dict[str, Any]] | None:
     """The click-model example of one label, and the quality-model example if the impression
-    was rated; empty if the ad is not among the query's candidates.
+    was rated; ``None`` if the ad is not among the query's candidates.
 
     ``category`` is the query's predicted category path. The join asks the serving category
     model as it is when the window closes; serve asked it as it was when the query came (in
-    one process the two differ only by what was learned in between).
+    one process the two differ only by what was learned in between). A click negative is kept
+    with probability ``negative_rate`` (:func:`keeps_negative`), recorded as its
+    ``sampling_rate``; positives and quality examples are always kept.
     """
     ad_id = label.impression["ad_id"]
     ad = next((ad for ad in label.query["candidates"] if ad["ad_id"] == ad_id), None)
     if ad is None:
-        return []
+        return None
     features = candidate_features(query_context(label.query, n_bits, category=category), ad)
     impression_id = label.impression["impression_id"]
-    targets = [(CLICK, impression_id, label.label, label.ts_label)]
+    targets = []
+    if label.label > 0:
+        targets.append((CLICK, impression_id, label.label, 1.0))
+    elif keeps_negative(impression_id, negative_rate):
+        targets.append((CLICK, impression_id, label.label, min(negative_rate, 1.0)))
     if label.quality is not None:
-        targets.append((QUALITY, f"{impression_id}:quality", label.quality, label.ts_label))
+        targets.append((QUALITY, f"{impression_id}:quality", label.quality, 1.0))
+    slices = slices_of(label.query, ad)
     return [
         contracts.example(
             example_id=example_id,
@@ -60,12 +92,13 @@ def examples_for(label: Label, n_bits: int, category: str | None = None) -> list
             features=features,
             label=target,
             weight=1.0,
-            sampling_rate=1.0,
+            sampling_rate=sampling_rate,
             ts_event=label.impression["ts"],
-            ts_label=ts_label,
+            ts_label=label.ts_label,
             source=label.source,
+            slices=slices,
         )
-        for model, example_id, target, ts_label in targets
+        for model, example_id, target, sampling_rate in targets
     ]
 
 
@@ -114,8 +147,13 @@ def register(ctx: WorkerContext) -> None:
         category = ctx.serving.category
         for label in labels:
             paths = category.top_paths(category.features(label.query), 1)
-            examples = examples_for(label, settings.n_bits, paths[0][0] if paths else None)
-            if not examples:
+            examples = examples_for(
+                label,
+                settings.n_bits,
+                paths[0][0] if paths else None,
+                settings.negative_sampling_rate,
+            )
+            if examples is None:
                 reject(
                     outbox,
                     "impression of an ad not among the query's candidates",
@@ -123,6 +161,8 @@ def register(ctx: WorkerContext) -> None:
                     label.source,
                 )
                 continue
+            if not any(example["model"] == CLICK for example in examples):
+                ctx.counters["downsampled.click"] += 1
             for example in examples:
                 outbox.add(examples_topic, example["model"], contracts.encode(example))
                 ctx.counters[f"examples.{example['model']}"] += 1

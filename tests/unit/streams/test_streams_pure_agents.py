@@ -123,7 +123,7 @@ def make_label(ad_id: str = "a-1", clicked: bool = True) -> Label:
 
 
 def test_examples_for_an_ad_not_among_the_candidates_are_none() -> None:
-    assert examples_for(make_label(ad_id="a-unknown"), n_bits=18) == []
+    assert examples_for(make_label(ad_id="a-unknown"), n_bits=18) is None
 
 
 @pytest.mark.parametrize("clicked", [True, False])

@@ -1,0 +1,241 @@
+"""The health of one model, watched continuously from its progressive predictions."""
+
+from __future__ import annotations
+
+import collections
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from river import stats
+
+from learners.drift import MeanShift, MeanShiftDetector
+
+__all__ = ["ModelHealth", "binary_entropy", "log_loss"]
+
+_EPS = 1e-15
+_DELAY_QUANTILES = (0.5, 0.9, 0.99)
+OTHER_SLICE = "other"
+
+
+def log_loss(y: float, p: float) -> float:
+    """Cross-entropy of a prediction ``p`` for a target ``y`` in [0, 1] (a click is 1.0)."""
+    q = min(max(p, _EPS), 1.0 - _EPS)
+    return -(y * math.log(q) + (1.0 - y) * math.log(1.0 - q))
+
+
+def binary_entropy(rate: float) -> float:
+    """``H(b) = -b ln b - (1-b) ln(1-b)``: the log loss of always predicting the base rate."""
+    if not 0.0 < rate < 1.0:
+        return 0.0
+    return -(rate * math.log(rate) + (1.0 - rate) * math.log(1.0 - rate))
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator > 0 else math.nan
+
+
+class ModelHealth:
+    """Recent and cumulative figures of one model, and the changes its drift detectors saw.
+
+    Feed each prediction made *before* learning from the same example, with the example's
+    weight in the population (a negative kept at sampling rate ``w`` weighs ``1/w``), the
+    wall time, its label delay and its slices (``{"device": "mobile", ...}``).
+
+    - ``recent``: log loss, normalized entropy, calibration (weighted mean prediction over
+      weighted observed rate), base rate over the last ``window`` examples.
+    - ``calibration`` and ``calibration_by_slice``: the same ratio since the start, overall
+      and per slice value (``device=mobile``); at most ``max_slices`` slice values, the rest
+      in ``<name>=other``.
+    - ``label_delay_ms``: p50, p90, p99 of label time less event time (P² estimates).
+    - ``examples_per_s`` over the last ``rate_span_s`` seconds; ``last_learned_at``.
+    - ``loss_drift`` and ``calibration_drift``: detections of :class:`MeanShiftDetector` on the
+      per-example log loss (rises only) and on the residual ``y - p`` (either way). Detectors
+      see every example once, unweighted: they look for changes, the weighted windows say how
+      far from calibrated the model is. The calibration detector uses ``delta`` 1e-3: a
+      residual of rare clicks carries little signal per example, and the alert rules confirm
+      its detections with the recent calibration.
+
+    Nothing here reads a clock: time comes in as ``at_s`` and ``now_s``.
+
+    Parameters
+    ----------
+    window
+        Number of recent examples behind ``recent``.
+    max_slices
+        Slice values tracked per slice name.
+    rate_span_s
+        Span of ``examples_per_s``.
+    loss_detector
+        Watches the log loss; a rise-only :class:`MeanShiftDetector` by default.
+    calibration_detector
+        Watches the residual; a two-sided :class:`MeanShiftDetector` by default.
+
+    Examples
+    --------
+    >>> import random
+    >>> from learners.health import ModelHealth
+    >>> rng = random.Random(7)
+    >>> health = ModelHealth(window=2000)
+    >>> for i in range(12000):
+    ...     p = 0.05 if i < 4000 else 0.02  # the model under-predicts after example 4000
+    ...     _ = health.update(rng.random() < 0.05, p, at_s=i / 100, slices={"device": "mobile"})
+    >>> report = health.report(now_s=119.99)
+    >>> round(report["recent"]["calibration"], 2), report["calibration_drift"]["detections"]
+    (0.43, 1)
+    >>> report["calibration_drift"]["last"]["n"] > 4000, report["examples_per_s"]
+    (True, 100.0)
+
+    """
+
+    def __init__(
+        self,
+        *,
+        window: int = 5_000,
+        max_slices: int = 32,
+        rate_span_s: float = 10.0,
+        loss_detector: MeanShiftDetector | None = None,
+        calibration_detector: MeanShiftDetector | None = None,
+    ) -> None:
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
+        self.window = window
+        self.max_slices = max_slices
+        self.rate_span_s = rate_span_s
+        self.loss_detector = loss_detector or MeanShiftDetector(direction="up")
+        self.calibration_detector = calibration_detector or MeanShiftDetector(
+            delta=1e-3, direction="both"
+        )
+        self._n = 0
+        self._recent: collections.deque[tuple[float, float, float, float]] = collections.deque()
+        self._sums = [0.0, 0.0, 0.0, 0.0]  # weight, weighted y, weighted p, weighted loss
+        self._total = [0.0, 0.0, 0.0]  # weight, weighted y, weighted p since the start
+        self._slices: dict[str, list[float]] = {}
+        self._slice_values: dict[str, int] = collections.Counter()
+        self._delay = {q: stats.Quantile(q) for q in _DELAY_QUANTILES}
+        self._seconds: collections.deque[list[float]] = collections.deque()  # [second, count]
+        self._last_at: float | None = None
+        self._shifts: dict[str, list[MeanShift]] = {"loss": [], "calibration": []}
+
+    def update(
+        self,
+        y: float,
+        p: float,
+        w: float = 1.0,
+        *,
+        at_s: float,
+        delay_ms: float | None = None,
+        slices: Mapping[str, str] | None = None,
+    ) -> list[str]:
+        """Record one prediction; returns the detectors that saw a change (``"loss"``, ...)."""
+        y = float(y)
+        loss = log_loss(y, p)
+        self._n += 1
+        item = (w, w * y, w * p, w * loss)
+        self._recent.append(item)
+        sums = self._sums
+        for i, value in enumerate(item):
+            sums[i] += value
+        if len(self._recent) > self.window:
+            for i, value in enumerate(self._recent.popleft()):
+                sums[i] -= value
+        if self._n % self.window == 0:  # no drift from adding and subtracting floats
+            self._sums = [math.fsum(column) for column in zip(*self._recent, strict=True)]
+        self._total[0] += w
+        self._total[1] += w * y
+        self._total[2] += w * p
+        for name, value in (slices or {}).items():
+            self._add_to_slice(name, value, item)
+        if delay_ms is not None:
+            for quantile in self._delay.values():
+                quantile.update(delay_ms)
+        self._count_at(at_s)
+        changed = []
+        for name, detector, value in (
+            ("loss", self.loss_detector, loss),
+            ("calibration", self.calibration_detector, y - p),
+        ):
+            shift = detector.update(value)
+            if shift is not None:
+                self._shifts[name].append(shift)
+                changed.append(name)
+        return changed
+
+    def _add_to_slice(self, name: str, value: str, item: tuple[float, ...]) -> None:
+        key = f"{name}={value}"
+        if key not in self._slices:
+            if self._slice_values[name] >= self.max_slices:
+                key = f"{name}={OTHER_SLICE}"
+            else:
+                self._slice_values[name] += 1
+        totals = self._slices.setdefault(key, [0.0, 0.0, 0.0, 0])
+        totals[0] += item[0]
+        totals[1] += item[1]
+        totals[2] += item[2]
+        totals[3] += 1
+
+    def _count_at(self, at_s: float) -> None:
+        second = math.floor(at_s)
+        seconds = self._seconds
+        if seconds and seconds[-1][0] == second:
+            seconds[-1][1] += 1
+        else:
+            seconds.append([second, 1])
+        while seconds and seconds[0][0] <= second - self.rate_span_s:
+            seconds.popleft()
+        self._last_at = at_s
+
+    @property
+    def n(self) -> int:
+        return self._n
+
+    def recent(self) -> dict[str, float]:
+        """Figures over the last ``window`` examples (``nan`` where undefined)."""
+        weight, wy, wp, wloss = self._sums
+        rate = _ratio(wy, weight)
+        logloss = _ratio(wloss, weight)
+        entropy = binary_entropy(rate) if weight > 0 else 0.0
+        return {
+            "n": len(self._recent),
+            "logloss": logloss,
+            "ne": logloss / entropy if entropy > 0 else math.nan,
+            "calibration": _ratio(wp, wy),
+            "base_rate": rate,
+            "mean_p": _ratio(wp, weight),
+            "positives": wy,
+        }
+
+    def last_shift(self, detector: str) -> MeanShift | None:
+        shifts = self._shifts[detector]
+        return shifts[-1] if shifts else None
+
+    def report(self, now_s: float) -> dict[str, Any]:
+        """Everything described in the class docstring, as plain numbers and maps."""
+        _, wy, wp = self._total
+        span = [count for second, count in self._seconds if second > now_s - self.rate_span_s]
+        return {
+            "n": self._n,
+            "recent": self.recent(),
+            "calibration": _ratio(wp, wy),
+            "calibration_by_slice": {
+                key: {"calibration": _ratio(wp_s, wy_s), "n": n_s, "observed_rate": wy_s / w_s}
+                for key, (w_s, wy_s, wp_s, n_s) in sorted(self._slices.items())
+            },
+            "label_delay_ms": {
+                f"p{round(q * 100)}": quantile.get() if self._n else math.nan
+                for q, quantile in self._delay.items()
+            },
+            "examples_per_s": sum(span) / self.rate_span_s,
+            "last_learned_at": self._last_at,
+            **{
+                f"{name}_drift": {
+                    "detections": len(shifts),
+                    "last": (
+                        {"n": shifts[-1].n, "before": shifts[-1].before, "after": shifts[-1].after}
+                        if shifts
+                        else None
+                    ),
+                }
+                for name, shifts in self._shifts.items()
+            },
+        }
