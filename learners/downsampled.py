@@ -88,9 +88,9 @@ class NegativeDownsampled(base.Wrapper, base.Classifier):
         this model's rate: ``rate / sampling_rate`` for a negative, 1 for a positive."""
         return 1.0 if y else self.rate / sampling_rate
 
-    def learn_one(self, x: Mapping[Any, float], y: bool, w: float = 1.0) -> None:
-        self.classifier.learn_one(x, y, w)
+    def learn_one(self, x: Mapping[Any, float], y: bool, w: float = 1.0, **kwargs: Any) -> None:
+        self.classifier.learn_one(x, y, w, **kwargs)
 
-    def predict_proba_one(self, x: Mapping[Any, float]) -> dict[bool, float]:
-        q = recalibrate(self.classifier.predict_proba_one(x)[True], self.rate)
+    def predict_proba_one(self, x: Mapping[Any, float], **kwargs: Any) -> dict[bool, float]:
+        q = recalibrate(self.classifier.predict_proba_one(x, **kwargs)[True], self.rate)
         return {False: 1.0 - q, True: q}

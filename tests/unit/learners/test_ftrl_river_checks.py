@@ -1,4 +1,4 @@
-"""River's estimator checks, run on FTRLLogisticRegression the way River's test suite does."""
+"""River's estimator checks, run on our binary classifiers the way River's test suite does."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from river import checks, datasets
 
+from learners.downsampled import NegativeDownsampled
 from learners.ftrl import FTRLLogisticRegression
 
 
@@ -33,15 +34,17 @@ def _checks() -> list[Any]:
         patch = mock.patch.object(checks, "_yield_datasets", checks._yield_datasets)
     cases = []
     with patch:
-        for i, params in enumerate(FTRLLogisticRegression._unit_test_params()):
-            model = FTRLLogisticRegression(**params)
-            for j, check in enumerate(checks.yield_checks(model)):
-                if check.__name__ not in model._unit_test_skips():
-                    cases.append(pytest.param(model, check, id=f"params{i}-{j}-{check.__name__}"))
+        for cls in (FTRLLogisticRegression, NegativeDownsampled):
+            for i, params in enumerate(cls._unit_test_params()):
+                model = cls(**params)
+                for j, check in enumerate(checks.yield_checks(model)):
+                    if check.__name__ not in model._unit_test_skips():
+                        name = f"{cls.__name__}-params{i}-{j}-{check.__name__}"
+                        cases.append(pytest.param(model, check, id=name))
     return cases
 
 
 @pytest.mark.parametrize(("model", "check"), _checks())
-def test_river_check(model: FTRLLogisticRegression, check: Callable[..., None]) -> None:
+def test_river_check(model: Any, check: Callable[..., None]) -> None:
     # Checks that need data come as partials with their (single-use) dataset already bound.
     check(copy.deepcopy(model))
