@@ -23,6 +23,7 @@ from streams import control
 from streams.agents import join, labels, learn, rank, report, serve
 from streams.category import CategoryModel
 from streams.emit import Counters, DeadLetters, Outbox
+from streams.health import WorkerHealth
 from streams.hotswap import ModelFollower
 from streams.learning import Learner
 from streams.models import ModelRegistry, default_models
@@ -69,8 +70,10 @@ class WorkerContext:
     learner: Learner = dataclasses.field(init=False)
     serving: Serving = dataclasses.field(init=False)
     follower: ModelFollower = dataclasses.field(init=False)
+    health: WorkerHealth = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
+        self.health = WorkerHealth(self.settings, self.counters, self.worker_id)
         self.learner = Learner(self)
         self.serving = Serving(self)
         self.follower = ModelFollower(self)

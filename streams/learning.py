@@ -103,8 +103,11 @@ class Learner:
         position = f"{message.topic}:{message.partition}"
         verdict = self.ledger(name).admit(position, message.offset, example)
         if verdict is None:
-            learn_example(model, example)
+            p = learn_example(model, example)
             self._ctx.counters[f"learned.{name}"] += 1
+            if isinstance(model, LiveModel):
+                weight = model.weights(label, example["weight"], example["sampling_rate"])[0]
+                self._ctx.health.observe_example(name, example, p, weight, time.time())
         else:
             self._ctx.counters[f"{verdict}.{name}"] += 1
         self._hold(name, event, position, message.offset)
@@ -161,6 +164,13 @@ class Learner:
         counters[f"snapshots.{name}"] += 1
         counters[f"snapshot_bytes.{name}"] = len(raw)
         counters[f"snapshot_us.{name}"] = int((time.perf_counter() - started) * 1e6)
+
+    def seconds_since_snapshot(self) -> dict[str, float]:
+        """Per model this worker learns: seconds since its last snapshot (or since start)."""
+        if not self._key:
+            return {}
+        now = time.monotonic()
+        return {name: now - self._last.get(name, (0, self._started))[1] for name in self._ledgers}
 
     # ------------------------------------------------------------------ recovery
 

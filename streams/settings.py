@@ -49,6 +49,12 @@ class Settings:
     snapshot_every_s: float = 30.0
     #: how often Faust commits the offsets of acknowledged inputs
     commit_interval_s: float = 2.8
+    #: loopback port of the Prometheus ``/metrics`` endpoint (0: none)
+    metrics_port: int = 9810
+    #: a model that learned nothing for this long while queries are served is ``stale``
+    stale_after_s: float = 60.0
+    #: examples a model learns before the no-skill and score-shift rules apply
+    alert_warmup_examples: int = 10_000
     #: the fraction of click negatives the join keeps (the click model recalibrates)
     negative_sampling_rate: float = 1.0
     #: the agents this worker runs, comma-separated (empty: all of them); workers with

@@ -118,6 +118,7 @@ def register(ctx: WorkerContext) -> None:
         wait_ms=int(IMPRESSION_WAIT_S * 1000),
     )
     examples_topic = ctx.topic_name("examples")
+    counts_reads = {kind: kind != "queries" or "serve" not in settings.roles for kind in decoders}
     source = ctx.app.topic(*names, key_serializer="raw", value_serializer="raw", allow_empty=True)
     # Under a backlog, flow control can hold one topic back for a moment, and it must still
     # hold the watermark back: idle means seconds of silence.
@@ -191,6 +192,8 @@ def register(ctx: WorkerContext) -> None:
             for event in events:
                 message = event.message
                 kind = names[message.topic]
+                if counts_reads[kind]:
+                    ctx.counters[f"read.{kind}"] += 1
                 try:
                     record = decoders[kind](event.value)
                 except contracts.InvalidEvent as error:

@@ -39,6 +39,7 @@ def register(ctx: WorkerContext) -> None:
     async def labels(stream: Any) -> None:
         async for events in stream.take_events(size, within):
             outbox = ctx.outbox()
+            ctx.counters["read.query-labels"] += len(events)
             for event in events:
                 try:
                     label = contracts.decode_query_label(event.value)

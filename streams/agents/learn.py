@@ -22,6 +22,7 @@ def register(ctx: WorkerContext) -> None:
     async def learn(stream: Any) -> None:
         async for events in stream.take_events(size, within):
             outbox = ctx.outbox()
+            ctx.counters["read.examples"] += len(events)
             for event in events:
                 try:
                     example = contracts.decode_example(event.value)

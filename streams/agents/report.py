@@ -1,11 +1,15 @@
-"""report: every ``metrics_interval_s``, the worker's counters and each model's health."""
+"""report: every ``metrics_interval_s``, the worker's counters, each model's metrics and
+health on ``metrics``, the alerts raised and cleared on ``alerts``, and the same figures on
+the Prometheus endpoint."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 from streams import contracts
 from streams.emit import now_ms
+from streams.prometheus import HealthView, MetricsEndpoint
 
 if TYPE_CHECKING:
     from streams.app import WorkerContext
@@ -42,13 +46,57 @@ def model_metrics(ctx: WorkerContext, ts: int) -> list[dict]:
     ]
 
 
+def health_records(ctx: WorkerContext, ts: int, reports: dict[str, dict[str, Any]]) -> list[dict]:
+    """One ``kind: health`` record per model this worker learns or serves."""
+    return [
+        {
+            "v": contracts.SCHEMA_VERSION,
+            "kind": "health",
+            "worker": ctx.worker_id,
+            "ts": ts,
+            "model": name,
+            **report,
+        }
+        for name, report in reports.items()
+    ]
+
+
 def register(ctx: WorkerContext) -> None:
     metrics = ctx.topic_name("metrics")
+    alerts = ctx.topic_name("alerts")
+    endpoint = MetricsEndpoint(ctx.settings.metrics_port)
 
     @ctx.app.timer(ctx.settings.metrics_interval_s, name="report")
     async def report() -> None:
         ts = now_ms()
+        now_s = time.time()
+        reports, raised_or_cleared = ctx.health.tick(
+            now_s, ts, ctx.learner.seconds_since_snapshot()
+        )
+        models = model_metrics(ctx, ts)
         outbox = ctx.outbox()
-        for record in (worker_metrics(ctx, ts), *model_metrics(ctx, ts)):
+        for record in (worker_metrics(ctx, ts), *models):
             outbox.add(metrics, record.get("model", ctx.worker_id), contracts.encode(record))
+        for record in health_records(ctx, ts, reports):
+            outbox.add(metrics, f"health:{record['model']}", contracts.encode(record))
+        for alert in raised_or_cleared:
+            record = {"v": contracts.SCHEMA_VERSION, **alert}
+            outbox.add(alerts, f"{alert['kind']}:{alert['model']}", contracts.encode(record))
         await outbox.flush()
+        endpoint.view = HealthView(
+            worker=ctx.worker_id,
+            models={record["model"]: record for record in models},
+            health=reports,
+            counters=dict(ctx.counters),
+            alerts=tuple(ctx.health.book.raised),
+            now_s=now_s,
+        )
+
+    async def start_endpoint() -> None:
+        endpoint.start()
+
+    ctx.app.startup_hooks.append(start_endpoint)
+
+    @ctx.app.on_before_shutdown.connect
+    async def stop_endpoint(app: Any, **kwargs: Any) -> None:
+        endpoint.stop()

@@ -42,12 +42,21 @@ def predict(ctx: ServingView, query: dict[str, Any], scored_at_ms: int) -> dict[
 def register(ctx: WorkerContext) -> None:
     predictions = ctx.topic_name("predictions")
     size, within = ctx.batch
+    warmup = ctx.settings.alert_warmup_examples
+    health = ctx.health
+
+    def watch_scores(prediction: dict[str, Any]) -> None:
+        """The served scores of every model past its warm-up, for the score-shift rule."""
+        for model in ctx.serving.models.values():
+            if model.version >= warmup:
+                health.observe_scores(model.name, prediction["scores"][model.objective])
 
     @ctx.app.agent(ctx.topics["queries"], name="serve")
     async def serve(stream: Any) -> None:
         async for events in stream.take_events(size, within):
             outbox = ctx.outbox()
             scored_at = now_ms()
+            ctx.counters["read.queries"] += len(events)
             for event in events:
                 try:
                     query = contracts.decode_query(event.value)
@@ -55,6 +64,7 @@ def register(ctx: WorkerContext) -> None:
                     ctx.dead_letters.reject(outbox, event.message, error.reason)
                     continue
                 prediction = predict(ctx.serving, query, scored_at)
+                watch_scores(prediction)
                 outbox.add(predictions, query["event_id"], contracts.encode(prediction))
                 ctx.counters["predictions"] += 1
             await outbox.flush()

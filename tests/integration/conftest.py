@@ -53,6 +53,7 @@ def new_settings(broker: EmbeddedBroker) -> Callable[..., Settings]:
             "attribution_window_s": 2.0,
             "join_grace_s": 0.5,
             "metrics_interval_s": 0.5,
+            "metrics_port": 0,  # tests that read /metrics choose a free port
         }
         fresh = Settings(**{**defaults, **overrides})
         create_topics(fresh.kafka, list(topic_specs(fresh).values()), fresh)
