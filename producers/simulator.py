@@ -38,6 +38,7 @@ run and a group join would cost seconds on the embedded broker.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import heapq
@@ -53,6 +54,7 @@ import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from producers.exploration import EpsilonGreedy
+from producers.incidents import Incident
 from producers.world import Ad, QueryTruth, World, WorldChange
 from streams import contracts
 from streams.broker import BrokerError
@@ -123,6 +125,8 @@ class SimulationStats:
     ratings_sent: int = 0
     ratings_pending: int = 0
     unversioned_rankings: int = 0
+    impressions_lost: int = 0
+    misattributed_clicks: int = 0
     business_max_versions: int = 64
     _business: dict[int, _VersionTally] = dataclasses.field(default_factory=dict)
 
@@ -271,6 +275,11 @@ class Simulator:
     on_change
         Called (or awaited) right after each change is applied, before the next query is
         sent; see :data:`ChangeCallback`. An error it raises ends :meth:`run`.
+    incidents
+        What goes wrong during the run (:mod:`producers.incidents`): a ``drift`` of the
+        world at its start, ``label-corruption`` (clicks of impressions shown in the period
+        are published under the id of another impression shown just before), ``stale`` (no
+        impression, click or rating is published for rankings received in the period).
     """
 
     def __init__(
@@ -293,6 +302,7 @@ class Simulator:
         epsilon: float = 0.1,
         rating_rate: float = 0.2,
         rating_delay_s: tuple[float, float] = (1.0, 10.0),
+        incidents: Sequence[Incident] = (),
     ) -> None:
         if not settings.kafka:
             raise ValueError("settings.kafka is empty: start a broker (streams.broker.broker_for)")
@@ -333,8 +343,13 @@ class Simulator:
         self.epsilon = epsilon
         self.rating_rate = rating_rate
         self.rating_delay_s = rating_delay_s
+        self.incidents = tuple(incidents)
+        self._drifts = sorted(i.start_s for i in self.incidents if i.kind == "drift")
+        self._recent_impressions: collections.deque[str] = collections.deque(maxlen=200)
+        self._start_s = 0.0
         self.stats = SimulationStats()
         self._rng = random.Random(f"{self.seed}:clicks")
+        self._corrupt_rng = random.Random(f"{self.seed}:corruption")
         self._label_rng = random.Random(f"{self.seed}:labels")
         self._explore_rng = random.Random(f"{self.seed}:explore")
         self._rating_rng = random.Random(f"{self.seed}:ratings")
@@ -466,7 +481,7 @@ class Simulator:
     async def _publish_queries(self) -> None:
         """Send every query that is due, then sleep until the next query or change is."""
         total = math.floor(self.rate_per_s * self.duration_s)
-        start = self.clock()
+        start = self._start_s = self.clock()
         self.stats.started_ms = int(start * 1000)
         while self.stats.queries_sent < total and not self._stopping.is_set():
             due = min(total, math.floor((self.clock() - start) * self.rate_per_s) + 1)
@@ -480,8 +495,17 @@ class Simulator:
             await asyncio.sleep(min(max(0.0, wake_s - self.clock()), _MAX_PACING_SLEEP_S))
         log.info("published %d queries", self.stats.queries_sent)
 
+    def _incident(self, kind: str) -> bool:
+        """Whether an incident of ``kind`` is going on now."""
+        at_s = self.clock() - self._start_s
+        return any(i.kind == kind and i.active(at_s) for i in self.incidents)
+
     async def _apply_changes(self, until_s: float) -> None:
         """Apply the scheduled changes due ``until_s`` seconds into the traffic, in order."""
+        while self._drifts and self._drifts[0] <= until_s:
+            self._drifts.pop(0)
+            self.world.drift_tastes()
+            log.info("the world's click propensities drifted at %.3f s", until_s)
         while self._schedule and self._schedule[0].at_s <= until_s:
             change = self._schedule.pop(0)
             self.world.apply(change)
@@ -627,8 +651,16 @@ class Simulator:
     async def _show(self, truth: QueryTruth, ad: Ad, arm: str, propensity: float) -> bool:
         """Publish the impression of ``ad``, maybe schedule its click and its rating; returns
         whether a click was drawn."""
+        if self._incident("stale"):  # the impression log is down
+            self.stats.impressions_lost += 1
+            return False
         ts_ms = int(self.clock() * 1000)
         impression_id = f"imp-{truth.event_id}"
+        corrupt = self._incident("label-corruption") and bool(self._recent_impressions)
+        clicked_id = (
+            self._corrupt_rng.choice(self._recent_impressions) if corrupt else impression_id
+        )
+        self._recent_impressions.append(impression_id)
         shown = contracts.impression(
             impression_id=impression_id,
             event_id=truth.event_id,
@@ -648,8 +680,9 @@ class Simulator:
             return False
         delay_s = self.world.click_delay_s(self._rng)
         late = delay_s > self.attribution_window_s
-        heapq.heappush(self._clicks, (ts_ms + round(delay_s * 1000), impression_id, late))
+        heapq.heappush(self._clicks, (ts_ms + round(delay_s * 1000), clicked_id, late))
         self.stats.clicks += 1
+        self.stats.misattributed_clicks += clicked_id != impression_id
         return True
 
     def _maybe_rate(self, truth: QueryTruth, ad: Ad, impression_id: str, ts_ms: int) -> None:

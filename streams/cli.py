@@ -17,6 +17,7 @@ import sys
 from getpass import getuser
 from pathlib import Path
 
+from producers.incidents import SCENARIOS
 from streams.settings import Settings
 
 __all__ = ["main"]
@@ -35,6 +36,7 @@ def _demo(args: argparse.Namespace) -> int:
         scenario=not args.no_scenario,
         weights=args.weights,
         weights_at_half=args.weights_at_half,
+        incidents=args.scenario,
     )
     summary = run_demo(options)
     return 0 if summary["predictions_received"] == summary["queries_sent"] else 1
@@ -285,6 +287,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-live", action="store_true", help="no live view (for logs and CI)")
     demo.add_argument(
         "--no-scenario", action="store_true", help="no category launch or retirement mid-run"
+    )
+    demo.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default=None,
+        help="play what goes wrong in real life instead of the default show (see docs)",
     )
     demo.add_argument(
         "--weights",

@@ -1,9 +1,13 @@
 """The demo: embedded broker, one worker, the simulated world, a live view and a summary.
 
 ``adstream demo --duration 60 --rate 200 --seed 7`` starts the broker (unless ``ADSTREAM_KAFKA``
-names one), a worker process and the simulator; shows queries/s, latency, CTR and the click
-model's health while it runs; then writes ``runs/<timestamp>/summary.json`` (and
-``runs/latest``) and prints a summary table.
+names one), a worker process and the simulator; shows queries/s, latency, CTR, the click
+model's health and the alerts raised while it runs; then writes
+``runs/<timestamp>/summary.json`` (and ``runs/latest``) and prints a summary table.
+
+``--scenario NAME`` plays one of :data:`producers.incidents.SCENARIOS` instead of the default
+show (a category launched and one retired, weights changed at half time): only what the
+scenario names happens.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from producers.incidents import Scenario, scenario
 from producers.simulator import SimulationStats, Simulator
 from producers.world import World
 from streams.agents.join import IDLE_S
@@ -55,6 +60,11 @@ class DemoOptions:
     #: keeps the weights as they are (engagement only at the start)
     weights: tuple[float, float] | None = None
     weights_at_half: tuple[float, float] | None = (1.0, 1.0)
+    #: a scenario of :mod:`producers.incidents` (None: the default show above)
+    incidents: str | None = None
+
+    def played(self) -> Scenario | None:
+        return scenario(self.incidents, self.duration_s) if self.incidents else None
 
 
 class _RateMeter:
@@ -117,8 +127,19 @@ def _live_table(stats: SimulationStats, watcher: SystemWatcher, qps: float) -> T
         f"quality {b['mean_quality']:.3f}"
         for v, b in stats.business().items()
     )
-    table.caption = "\n".join([*versions, "  ".join(changes)])
+    alerts = [
+        f"ALERT {a['kind']} {a['model']}: {_evidence(a['evidence'])}"
+        for a in watcher.active_alerts()
+    ]
+    table.caption = "\n".join([*versions, "  ".join(changes), *alerts])
     return table
+
+
+def _evidence(evidence: dict[str, Any] | None) -> str:
+    return ", ".join(
+        f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
+        for key, value in (evidence or {}).items()
+    )
 
 
 def _summary(
@@ -133,6 +154,7 @@ def _summary(
     category = watcher.model(CATEGORY) or {}
     return {
         "seed": options.seed,
+        "scenario": options.incidents,
         "rate_per_s": options.rate_per_s,
         "duration_s": options.duration_s,
         "attribution_window_s": options.attribution_window_s,
@@ -172,6 +194,11 @@ def _summary(
             },
         },
         "business": {str(version): figures for version, figures in stats.business().items()},
+        "alerts": [
+            {key: row[key] for key in ("kind", "model", "raised_at", "cleared_at", "evidence")}
+            for row in watcher.alert_history()
+        ],
+        "health": {model: _health_summary(watcher, model) for model in (CLICK, QUALITY)},
         "snapshots": {
             model: {
                 "written": watcher.counter(f"snapshots.{model}"),
@@ -185,6 +212,25 @@ def _summary(
             for name in sorted(
                 {key for worker in watcher.workers.values() for key in worker["counters"]}
             )
+        },
+    }
+
+
+def _health_summary(watcher: SystemWatcher, model: str) -> dict[str, Any]:
+    """A model's calibration (overall, recent, per slice), PSI and drift detections."""
+    health = watcher.health.get(model, {})
+    return {
+        "calibration": health.get("calibration"),
+        "recent_calibration": health.get("recent", {}).get("calibration"),
+        "calibration_by_slice": {
+            key: figures["calibration"]
+            for key, figures in health.get("calibration_by_slice", {}).items()
+        },
+        "psi": health.get("psi"),
+        "label_delay_ms": health.get("label_delay_ms"),
+        "drift_detections": {
+            stream: health.get(f"{stream}_drift", {}).get("detections")
+            for stream in ("loss", "calibration")
         },
     }
 
@@ -212,8 +258,13 @@ async def _drive(
             f"worker serving after {startup_s:.1f} s; simulating "
             f"{options.rate_per_s:g} queries/s for {options.duration_s:g} s"
         )
-        world = World(seed=options.seed)
+        played = options.played()
+        world = World(
+            seed=options.seed, click_logit_shift=played.click_logit_shift if played else 0.0
+        )
         scenario = TaxonomyScenario(settings, world, options.duration_s)
+        if played:
+            console.log(f"scenario {played.name}: {played.incidents or 'nothing happens'}")
         if options.weights:
             await _set_weights(settings, options.weights, scenario.numbers)
         simulator = Simulator(
@@ -222,9 +273,10 @@ async def _drive(
             rate_per_s=options.rate_per_s,
             duration_s=options.duration_s,
             attribution_window_s=options.attribution_window_s,
-            changes=scenario.changes if options.scenario else (),
+            changes=scenario.changes if options.scenario and not played else (),
             feedback_tail_s=options.attribution_window_s,
             on_change=scenario.on_change,
+            incidents=played.incidents if played else (),
         )
         meter = _RateMeter()
         started = time.monotonic()
@@ -237,7 +289,7 @@ async def _drive(
                     delay_s=options.duration_s / 2,
                 )
             )
-            if options.weights_at_half
+            if options.weights_at_half and not played
             else None
         )
         with Live(
@@ -284,7 +336,10 @@ async def _close_windows(
     timeout_s = settings.attribution_window_s + settings.join_grace_s + IDLE_S + 5
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        closed = watcher.counter("examples.click") + watcher.counter("orphan_impressions")
+        closed = sum(
+            watcher.counter(name)
+            for name in ("examples.click", "downsampled.click", "orphan_impressions")
+        )
         if closed >= stats.impressions:
             return
         refresh()
@@ -374,6 +429,18 @@ def _summary_table(summary: dict[str, Any]) -> Table:
                 **summary["models"][QUALITY]
             ),
         ),
+        *(
+            (f"{model} calibration (recent) / PSI", _calibration_row(figures))
+            for model, figures in summary["health"].items()
+        ),
+        *(
+            (
+                f"alert {a['kind']} {a['model']}",
+                f"raised {_clock(a['raised_at'])}, "
+                + (f"cleared {_clock(a['cleared_at'])}" if a["cleared_at"] else "not cleared"),
+            )
+            for a in summary["alerts"]
+        ),
         ("dead letters", f"{summary['dead_letters']:,}"),
     ]
     for name, value in rows:
@@ -381,11 +448,27 @@ def _summary_table(summary: dict[str, Any]) -> Table:
     return table
 
 
+def _calibration_row(figures: dict[str, Any]) -> str:
+    def fmt(value: Any) -> str:
+        return f"{value:.3f}" if isinstance(value, float) and math.isfinite(value) else "-"
+
+    return (
+        f"{fmt(figures['calibration'])} ({fmt(figures['recent_calibration'])}) / "
+        f"{fmt(figures['psi'])}"
+    )
+
+
+def _clock(ts_ms: int) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts_ms / 1000))
+
+
 def run_demo(options: DemoOptions, settings: Settings | None = None) -> dict[str, Any]:
     """Run the demo end to end; returns the summary it wrote."""
     console = Console()
+    played = options.played()
     settings = (settings or Settings.from_env()).replace(
-        attribution_window_s=options.attribution_window_s
+        attribution_window_s=options.attribution_window_s,
+        **({"negative_sampling_rate": played.negative_sampling_rate} if played else {}),
     )
     if not settings.snapshot_key:  # the demo's snapshots are signed with a key of its own
         settings = settings.replace(snapshot_key=secrets.token_hex(32))

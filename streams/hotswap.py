@@ -85,8 +85,10 @@ class ModelFollower:
                 "v": contracts.SCHEMA_VERSION,
                 "kind": "snapshot_refused",
                 "model": (record.key or b"?").decode(errors="replace")[:64],
+                "state": "raised",  # an event: the record stays refused, nothing clears it
                 "worker": ctx.worker_id,
-                "ts": now_ms(),
+                "ts": (ts := now_ms()),
+                "raised_at": ts,
                 "evidence": {"reason": reason, "offset": record.offset},
             }
             outbox.add(ctx.topic_name("alerts"), "snapshot_refused", contracts.encode(alert))

@@ -116,8 +116,8 @@ async def fetch_at(settings: Settings, logical: str, offset: int, timeout_s: flo
 
 
 class SystemWatcher:
-    """Follows ``metrics`` and ``dead-letter``: latest counters per worker, model reports,
-    control-command effects, dead letters by reason.
+    """Follows ``metrics``, ``alerts`` and ``dead-letter``: latest counters per worker, model
+    reports and health, control-command effects, alerts, dead letters by reason.
     ``async with SystemWatcher(settings) as watcher: ...``."""
 
     def __init__(self, settings: Settings) -> None:
@@ -127,6 +127,8 @@ class SystemWatcher:
         self.dead_letters: list[dict[str, Any]] = []
         self.dead_letter_reasons: collections.Counter[str] = collections.Counter()
         self.control_effects: dict[int, dict[str, Any]] = {}  # seq -> first worker's effect
+        self.health: dict[str, dict[str, Any]] = {}  # model -> latest health record
+        self.alerts: list[dict[str, Any]] = []  # every alert record, in order
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -137,10 +139,35 @@ class SystemWatcher:
     def model(self, name: str) -> dict[str, Any] | None:
         return self.models.get(name)
 
+    def alert_history(self) -> list[dict[str, Any]]:
+        """Each alert once: kind, model, worker, raised_at and cleared_at (``None`` while
+        raised), in the order raised."""
+        history: dict[tuple[str, str, str], dict[str, Any]] = {}
+        rows = []
+        for record in self.alerts:
+            key = (record["kind"], record["model"], record.get("worker", ""))
+            if record["state"] == "raised":
+                row = {
+                    "kind": record["kind"],
+                    "model": record["model"],
+                    "worker": key[2],
+                    "raised_at": record["raised_at"],
+                    "cleared_at": None,
+                    "evidence": record.get("evidence"),
+                }
+                history[key] = row
+                rows.append(row)
+            elif key in history:
+                history.pop(key)["cleared_at"] = record["ts"]
+        return rows
+
+    def active_alerts(self) -> list[dict[str, Any]]:
+        return [row for row in self.alert_history() if row["cleared_at"] is None]
+
     async def __aenter__(self) -> SystemWatcher:
         self._consumer = AIOKafkaConsumer(**consumer_options(self.settings))
         await self._consumer.start()
-        topics = [self.settings.topic("metrics"), self.settings.topic("dead-letter")]
+        topics = [self.settings.topic(name) for name in ("metrics", "dead-letter", "alerts")]
         await assigned_from_start(self._consumer, topics)
         self._task = asyncio.create_task(self._follow())
         return self
@@ -156,14 +183,26 @@ class SystemWatcher:
     async def _follow(self) -> None:
         assert self._consumer is not None
         dead_letter_topic = self.settings.topic("dead-letter")
+        alerts_topic = self.settings.topic("alerts")
         while True:
             batches = await self._consumer.getmany(timeout_ms=200)
             for tp, records in batches.items():
                 for record in records:
                     if tp.topic == dead_letter_topic:
                         self._on_dead_letter(record.value)
+                    elif tp.topic == alerts_topic:
+                        self._on_alert(record.value)
                     else:
                         self._on_metrics(record.value)
+
+    def _on_alert(self, value: bytes) -> None:
+        try:
+            record = contracts.decode_map(value)
+        except contracts.InvalidEvent:
+            log.warning("unreadable alert record")
+            return
+        if record.get("state") in ("raised", "cleared") and "kind" in record:
+            self.alerts.append(record)
 
     def _on_dead_letter(self, value: bytes) -> None:
         try:
@@ -184,6 +223,8 @@ class SystemWatcher:
             self.workers[record["worker"]] = record
         elif record.get("kind") == "control":
             self.control_effects.setdefault(record["seq"], record)
+        elif record.get("kind") == "health":
+            self.health[record["model"]] = record
         elif record.get("kind") == "model":
             current = self.models.get(record["model"])
             if current is None or record["n"] >= current["n"]:

@@ -14,8 +14,7 @@ def model_reported(model: str, version: int) -> Condition:
     """On ``metrics``: a report of ``model`` at ``version`` or later."""
     key = model.encode()
     return lambda messages: any(
-        m.key() == key and contracts.decode_map(m.value())["version"] >= version
-        for m in messages
+        m.key() == key and contracts.decode_map(m.value())["version"] >= version for m in messages
     )
 
 
