@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-unit test-integration lint bench clean
+.PHONY: help demo test test-unit test-integration test-scenarios lint bench clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,6 +31,9 @@ test-unit: $(STAMP) ## Unit tests and doctests only (no broker)
 
 test-integration: $(STAMP) ## Integration tests on the embedded broker only
 	$(BIN)/pytest -q tests/integration $(ARGS)
+
+test-scenarios: $(STAMP) ## Scenario runs on the broker: 100k stationary queries, drift, label corruption (~12 min)
+	$(BIN)/pytest -q -m scenario tests/integration $(ARGS)
 
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check .

@@ -1,6 +1,6 @@
 """``adstream``: the command line. It owns the terminal; the library logs.
 
-adstream demo [--duration S] [--rate R] [--seed N] [--window S]
+adstream demo [--duration S] [--rate R] [--seed N] [--window S] [--scenario NAME]
 adstream worker [--loglevel LEVEL]
 adstream broker            run the embedded broker in the foreground, topics created
 adstream bench [--quick]   hot-path micro-benchmarks and the end-to-end harness

@@ -5,6 +5,7 @@ is really on a topic."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 import time
 import uuid
@@ -60,6 +61,14 @@ def new_settings(broker: EmbeddedBroker) -> Callable[..., Settings]:
         return fresh
 
     return make
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A loopback TCP port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -1,0 +1,173 @@
+"""Scenarios from real life on the embedded broker: each raises the alert it should, within a
+bounded number of events, and clears it after recovery; a stationary run raises none.
+
+Bounds (click examples, counted by the learning worker's health, from the incident's first
+affected example to the alert):
+
+- drift: ``loss_drift`` within 8,000 examples. ADWIN needs enough examples on both sides of
+  the change for its bound to separate the means: measured offline on the same world and
+  learner (every example learned in process), it took 1,792 examples.
+- label corruption: ``no_skill`` within 8,000 examples: the recent window is 5,000 examples,
+  and its NE crosses 1 once about half of it is corrupted (offline: 2,750).
+- stale: ``stale`` within ``stale_after_s`` plus two report intervals after the last example.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from producers.incidents import Incident
+from producers.simulator import Simulator
+from producers.world import World
+from streams.observe import SystemWatcher
+
+pytestmark = pytest.mark.broker
+
+
+def _play(settings, world, *, rate, duration_s, incidents=(), on_tick=None):
+    """Run the simulator against the worker; the stats, the alert history and a trace of
+    (wall ms, click examples learned) sampled every tick."""
+    trace: list[tuple[int, int]] = []
+
+    async def run():
+        async with SystemWatcher(settings) as watcher:
+            simulator = Simulator(
+                settings=settings,
+                world=world,
+                rate_per_s=rate,
+                duration_s=duration_s,
+                incidents=incidents,
+                feedback_tail_s=settings.attribution_window_s + 1,
+                tick_interval_s=0.5,
+            )
+
+            def tick(stats):
+                trace.append((int(time.time() * 1000), watcher.health.get("click", {}).get("n", 0)))
+                if on_tick is not None:
+                    on_tick(stats, watcher)
+
+            stats = await simulator.run(on_tick=tick)
+            await watcher.wait_for(lambda w: False, 3 * settings.metrics_interval_s)
+            return stats, watcher.alert_history()
+
+    stats, history = asyncio.run(run())
+    return stats, history, trace
+
+
+def _timeline(history, stats):
+    """Alerts as (kind, subject, raised s, cleared s) from the start of traffic: for messages."""
+
+    def at(ts):
+        return None if ts is None else round((ts - stats.started_ms) / 1000, 1)
+
+    return [(a["kind"], a["model"], at(a["raised_at"]), at(a["cleared_at"])) for a in history]
+
+
+def _examples_at(trace, ts_ms):
+    return next((n for t, n in trace if t >= ts_ms), trace[-1][1])
+
+
+def _during(history, stats, until_s):
+    end_ms = stats.started_ms + int(until_s * 1000)
+    return [alert for alert in history if alert["raised_at"] <= end_ms]
+
+
+@pytest.mark.scenario
+def test_stationary_run_of_100k_queries_raises_no_alert_and_serves_prometheus(
+    new_settings, start_worker, free_port
+):
+    settings = new_settings(metrics_port=free_port)
+    start_worker(settings)
+    scraped: list[dict] = []
+
+    def scrape(stats, watcher):
+        if scraped or stats.queries_sent < 50_000:
+            return
+        with urllib.request.urlopen(f"http://127.0.0.1:{free_port}/metrics", timeout=5) as r:
+            families = {f.name: f for f in text_string_to_metric_families(r.read().decode())}
+        scraped.append(families)
+
+    duration_s = 400.0
+    stats, history, _ = _play(
+        settings, World(seed=5), rate=250, duration_s=duration_s, on_tick=scrape
+    )
+    assert stats.queries_sent >= 100_000
+    assert _during(history, stats, duration_s) == []
+    (families,) = scraped
+    samples = {
+        (s.name, s.labels.get("model"), s.labels.get("quantile"), s.labels.get("stream")): s.value
+        for family in families.values()
+        for s in family.samples
+    }
+    for figure in ("logloss", "ne", "auc"):
+        assert ("adstream_model_" + figure, "click", None, None) in samples
+    assert 0.5 < samples["adstream_model_calibration", "click", None, None] < 2.0
+    assert samples["adstream_model_examples_per_second", "click", None, None] > 100
+    assert samples["adstream_model_seconds_since_learned", "click", None, None] < 10
+    assert ("adstream_model_label_delay_ms", "click", "p50", None) in samples
+    assert ("adstream_model_drift_detections", "click", None, "loss") in samples
+    assert ("adstream_model_psi", "click", None, None) in samples
+    assert any(name == "adstream_model_slice_calibration" for name, *_ in samples)
+
+
+MODEL_ALERTS = {"loss_drift", "calibration_drift", "no_skill"}
+
+
+def _model_alerts_after(history, stats, at_s):
+    start_ms = stats.started_ms + at_s * 1000
+    return [
+        a
+        for a in history
+        if a["kind"] in MODEL_ALERTS and a["model"] == "click" and a["raised_at"] >= start_ms
+    ]
+
+
+@pytest.mark.scenario
+@pytest.mark.parametrize(
+    "incident",
+    [Incident("drift", 50.0), Incident("label-corruption", 40.0, 80.0)],
+    ids=lambda incident: incident.kind,
+)
+def test_a_model_incident_raises_a_model_alert_within_8000_examples_and_it_clears(
+    new_settings, start_worker, incident
+):
+    settings = new_settings()
+    start_worker(settings)
+    stats, history, trace = _play(
+        settings, World(seed=5), rate=250, duration_s=120.0, incidents=(incident,)
+    )
+    assert stats.unanswered() == 0, "saturated: lower the rate"
+    assert not _during(history, stats, incident.start_s), _timeline(history, stats)
+    raised = _model_alerts_after(history, stats, incident.start_s)
+    assert raised, _timeline(history, stats)
+    start = _examples_at(trace, stats.started_ms + int(incident.start_s * 1000))
+    assert _examples_at(trace, raised[0]["raised_at"]) - start <= 8_000, _timeline(history, stats)
+    assert all(a["cleared_at"] for a in raised), _timeline(history, stats)
+
+
+def test_stale_learning_raises_stale_and_clears_when_learning_resumes(new_settings, start_worker):
+    settings = new_settings(stale_after_s=5.0)
+    start_worker(settings)
+    outage = Incident("stale", 20.0, 40.0)
+    stats, history, trace = _play(
+        settings, World(seed=5), rate=200, duration_s=55.0, incidents=(outage,)
+    )
+    assert stats.impressions_lost > 1000
+    assert stats.unanswered() == 0, "saturated: lower the rate"
+    stale = [a for a in history if a["kind"] == "stale" and a["model"] == "click"]
+    assert len(stale) == 1, _timeline(history, stats)
+    (alert,) = stale
+    last_learned_ms = max(
+        t
+        for (t, n), (_, before) in zip(trace[1:], trace, strict=False)
+        if n > before and t <= alert["raised_at"]
+    )
+    bound_ms = (settings.stale_after_s + 2 * settings.metrics_interval_s + 1) * 1000
+    assert alert["raised_at"] - last_learned_ms <= bound_ms, (alert, last_learned_ms)
+    assert alert["cleared_at"] is not None
+    assert alert["cleared_at"] > stats.started_ms + outage.end_s * 1000
