@@ -7,6 +7,9 @@ starts, ``cleared`` when it stops. One alert per ``(kind, model or topic)``.
 
 Kinds and their conditions (thresholds in :class:`AlertPolicy`):
 
+The three model rules apply after ``warmup_examples``: a model learning from scratch is
+neither calibrated nor stable.
+
 - ``loss_drift``: the model's loss detector (ADWIN, rises only) saw a rise within the last
   ``quiet_examples`` examples; clears once that many examples pass without another.
 - ``calibration_drift``: the residual detector (ADWIN, both ways) saw a change within the last
@@ -74,14 +77,19 @@ def _shift_evidence(shift: Mapping[str, Any] | None, n: int, quiet: int) -> Evid
 
 
 def loss_drift(health: Mapping[str, Any], policy: AlertPolicy) -> Evidence | None:
-    """A rise of the per-example loss, seen recently by the loss detector."""
+    """A rise of the per-example loss, seen recently by the loss detector (after the warm-up)."""
+    if health["n"] < policy.warmup_examples:
+        return None
     return _shift_evidence(health["loss_drift"]["last"], health["n"], policy.quiet_examples)
 
 
 def calibration_drift(
     health: Mapping[str, Any], policy: AlertPolicy, raised: bool
 ) -> Evidence | None:
-    """A change of the residual seen by its detector, with the recent calibration off-band."""
+    """A change of the residual seen by its detector, with the recent calibration off-band
+    (after the warm-up: a model learning from scratch is not calibrated yet)."""
+    if health["n"] < policy.warmup_examples:
+        return None
     recent = health["recent"]
     low, high = policy.calibration_band
     calibration = recent["calibration"]

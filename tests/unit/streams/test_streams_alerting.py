@@ -29,6 +29,10 @@ def _health(calibrated_until: int, n: int, seed: int = 7) -> dict:
 
 def test_a_calibration_break_is_raised_with_its_evidence_and_only_when_off_band():
     assert alerting.calibration_drift(_health(20_000, 20_000), POLICY, raised=False) is None
+    assert alerting.calibration_drift(_health(10_000, 15_000), POLICY, raised=False)
+    assert (
+        alerting.calibration_drift(_health(5_000, 9_000), POLICY, raised=False) is None
+    )  # warm-up
     broken = _health(10_000, 15_000)  # as a report tick sees it, soon after the change
     evidence = alerting.calibration_drift(broken, POLICY, raised=False)
     assert evidence is not None and evidence["calibration"] < 0.8
