@@ -10,25 +10,12 @@ from typing import Any
 from river import stats
 
 from learners.drift import MeanShift, MeanShiftDetector
+from learners.progressive import binary_entropy, log_loss
 
-__all__ = ["ModelHealth", "binary_entropy", "log_loss"]
+__all__ = ["ModelHealth"]
 
-_EPS = 1e-15
 _DELAY_QUANTILES = (0.5, 0.9, 0.99)
 OTHER_SLICE = "other"
-
-
-def log_loss(y: float, p: float) -> float:
-    """Cross-entropy of a prediction ``p`` for a target ``y`` in [0, 1] (a click is 1.0)."""
-    q = min(max(p, _EPS), 1.0 - _EPS)
-    return -(y * math.log(q) + (1.0 - y) * math.log(1.0 - q))
-
-
-def binary_entropy(rate: float) -> float:
-    """``H(b) = -b ln b - (1-b) ln(1-b)``: the log loss of always predicting the base rate."""
-    if not 0.0 < rate < 1.0:
-        return 0.0
-    return -(rate * math.log(rate) + (1.0 - rate) * math.log(1.0 - rate))
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -79,7 +66,7 @@ class ModelHealth:
     >>> health = ModelHealth(window=2000)
     >>> for i in range(12000):
     ...     p = 0.05 if i < 4000 else 0.02  # the model under-predicts after example 4000
-    ...     _ = health.update(rng.random() < 0.05, p, at_s=i / 100, slices={"device": "mobile"})
+    ...     health.update(rng.random() < 0.05, p, at_s=i / 100, slices={"device": "mobile"})
     >>> report = health.report(now_s=119.99)
     >>> round(report["recent"]["calibration"], 2), report["calibration_drift"]["detections"]
     (0.43, 1)
@@ -126,8 +113,8 @@ class ModelHealth:
         at_s: float,
         delay_ms: float | None = None,
         slices: Mapping[str, str] | None = None,
-    ) -> list[str]:
-        """Record one prediction; returns the detectors that saw a change (``"loss"``, ...)."""
+    ) -> None:
+        """Record one prediction (see :meth:`last_shift` for what the detectors saw)."""
         y = float(y)
         loss = log_loss(y, p)
         self._n += 1
@@ -150,7 +137,6 @@ class ModelHealth:
             for quantile in self._delay.values():
                 quantile.update(delay_ms)
         self._count_at(at_s)
-        changed = []
         for name, detector, value in (
             ("loss", self.loss_detector, loss),
             ("calibration", self.calibration_detector, y - p),
@@ -158,8 +144,6 @@ class ModelHealth:
             shift = detector.update(value)
             if shift is not None:
                 self._shifts[name].append(shift)
-                changed.append(name)
-        return changed
 
     def _add_to_slice(self, name: str, value: str, item: tuple[float, ...]) -> None:
         key = f"{name}={value}"

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["ProgressiveMetrics"]
+__all__ = ["ProgressiveMetrics", "binary_entropy", "log_loss"]
 
 _EPS = 1e-15  # probabilities are clipped to [_EPS, 1 - _EPS] for the log loss (as River does)
+
+
+def log_loss(y: float, p: float) -> float:
+    """Cross-entropy of a prediction ``p`` for a target ``y`` in [0, 1] (a click is 1.0)."""
+    q = min(max(p, _EPS), 1.0 - _EPS)
+    return -(y * math.log(q) + (1.0 - y) * math.log(1.0 - q))
+
+
+def binary_entropy(rate: float) -> float:
+    """``H(b) = -b ln b - (1-b) ln(1-b)``: the log loss of always predicting the base rate
+    (0 outside (0, 1))."""
+    if not 0.0 < rate < 1.0:
+        return 0.0
+    return -(rate * math.log(rate) + (1.0 - rate) * math.log(1.0 - rate))
 
 
 class ProgressiveMetrics:
@@ -103,10 +117,8 @@ class ProgressiveMetrics:
             return {"n": 0, "logloss": nan, "ne": nan, "auc": nan, "base_rate": nan, "mean_p": nan}
         logloss = self._loss / self._w
         rate = self._w_pos / self._w
-        if 0.0 < rate < 1.0:
-            ne = logloss / -(rate * math.log(rate) + (1.0 - rate) * math.log(1.0 - rate))
-        else:
-            ne = math.nan
+        entropy = binary_entropy(rate)
+        ne = logloss / entropy if entropy > 0 else math.nan
         return {
             "n": self._n,
             "logloss": logloss,

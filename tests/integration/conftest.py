@@ -5,7 +5,6 @@ is really on a topic."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import time
 import uuid
@@ -17,6 +16,7 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from streams.broker import EmbeddedBroker, create_topics
+from streams.broker import free_port as unused_port
 from streams.observe import wait_until_serving
 from streams.process import WorkerProcess
 from streams.settings import Settings
@@ -66,9 +66,7 @@ def new_settings(broker: EmbeddedBroker) -> Callable[..., Settings]:
 @pytest.fixture
 def free_port() -> int:
     """A loopback TCP port nobody listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return unused_port()
 
 
 @pytest.fixture
