@@ -10,14 +10,24 @@ Faust skips such a message and acknowledges it, but after the rebalance the part
 again from its committed offset, so the same offset arrives again and is learned (or joined)
 and held: counting the stale acknowledgement would let a commit pass it before the snapshot
 that contains it.
+
+And it never commits past a message still in flight. faust-streaming 0.15 commits the first
+run of acknowledged offsets when the message at the committed offset is the only one missing
+(faust-streaming#606: its guard lets a gap of one through), and any run before the first
+commit. The learner holds each example unacknowledged until a snapshot contains it, so a model
+holding the head of a partition while another model's snapshot acknowledged what follows would
+lose that one example in a crash. :meth:`_Consumer._new_offset` withholds the commit until the
+head message is acknowledged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Set
 from typing import Any
 
 import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
 __all__ = ["Transport", "fetch_wait_transport"]
 
@@ -35,6 +45,11 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 class _Consumer(faust_aiokafka.Consumer):
     thread_class: type[_ConsumerThread] = _ConsumerThread
+    _first_read: dict[TP, int]  # per partition, the lowest offset delivered since assignment
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._first_read = {}
+        super().__init__(*args, **kwargs)
 
     def _new_consumer_thread(self) -> _ConsumerThread:
         return self.thread_class(self, loop=self.loop, beacon=self.beacon)
@@ -45,6 +60,28 @@ class _Consumer(faust_aiokafka.Consumer):
         if generation is not None and generation != self.app.consumer_generation_id:
             return False  # it is read again from the committed offset
         return super().ack(message)
+
+    def track_message(self, message: Any) -> None:
+        super().track_message(message)
+        if message.generation_id == self.app.consumer_generation_id:
+            tp, offset = message.tp, message.offset
+            self._first_read[tp] = min(offset, self._first_read.get(tp, offset))
+
+    async def on_partitions_revoked(self, revoked: Set[TP]) -> None:
+        for tp in revoked:
+            self._first_read.pop(tp, None)
+        await super().on_partitions_revoked(revoked)
+
+    def _new_offset(self, tp: TP) -> int | None:
+        """The offset to commit: ``None`` while the message at the head of ``tp`` (its
+        committed offset, or the first offset read if none is committed) is in flight."""
+        head = self._committed_offset[tp]
+        if head is None:
+            head = self._first_read.get(tp)
+        in_flight = head is not None and head not in self._acked_index[tp]
+        if in_flight and not self._gap[tp].overlaps(head):  # a gap has no message to wait for
+            return None
+        return super()._new_offset(tp)
 
 
 class Transport(faust_aiokafka.Transport):
