@@ -12,11 +12,13 @@ __all__ = ["MeanShift", "MeanShiftDetector"]
 @dataclasses.dataclass(frozen=True, slots=True)
 class MeanShift:
     """A change in a stream's mean: ``before`` (the part ADWIN dropped), ``after`` (the recent
-    part it kept), at the ``n``-th value."""
+    part it kept: the last ``kept`` values, so the change began about that many values ago),
+    at the ``n``-th value."""
 
     n: int
     before: float
     after: float
+    kept: int
 
     @property
     def rose(self) -> bool:
@@ -62,7 +64,7 @@ class MeanShiftDetector:
     """
 
     def __init__(
-        self, *, delta: float = 1e-4, direction: str = "up", min_relative_change: float = 0.1
+        self, *, delta: float = 1e-4, direction: str = "up", min_relative_change: float = 0.05
     ) -> None:
         if direction not in ("up", "both"):
             raise ValueError(f"direction must be 'up' or 'both', got {direction!r}")
@@ -82,11 +84,11 @@ class MeanShiftDetector:
         self._n += 1
         if not adwin.drift_detected:
             return None
-        kept, kept_total = adwin.width, adwin.total
+        kept, kept_total = int(adwin.width), adwin.total
         dropped = width + 1 - kept
         if dropped <= 0 or kept <= 0:
             return None
-        shift = MeanShift(self._n, (total + x - kept_total) / dropped, kept_total / kept)
+        shift = MeanShift(self._n, (total + x - kept_total) / dropped, kept_total / kept, kept)
         scale = max(abs(shift.before), abs(shift.after))
         if abs(shift.after - shift.before) < self.min_relative_change * scale:
             return None

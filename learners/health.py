@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -41,7 +42,9 @@ class ModelHealth:
       see every example once, unweighted: they look for changes, the weighted windows say how
       far from calibrated the model is. The calibration detector uses ``delta`` 1e-3: a
       residual of rare clicks carries little signal per example, and the alert rules confirm
-      its detections with the recent calibration.
+      its detections with the recent calibration. Each reports its ``last`` detection and
+      the ``onset`` of the episode it belongs to: the first detection after ``window``
+      examples without one (a change often yields several detections in a row).
 
     Nothing here reads a clock: time comes in as ``at_s`` and ``now_s``.
 
@@ -103,6 +106,7 @@ class ModelHealth:
         self._seconds: collections.deque[list[float]] = collections.deque()  # [second, count]
         self._last_at: float | None = None
         self._shifts: dict[str, list[MeanShift]] = {"loss": [], "calibration": []}
+        self._onsets: dict[str, MeanShift] = {}  # the first detection of the latest episode
 
     def update(
         self,
@@ -143,7 +147,10 @@ class ModelHealth:
         ):
             shift = detector.update(value)
             if shift is not None:
-                self._shifts[name].append(shift)
+                shifts = self._shifts[name]
+                if not shifts or shift.n - shifts[-1].n >= self.window:
+                    self._onsets[name] = shift
+                shifts.append(shift)
 
     def _add_to_slice(self, name: str, value: str, item: tuple[float, ...]) -> None:
         key = f"{name}={value}"
@@ -214,11 +221,8 @@ class ModelHealth:
             **{
                 f"{name}_drift": {
                     "detections": len(shifts),
-                    "last": (
-                        {"n": shifts[-1].n, "before": shifts[-1].before, "after": shifts[-1].after}
-                        if shifts
-                        else None
-                    ),
+                    "last": dataclasses.asdict(shifts[-1]) if shifts else None,
+                    "onset": dataclasses.asdict(self._onsets[name]) if shifts else None,
                 }
                 for name, shifts in self._shifts.items()
             },

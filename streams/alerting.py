@@ -70,17 +70,26 @@ class AlertPolicy:
     min_dead_letters: int = 10
 
 
-def _shift_evidence(shift: Mapping[str, Any] | None, n: int, quiet: int) -> Evidence | None:
-    if shift is None or n - shift["n"] >= quiet:
+def _shift_evidence(detections: Mapping[str, Any], n: int, quiet: int) -> Evidence | None:
+    """The evidence of a detector's latest episode, if its last detection is recent: where
+    the episode began (its first detection) and how the means moved then."""
+    last, onset = detections["last"], detections["onset"]
+    if last is None or n - last["n"] >= quiet:
         return None
-    return {"at_example": shift["n"], "before": shift["before"], "after": shift["after"]}
+    return {
+        "at_example": onset["n"],
+        "before": onset["before"],
+        "after": onset["after"],
+        "examples_since_detection": n - onset["n"],
+        "examples_since_change": n - onset["n"] + onset["kept"],  # at most: ADWIN's window
+    }
 
 
 def loss_drift(health: Mapping[str, Any], policy: AlertPolicy) -> Evidence | None:
     """A rise of the per-example loss, seen recently by the loss detector (after the warm-up)."""
     if health["n"] < policy.warmup_examples:
         return None
-    return _shift_evidence(health["loss_drift"]["last"], health["n"], policy.quiet_examples)
+    return _shift_evidence(health["loss_drift"], health["n"], policy.quiet_examples)
 
 
 def calibration_drift(
@@ -97,9 +106,7 @@ def calibration_drift(
         return {"calibration": calibration} if raised else None
     if low <= calibration <= high:
         return None
-    change = _shift_evidence(
-        health["calibration_drift"]["last"], health["n"], policy.quiet_examples
-    )
+    change = _shift_evidence(health["calibration_drift"], health["n"], policy.quiet_examples)
     if change is None and not raised:
         return None
     return {"calibration": calibration, "band": [low, high], **(change or {})}

@@ -27,6 +27,7 @@ from streams.health import WorkerHealth
 from streams.hotswap import ModelFollower
 from streams.learning import Learner
 from streams.models import ModelRegistry, default_models
+from streams.responses import Responder
 from streams.serving import Serving
 from streams.settings import Settings
 from streams.topics import topic_specs
@@ -71,12 +72,14 @@ class WorkerContext:
     serving: Serving = dataclasses.field(init=False)
     follower: ModelFollower = dataclasses.field(init=False)
     health: WorkerHealth = dataclasses.field(init=False)
+    responder: Responder = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         self.health = WorkerHealth(self.settings, self.counters, self.worker_id)
         self.learner = Learner(self)
         self.serving = Serving(self)
         self.follower = ModelFollower(self)
+        self.responder = Responder(self)
 
     def topic_name(self, logical: str) -> str:
         return self.settings.topic(logical)

@@ -69,7 +69,7 @@ def apply(ctx: WorkerContext, command: dict[str, Any], at_ms: int) -> None:
     elif command["cmd"] == "snapshot":  # written by the worker that learns the model
         ctx.learner.request(args["model"])
     elif command["cmd"] in ("promote", "rollback"):  # the serving version, on every worker
-        ctx.follower.pin(args["model"], args["version"])
+        ctx.follower.pin(args["model"], args["version"], command["issued_by"])
     elif command["cmd"] == "set_weights":  # versioned by the command's sequence number
         ctx.weights = Weights(alpha=args["alpha"], beta=args["beta"], version=command["seq"])
 

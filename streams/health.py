@@ -11,7 +11,7 @@ snapshots: it describes this worker's run, and restarts with it.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from learners.health import ModelHealth
@@ -99,15 +99,22 @@ class WorkerHealth:
         return reports
 
     def tick(
-        self, now_s: float, ts_ms: int, last_snapshot_s: dict[str, float]
+        self,
+        now_s: float,
+        ts_ms: int,
+        last_snapshot_s: dict[str, float],
+        actions: Mapping[AlertKey, Evidence | None],
     ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
         """Sample the counters, evaluate every rule; the health per model and the alert
-        records raised or cleared since the last tick."""
+        records raised or cleared since the last tick. ``actions`` are the automatic actions
+        under way (:meth:`streams.responses.Responder.in_effect`), each an alert while it is."""
         self._sample(now_s)
         reports = self.model_reports(now_s)
         for name, seconds in last_snapshot_s.items():
             reports.setdefault(name, {})["seconds_since_snapshot"] = seconds
         active, checked = self._conditions(reports, now_s)
+        checked.update(actions)
+        active.update({key: evidence for key, evidence in actions.items() if evidence is not None})
         records = self.book.update(active, ts_ms, checked)
         return reports, records
 

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer
 from streams import contracts, snapshots
 from streams.emit import now_ms
 from streams.observe import assigned_from_start, consumer_options, fetch_at
+from streams.serving import Pin
 from streams.snapshotting import Refused, newest_by_model, verify_records
 
 if TYPE_CHECKING:
@@ -42,14 +43,18 @@ class ModelFollower:
         self._index: dict[str, dict[int, int]] = {}  # model -> version -> offset on models
         self._repin: set[str] = set()  # models whose pin changed since the last look
 
-    def pin(self, name: str, version: int) -> None:
+    def pin(self, name: str, version: int, issued_by: str) -> None:
         """Serve ``version`` of ``name`` from now on (``LATEST``: the newest again)."""
         pins = self._ctx.serving.pins
         if version == LATEST:
             pins.pop(name, None)
         else:
-            pins[name] = version
+            pins[name] = Pin(version, issued_by)
         self._repin.add(name)
+
+    def versions(self, name: str) -> list[int]:
+        """The versions of ``name`` with a verified snapshot on ``models`` (read so far)."""
+        return sorted(self._index.get(name, {}))
 
     async def run(self) -> None:
         """Follow ``models`` until cancelled (an app task)."""
@@ -109,7 +114,8 @@ class ModelFollower:
     async def _serve_pinned(self, name: str) -> bool:
         """Serve the pinned version (or the newest, unpinned); ``False`` if not yet on hand."""
         ctx = self._ctx
-        version = ctx.serving.pins.get(name)
+        pin = ctx.serving.pins.get(name)
+        version = pin.version if pin else None
         if version is None and ctx.learner.learns(name):
             ctx.serving.serve_live(name)
             await self._publish(name, "promote", None)

@@ -19,6 +19,7 @@ start).
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 from collections.abc import Collection
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from streams import snapshots
 from streams.category import CategoryModel
+from streams.challenger import Challenger
 from streams.emit import Outbox, now_ms
 from streams.ledger import Ledger
 from streams.models import LiveModel
@@ -38,6 +40,8 @@ __all__ = ["Learner", "learn_example"]
 
 log = logging.getLogger(__name__)
 
+RECENT_EXAMPLES = 5_000  # the examples per scored model a challenger can be trained from
+
 
 def _position(event: Any) -> str:
     return f"{event.message.topic}:{event.message.partition}"
@@ -48,9 +52,7 @@ def learn_example(model: LiveModel | CategoryModel, example: dict[str, Any]) -> 
     returns the prediction made before learning."""
     if isinstance(model, CategoryModel):
         return model.learn(example["features"], example["label"])
-    return model.learn(
-        example["features"], example["label"], example["weight"], example["sampling_rate"]
-    )
+    return model.learn_example(example)
 
 
 class Learner:
@@ -67,6 +69,8 @@ class Learner:
         self._requested: set[str] = set()
         self._started = time.monotonic()
         self._positions: set[str] | None = None  # the examples partitions assigned here
+        self._recent: dict[str, collections.deque[dict[str, Any]]] = {}  # scored models
+        self.challengers: dict[str, Challenger] = {}
         if not self._key:
             log.warning("no ADSTREAM_SNAPSHOT_KEY: no snapshots, no recovery after a crash")
 
@@ -106,8 +110,7 @@ class Learner:
             p = learn_example(model, example)
             self._ctx.counters[f"learned.{name}"] += 1
             if isinstance(model, LiveModel):
-                weight = model.weights(label, example["weight"], example["sampling_rate"])[0]
-                self._ctx.health.observe_example(name, example, p, weight, time.time())
+                self._watch(name, model, example, p)
         else:
             self._ctx.counters[f"{verdict}.{name}"] += 1
         self._hold(name, event, position, message.offset)
@@ -115,6 +118,34 @@ class Learner:
         if self._key and model.n_learned - version >= self._ctx.settings.snapshot_every_examples:
             self._write(outbox, name, model)
         return True
+
+    def _watch(self, name: str, model: LiveModel, example: dict[str, Any], p: float) -> None:
+        """After a scored model learned an example: its health, its recent examples (what a
+        challenger is trained from) and its challenger, if one runs."""
+        weight = model.weights(example["label"], example["weight"], example["sampling_rate"])[0]
+        self._ctx.health.observe_example(name, example, p, weight, time.time())
+        recent = self._recent.get(name)
+        if recent is None:
+            recent = self._recent[name] = collections.deque(maxlen=RECENT_EXAMPLES)
+        recent.append(example)
+        challenger = self.challengers.get(name)
+        if challenger is not None:
+            challenger.learn(example, p, weight)
+
+    # ------------------------------------------------------------------ challengers
+
+    def start_challenger(self, name: str, since_change: int) -> Challenger:
+        """A challenger of ``name`` trained on its examples since the change (as many of the
+        last ``RECENT_EXAMPLES`` as that), learning every example from now on."""
+        recent = list(self._recent.get(name, ()))
+        start = len(recent) - min(max(since_change, 1), len(recent))
+        challenger = Challenger.start(self._ctx.models[name], recent[start:])
+        self.challengers[name] = challenger
+        log.warning("challenger of %s started: %s", name, challenger.report())
+        return challenger
+
+    def retire_challenger(self, name: str) -> Challenger | None:
+        return self.challengers.pop(name, None)
 
     def _hold(self, name: str, event: Any, position: str, offset: int) -> None:
         """Keep the event unacknowledged until a snapshot contains it (if one does not yet)."""
@@ -190,6 +221,8 @@ class Learner:
             self._written[name] = dict(ledger.offsets)
             self._last[name] = (meta["version"], time.monotonic())
             self._held.pop(name, None)  # not ours to acknowledge: Faust delivers them again
+            self._recent.pop(name, None)  # a restored model's recent past is unknown here
+            self.challengers.pop(name, None)
             self._ctx.counters[f"restored.{name}"] = meta["version"]
             log.info("restored %s version %s from its snapshot", name, meta["version"])
         self._ctx.counters["restore_ms"] = int((time.perf_counter() - started) * 1000)

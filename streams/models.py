@@ -98,6 +98,18 @@ class LiveModel:
         self.n_learned += 1
         return p
 
+    def learn_example(self, example: Mapping[str, Any]) -> float:
+        """:meth:`learn` one decoded example of ``examples``."""
+        return self.learn(
+            example["features"], example["label"], example["weight"], example["sampling_rate"]
+        )
+
+    def untrained_copy(self) -> LiveModel:
+        """The same model before it learned anything: same estimator and hyperparameters."""
+        return dataclasses.replace(
+            self, estimator=self.estimator.clone(), metrics=type(self.metrics)(), n_learned=0
+        )
+
     def report(self) -> dict[str, Any]:
         return {"model": self.name, "version": self.version, **self.metrics.report()}
 

@@ -135,6 +135,14 @@ def families(view: HealthView) -> list[Metric]:
                     {**labels, "stream": stream},
                     drift["detections"],
                 )
+        challenger = health.get("challenger")
+        for figure in ("logloss", "champion_logloss", "examples") if challenger else ():
+            add(
+                f"challenger_{figure}",
+                f"the running challenger's {figure} (on the examples it and its champion saw)",
+                labels,
+                challenger[figure],
+            )
     for counter, value in sorted(view.counters.items()):
         add("counter", "the worker's cumulative counters", {"counter": counter}, value)
     for alert in view.alerts:

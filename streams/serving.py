@@ -9,7 +9,7 @@ waits for it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from streams.app import WorkerContext
@@ -17,7 +17,14 @@ if TYPE_CHECKING:
     from streams.models import LiveModel
     from streams.settings import Settings
 
-__all__ = ["Serving"]
+__all__ = ["Pin", "Serving"]
+
+
+class Pin(NamedTuple):
+    """A served version chosen by a ``promote`` or ``rollback`` command, and its issuer."""
+
+    version: int
+    issued_by: str
 
 
 class Serving:
@@ -27,8 +34,8 @@ class Serving:
     def __init__(self, ctx: WorkerContext) -> None:
         self._ctx = ctx
         self._loaded: dict[str, Any] = {}  # name -> model from a snapshot, served instead
-        #: pinned versions (``promote``/``rollback``); absent: the newest
-        self.pins: dict[str, int] = {}
+        #: pinned versions (``promote``/``rollback``) and who issued them; absent: the newest
+        self.pins: dict[str, Pin] = {}
 
     @property
     def settings(self) -> Settings:

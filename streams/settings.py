@@ -12,11 +12,44 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["AGENTS", "ENV_PREFIX", "Settings"]
+__all__ = ["AGENTS", "ENV_PREFIX", "RESPONSES", "Settings", "parse_responses"]
 
 ENV_PREFIX = "ADSTREAM_"
 #: The agents a worker may run (``ADSTREAM_AGENTS``); report and control run everywhere.
 AGENTS = ("serve", "rank", "join", "labels", "learn")
+
+
+#: What a learner may do on its model's alerts (see :mod:`streams.responses`).
+RESPONSES = ("challenger", "rollback")
+
+
+def parse_responses(text: str) -> dict[str, tuple[str, ...]]:
+    """The responses per model (``*``: every model not named) of ``ADSTREAM_RESPONSES``:
+    ``;``-separated ``model=response,response`` entries (an empty list: alerts only).
+
+    >>> parse_responses("*=challenger,rollback; quality=rollback")
+    {'*': ('challenger', 'rollback'), 'quality': ('rollback',)}
+    >>> parse_responses("click=")
+    {'click': ()}
+    >>> parse_responses("click=retrain")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown response 'retrain' for click; known: challenger, rollback
+    """
+    config: dict[str, tuple[str, ...]] = {}
+    for entry in filter(None, (part.strip() for part in text.split(";"))):
+        model, equals, names = entry.partition("=")
+        if not equals or not model.strip():
+            raise ValueError(f"a response entry is model=response,...: {entry!r}")
+        responses = tuple(sorted({name.strip() for name in names.split(",") if name.strip()}))
+        for response in responses:
+            if response not in RESPONSES:
+                raise ValueError(
+                    f"unknown response {response!r} for {model.strip()}; "
+                    f"known: {', '.join(RESPONSES)}"
+                )
+        config[model.strip()] = responses
+    return config
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,10 +86,13 @@ class Settings:
     metrics_port: int = 9810
     #: a model that learned nothing for this long while queries are served is ``stale``
     stale_after_s: float = 60.0
-    #: examples a model learns before the no-skill and score-shift rules apply
+    #: examples a model learns before its drift, calibration and no-skill rules apply
     alert_warmup_examples: int = 10_000
     #: the fraction of click negatives the join keeps (the click model recalibrates)
     negative_sampling_rate: float = 1.0
+    #: what a model's learner does on its alerts (streams.responses): ``;``-separated
+    #: ``model=response,...`` entries, ``*`` for every other model
+    responses: str = "*=challenger,rollback"
     #: the agents this worker runs, comma-separated (empty: all of them); workers with
     #: different agents form different consumer groups, so each sees every input it reads
     agents: str = ""
@@ -72,6 +108,7 @@ class Settings:
             raise ValueError("n_bits must be in 8..28")
         if not 0.0 < self.negative_sampling_rate <= 1.0:
             raise ValueError("negative_sampling_rate must be in (0, 1]")
+        parse_responses(self.responses)  # raises on an unknown response
         unknown = self.roles - set(AGENTS)
         if unknown:
             raise ValueError(f"unknown agents {sorted(unknown)}; known: {', '.join(AGENTS)}")

@@ -27,7 +27,7 @@ def worker_metrics(ctx: WorkerContext, ts: int) -> dict:
         "ts": ts,
         "counters": dict(ctx.counters),
         "serving": {name: serving.version(name) for name in (*ctx.models, ctx.category.name)},
-        "pins": dict(serving.pins),
+        "pins": {name: pin.version for name, pin in serving.pins.items()},
     }
 
 
@@ -71,8 +71,9 @@ def register(ctx: WorkerContext) -> None:
         ts = now_ms()
         now_s = time.time()
         reports, raised_or_cleared = ctx.health.tick(
-            now_s, ts, ctx.learner.seconds_since_snapshot()
+            now_s, ts, ctx.learner.seconds_since_snapshot(), ctx.responder.in_effect()
         )
+        ctx.responder.annotate(reports)
         models = model_metrics(ctx, ts)
         outbox = ctx.outbox()
         for record in (worker_metrics(ctx, ts), *models):
@@ -83,6 +84,7 @@ def register(ctx: WorkerContext) -> None:
             record = {"v": contracts.SCHEMA_VERSION, **alert}
             outbox.add(alerts, f"{alert['kind']}:{alert['model']}", contracts.encode(record))
         await outbox.flush()
+        await ctx.responder.respond(raised_or_cleared)
         endpoint.view = HealthView(
             worker=ctx.worker_id,
             models={record["model"]: record for record in models},

@@ -109,7 +109,7 @@ def test_promote_and_rollback_pin_the_serving_version_and_latest_unpins() -> Non
         check(ctx, command("promote", model="nope", version=3))
     apply(ctx, command("promote", seq=1, model="click", version=300), TS)
     apply(ctx, command("rollback", seq=2, model="click", version=200), TS)
-    assert ctx.serving.pins == {"click": 200}
+    assert ctx.serving.pins == {"click": (200, "test")}
     apply(ctx, command("promote", seq=3, model="click", version=-1), TS)
     assert ctx.serving.pins == {}
     assert ctx.serving.models["click"] is ctx.models["click"], "still the live model"

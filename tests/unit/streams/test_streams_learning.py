@@ -4,7 +4,6 @@ learns each example once, and skips replays and duplicates (Faust events faked: 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from typing import Any
 
 import pytest
@@ -14,44 +13,9 @@ from streams.app import create_app
 from streams.emit import Outbox
 from streams.ledger import id_digest
 from streams.settings import Settings
+from tests.unit.streams.fakes import DeliveringProducer, FakeEvent, FakeMessage
 
 TS = 1_700_000_000_000
-
-
-@dataclasses.dataclass
-class FakeMessage:
-    """A Faust message delivered to one stream: acknowledged when its refcount reaches 0."""
-
-    topic: str
-    partition: int
-    offset: int
-    refcount: int = 1
-    acked: bool = False
-
-    def incref(self) -> None:
-        self.refcount += 1
-
-
-@dataclasses.dataclass
-class FakeEvent:
-    message: FakeMessage
-
-    def ack(self) -> None:
-        self.message.refcount -= 1
-        self.message.acked = self.message.refcount == 0
-
-
-class DeliveringProducer:
-    """Records what is sent; every delivery succeeds at once."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes]] = []
-
-    async def send(self, topic, key, value, partition, timestamp, headers) -> Any:
-        self.sent.append((topic, value))
-        future = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
 
 
 def _example(i: int, origin_offset: int | None = None) -> dict[str, Any]:

@@ -1,0 +1,127 @@
+"""Automatic responses to a model's alerts, configured per model (``ADSTREAM_RESPONSES``).
+
+The worker that learns a model acts on its alerts:
+
+- ``challenger``: when ``loss_drift`` is raised, start a challenger
+  (:class:`streams.challenger.Challenger`): a fresh copy of the model trained on the examples
+  since the change the detector located, then learning every example alongside the champion.
+  The model's health record reports it (``challenger``: both losses on the same examples) and
+  the ``challenger`` alert is raised while it runs. After ``CHALLENGE_EXAMPLES`` examples it
+  retires: the alert clears, its evidence the final comparison.
+- ``rollback``: when ``calibration_drift`` is raised, serve the newest snapshot written before
+  the detector saw the change (ADWIN's kept window only bounds where the change began, and
+  after a stable stretch that bound reaches far back: it would roll back much further than
+  needed). The ``rollback`` command goes on ``control``, issued by ``auto-rollback``, and
+  every worker applies it; the ``rollback`` alert is raised while that pin is served. When
+  the calibration is back in its band (``calibration_drift`` clears), a ``promote NAME -1``
+  command serves the newest version again. An operator's pin replaces ours: we never unpin
+  it. Without a snapshot before the detection, nothing is rolled back (the calibration alert
+  stands).
+
+Nothing changes silently: each action is an alert, and each command is on the control log.
+Learning goes on under both: a rollback changes what is served, never what is learned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from streams.alerting import AlertKey, Evidence
+from streams.control import send_command
+from streams.hotswap import LATEST
+from streams.settings import parse_responses
+
+if TYPE_CHECKING:
+    from streams.app import WorkerContext
+
+__all__ = ["AUTO_ROLLBACK", "CHALLENGE_EXAMPLES", "Responder"]
+
+log = logging.getLogger(__name__)
+
+AUTO_ROLLBACK = "auto-rollback"  # the issuer of the commands a rollback response sends
+CHALLENGE_EXAMPLES = 20_000  # examples a challenger learns alongside its champion
+
+
+class Responder:
+    """Acts on the alerts of the models this worker learns, as configured per model."""
+
+    def __init__(self, ctx: WorkerContext) -> None:
+        self._ctx = ctx
+        self._config = parse_responses(ctx.settings.responses)
+
+    def enabled(self, name: str, response: str) -> bool:
+        return response in self._config.get(name, self._config.get("*", ()))
+
+    def in_effect(self) -> dict[AlertKey, Evidence | None]:
+        """The actions under way, as alert conditions (``None``: checked, not under way) of
+        each scored model this worker learns."""
+        ctx = self._ctx
+        actions: dict[AlertKey, Evidence | None] = {}
+        for name in ctx.models:
+            if not ctx.learner.learns(name):
+                continue
+            challenger = ctx.learner.challengers.get(name)
+            actions["challenger", name] = challenger.report() if challenger else None
+            pin = ctx.serving.pins.get(name)
+            ours = pin is not None and pin.issued_by == AUTO_ROLLBACK
+            actions["rollback", name] = {"serving_version": pin.version} if ours else None
+        return actions
+
+    def annotate(self, reports: dict[str, dict[str, Any]]) -> None:
+        """Add each running challenger's figures to its champion's health record."""
+        for name, challenger in self._ctx.learner.challengers.items():
+            reports.setdefault(name, {})["challenger"] = challenger.report()
+
+    async def respond(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Act on the alerts just raised or cleared; retire challengers that are done."""
+        ctx = self._ctx
+        for record in records:
+            kind, name, state = record["kind"], record["model"], record["state"]
+            if name not in ctx.models or not ctx.learner.learns(name):
+                continue
+            if kind == "loss_drift" and state == "raised" and self.enabled(name, "challenger"):
+                if name not in ctx.learner.challengers:
+                    since = record["evidence"].get("examples_since_change", 0)
+                    ctx.learner.start_challenger(name, since)
+                    ctx.counters[f"challengers.{name}"] += 1
+            elif kind == "calibration_drift" and self.enabled(name, "rollback"):
+                if state == "raised":
+                    await self._roll_back(name, record["evidence"])
+                else:
+                    await self._roll_forward(name)
+        for name, challenger in list(ctx.learner.challengers.items()):
+            if challenger.examples >= CHALLENGE_EXAMPLES:
+                ctx.learner.retire_challenger(name)
+                log.warning("challenger of %s retired: %s", name, challenger.report())
+
+    def rollback_target(self, name: str, examples_since_detection: int) -> int | None:
+        """The newest snapshot version of ``name`` written before the detection."""
+        detected_at = self._ctx.models[name].version - examples_since_detection
+        older = [v for v in self._ctx.follower.versions(name) if v <= detected_at]
+        return max(older, default=None)
+
+    async def _roll_back(self, name: str, evidence: Mapping[str, Any]) -> None:
+        if name in self._ctx.serving.pins:
+            return  # pinned already (by us or an operator): leave it
+        version = self.rollback_target(name, evidence.get("examples_since_detection", 0))
+        if version is None:
+            log.warning("calibration of %s broke, and no snapshot before the change", name)
+            self._ctx.counters[f"rollbacks_impossible.{name}"] += 1
+            return
+        await self._pin(name, "rollback", version)
+        self._ctx.counters[f"rollbacks.{name}"] += 1
+        log.warning("calibration of %s broke: rolled back to version %s", name, version)
+
+    async def _roll_forward(self, name: str) -> None:
+        pin = self._ctx.serving.pins.get(name)
+        if pin is None or pin.issued_by != AUTO_ROLLBACK:
+            return
+        await self._pin(name, "promote", LATEST)
+        log.warning("calibration of %s is back: serving the newest version again", name)
+
+    async def _pin(self, name: str, cmd: str, version: int) -> None:
+        """Send the pin command on ``control``: every worker, this one too, applies it."""
+        args = {"model": name, "version": version}
+        await send_command(self._ctx.settings, cmd, args, issued_by=AUTO_ROLLBACK)

@@ -1,0 +1,99 @@
+"""The automatic responses on the embedded broker: a calibration break rolls the served model
+back to the snapshot before it and forward once the live model is calibrated again; a loss
+drift starts a challenger, reported next to its champion. Every action is an alert, and each
+rollback a command on the control log."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from streams import contracts
+from streams.responses import AUTO_ROLLBACK
+
+pytestmark = pytest.mark.broker
+
+T0 = 1_750_000_000_000
+CLEAN, CORRUPTED, RECOVERED = 8_000, 4_000, 10_000
+
+
+def _examples(rng: random.Random) -> Iterator[dict[str, Any]]:
+    """Click examples of a stable world; in the middle stretch three times as many clicks
+    are recorded as happen (a broken click pipeline): the model's calibration breaks."""
+    for i in range(CLEAN + CORRUPTED + RECOVERED):
+        feature = rng.randrange(20)
+        p_click = 0.02 + feature / 70
+        if CLEAN <= i < CLEAN + CORRUPTED:
+            p_click = 3 * p_click
+        yield contracts.example(
+            example_id=f"imp-{i}",
+            model="click",
+            features={feature: 1.0, 100: 1.0},
+            label=float(rng.random() < p_click),
+            weight=1.0,
+            sampling_rate=1.0,
+            ts_event=T0 + i,
+            ts_label=T0 + i,
+            source={"impressions:0": i},
+        )
+
+
+def _alerts(messages: list[Any]) -> list[dict[str, Any]]:
+    return [contracts.decode_map(m.value()) for m in messages]
+
+
+def _cycle_done(kind: str):
+    """On ``alerts``: ``kind`` of the click model raised, then cleared."""
+
+    def done(messages: list[Any]) -> bool:
+        states = [a["state"] for a in _alerts(messages) if a["kind"] == kind]
+        return "raised" in states and "cleared" in states[states.index("raised") :]
+
+    return done
+
+
+def test_a_calibration_break_rolls_back_and_forward_and_a_drift_starts_a_challenger(
+    new_settings, start_worker, produce, reader_for
+) -> None:
+    settings = new_settings(
+        snapshot_key="responses-test",
+        snapshot_every_examples=1_000,
+        alert_warmup_examples=4_000,
+    )
+    start_worker(settings)
+    for example in _examples(random.Random(11)):
+        produce("examples", b"click", contracts.encode(example), settings)
+
+    messages = reader_for(settings).read("alerts", _cycle_done("rollback"), 120)
+    alerts = [a for a in _alerts(messages) if a["model"] == "click"]
+    kinds = [(a["kind"], a["state"]) for a in alerts]
+    assert ("calibration_drift", "raised") in kinds, kinds
+    assert _cycle_done("rollback")(messages), f"no rollback raised and cleared: {kinds}"
+    # the rollback followed the calibration alert and cleared after it cleared
+    break_at = kinds.index(("calibration_drift", "raised"))
+    assert break_at < kinds.index(("rollback", "raised"))
+    assert kinds.index(("calibration_drift", "cleared")) < kinds.index(("rollback", "cleared"))
+    served = next(a for a in alerts if a["kind"] == "rollback")["evidence"]["serving_version"]
+    assert served <= CLEAN, "rolled back to a model that learned corrupted clicks"
+
+    commands = [
+        contracts.decode_command(m.value())
+        for m in reader_for(settings).read("control", lambda ms: len(ms) >= 2, 30)
+    ]
+    assert [(c["cmd"], c["args"]["version"], c["issued_by"]) for c in commands[:2]] == [
+        ("rollback", served, AUTO_ROLLBACK),
+        ("promote", -1, AUTO_ROLLBACK),
+    ]
+
+    # the loss rose with the break: a challenger trained on recent data ran alongside
+    challenger = next(
+        (a for a in alerts if a["kind"] == "challenger" and a["state"] == "raised"), None
+    )
+    assert challenger is not None, kinds
+    evidence = challenger["evidence"]
+    assert CLEAN <= evidence["started_at"] <= CLEAN + CORRUPTED
+    assert evidence["trained_from"] < evidence["started_at"]
+    assert evidence["logloss"] > 0 and evidence["champion_logloss"] > 0

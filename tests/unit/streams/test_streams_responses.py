@@ -1,0 +1,125 @@
+"""The responses to a model's alerts: a challenger trained on the examples since the change,
+learning alongside its champion and retired after its run; the rollback target (the newest
+snapshot before the change); actions under way as alerts; configuration per model."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+
+from streams import contracts, responses
+from streams.app import WorkerContext, create_app
+from streams.emit import Outbox
+from streams.serving import Pin
+from streams.settings import Settings, parse_responses
+from tests.unit.streams.fakes import DeliveringProducer, FakeEvent, FakeMessage
+
+TS = 1_700_000_000_000
+
+
+def _example(i: int, rng: random.Random) -> dict[str, Any]:
+    feature = rng.randrange(20)
+    event = contracts.example(
+        example_id=f"imp-{i}",
+        model="click",
+        features={feature: 1.0, 100: 1.0},
+        label=float(rng.random() < 0.05 + feature / 40),
+        weight=1.0,
+        sampling_rate=1.0,
+        ts_event=TS + i,
+        ts_label=TS + i,
+        source={"impressions:0": i},
+    )
+    return contracts.decode_example(contracts.encode(event))
+
+
+def _learn(ctx: WorkerContext, first: int, n: int, rng: random.Random) -> None:
+    outbox = Outbox(DeliveringProducer())
+    for i in range(first, first + n):
+        assert ctx.learner.apply(outbox, FakeEvent(FakeMessage("examples", 0, i)), _example(i, rng))
+
+
+def _drift(since_change: int) -> dict[str, Any]:
+    evidence = {"at_example": 1, "before": 0.2, "after": 0.3, "examples_since_change": since_change}
+    return {"kind": "loss_drift", "model": "click", "state": "raised", "evidence": evidence}
+
+
+@pytest.fixture
+def ctx() -> WorkerContext:
+    return create_app(Settings(kafka="127.0.0.1:9"))
+
+
+def test_a_loss_drift_starts_a_challenger_trained_on_the_examples_since_the_change(ctx) -> None:
+    rng = random.Random(3)
+    _learn(ctx, 0, 1_000, rng)
+    assert ctx.responder.in_effect()["challenger", "click"] is None
+    asyncio.run(ctx.responder.respond([_drift(since_change=300)]))
+    challenger = ctx.learner.challengers["click"]
+    assert (challenger.trained_from, challenger.started_at, challenger.model.version) == (
+        700,
+        1_000,
+        300,
+    )
+    assert "quality" not in ctx.learner.challengers  # the drift was the click model's
+    _learn(ctx, 1_000, 500, rng)
+    report = ctx.responder.in_effect()["challenger", "click"]
+    assert report["examples"] == 500 and report["version"] == 800
+    assert 0 < report["logloss"] < 1 and 0 < report["champion_logloss"] < 1
+    reports: dict[str, dict[str, Any]] = {}
+    ctx.responder.annotate(reports)
+    assert reports["click"]["challenger"] == report
+    asyncio.run(ctx.responder.respond([_drift(since_change=10)]))  # one runs already
+    assert ctx.learner.challengers["click"] is challenger
+
+
+def test_a_challenger_retires_after_its_run(ctx, monkeypatch) -> None:
+    monkeypatch.setattr(responses, "CHALLENGE_EXAMPLES", 200)
+    rng = random.Random(4)
+    _learn(ctx, 0, 500, rng)
+    asyncio.run(ctx.responder.respond([_drift(since_change=100)]))
+    _learn(ctx, 500, 199, rng)
+    asyncio.run(ctx.responder.respond([]))
+    assert "click" in ctx.learner.challengers
+    _learn(ctx, 699, 1, rng)
+    asyncio.run(ctx.responder.respond([]))
+    assert ctx.learner.challengers == {}
+    assert ctx.responder.in_effect()["challenger", "click"] is None  # the alert clears
+
+
+def test_no_challenger_where_the_model_is_configured_for_alerts_only() -> None:
+    ctx = create_app(Settings(kafka="127.0.0.1:9", responses="*=challenger,rollback;click="))
+    _learn(ctx, 0, 100, random.Random(5))
+    asyncio.run(ctx.responder.respond([_drift(since_change=50)]))
+    assert ctx.learner.challengers == {}
+    assert not ctx.responder.enabled("click", "rollback")
+    assert ctx.responder.enabled("quality", "rollback")
+
+
+def test_the_rollback_target_is_the_newest_snapshot_before_the_detection(ctx) -> None:
+    _learn(ctx, 0, 1_000, random.Random(6))
+    ctx.follower._index["click"] = {300: 0, 600: 1, 900: 2}  # versions on models, at offsets
+    assert ctx.responder.rollback_target("click", examples_since_detection=250) == 600
+    assert ctx.responder.rollback_target("click", examples_since_detection=50) == 900
+    assert ctx.responder.rollback_target("click", examples_since_detection=800) is None
+
+
+def test_only_our_own_pin_is_a_rollback_under_way(ctx) -> None:
+    _learn(ctx, 0, 10, random.Random(7))
+    ctx.serving.pins["click"] = Pin(300, responses.AUTO_ROLLBACK)
+    assert ctx.responder.in_effect()["rollback", "click"] == {"serving_version": 300}
+    ctx.serving.pins["click"] = Pin(300, "operator")
+    assert ctx.responder.in_effect()["rollback", "click"] is None
+
+
+def test_responses_are_parsed_per_model_and_unknown_ones_refused() -> None:
+    assert parse_responses("click=rollback;*=challenger") == {
+        "click": ("rollback",),
+        "*": ("challenger",),
+    }
+    with pytest.raises(ValueError, match="unknown response"):
+        Settings(kafka="127.0.0.1:9", responses="click=retrain")
+    with pytest.raises(ValueError, match="model=response"):
+        parse_responses("rollback")
