@@ -50,6 +50,7 @@ class Responder:
     def __init__(self, ctx: WorkerContext) -> None:
         self._ctx = ctx
         self._config = parse_responses(ctx.settings.responses)
+        self._rolled_back: set[str] = set()  # rollbacks sent, maybe not yet applied here
 
     def enabled(self, name: str, response: str) -> bool:
         return response in self._config.get(name, self._config.get("*", ()))
@@ -111,14 +112,19 @@ class Responder:
             self._ctx.counters[f"rollbacks_impossible.{name}"] += 1
             return
         await self._pin(name, "rollback", version)
+        self._rolled_back.add(name)
         self._ctx.counters[f"rollbacks.{name}"] += 1
         log.warning("calibration of %s broke: rolled back to version %s", name, version)
 
     async def _roll_forward(self, name: str) -> None:
         pin = self._ctx.serving.pins.get(name)
-        if pin is None or pin.issued_by != AUTO_ROLLBACK:
-            return
+        if pin is not None and pin.issued_by != AUTO_ROLLBACK:
+            self._rolled_back.discard(name)
+            return  # an operator's pin: not ours to undo
+        if pin is None and name not in self._rolled_back:
+            return  # nothing of ours is pinned, nor on its way (sent, not yet applied here)
         await self._pin(name, "promote", LATEST)
+        self._rolled_back.discard(name)
         log.warning("calibration of %s is back: serving the newest version again", name)
 
     async def _pin(self, name: str, cmd: str, version: int) -> None:

@@ -123,3 +123,46 @@ def test_responses_are_parsed_per_model_and_unknown_ones_refused() -> None:
         Settings(kafka="127.0.0.1:9", responses="click=retrain")
     with pytest.raises(ValueError, match="model=response"):
         parse_responses("rollback")
+
+
+def _calibration(state: str, since_detection: int = 100) -> dict[str, Any]:
+    evidence = {"calibration": 0.6, "examples_since_detection": since_detection}
+    return {"kind": "calibration_drift", "model": "click", "state": state, "evidence": evidence}
+
+
+@pytest.fixture
+def sent(ctx, monkeypatch) -> list[tuple[str, str, int]]:
+    """The pin commands the responder sends (recorded here instead of sent on ``control``)."""
+    commands: list[tuple[str, str, int]] = []
+
+    async def record(name: str, cmd: str, version: int) -> None:
+        commands.append((cmd, name, version))
+
+    monkeypatch.setattr(ctx.responder, "_pin", record)
+    return commands
+
+
+def test_a_calibration_break_rolls_back_and_its_end_rolls_forward(ctx, sent) -> None:
+    _learn(ctx, 0, 1_000, random.Random(8))
+    ctx.follower._index["click"] = {600: 0, 900: 1}
+    asyncio.run(ctx.responder.respond([_calibration("raised", since_detection=200)]))
+    assert sent == [("rollback", "click", 600)]
+    # cleared before this worker applied its own rollback: still rolled forward
+    asyncio.run(ctx.responder.respond([_calibration("cleared")]))
+    assert sent[-1] == ("promote", "click", -1)
+
+
+def test_an_operators_pin_is_left_alone(ctx, sent) -> None:
+    _learn(ctx, 0, 1_000, random.Random(9))
+    ctx.follower._index["click"] = {600: 0}
+    ctx.serving.pins["click"] = Pin(900, "operator")
+    asyncio.run(ctx.responder.respond([_calibration("raised")]))
+    asyncio.run(ctx.responder.respond([_calibration("cleared")]))
+    assert sent == []
+
+
+def test_no_snapshot_before_the_detection_means_no_rollback(ctx, sent) -> None:
+    _learn(ctx, 0, 1_000, random.Random(10))
+    ctx.follower._index["click"] = {1_000: 0}
+    asyncio.run(ctx.responder.respond([_calibration("raised", since_detection=300)]))
+    assert sent == [] and ctx.counters["rollbacks_impossible.click"] == 1
