@@ -64,7 +64,7 @@ class MeanShiftDetector:
     """
 
     def __init__(
-        self, *, delta: float = 1e-4, direction: str = "up", min_relative_change: float = 0.05
+        self, *, delta: float = 1e-4, direction: str = "up", min_relative_change: float = 0.1
     ) -> None:
         if direction not in ("up", "both"):
             raise ValueError(f"direction must be 'up' or 'both', got {direction!r}")

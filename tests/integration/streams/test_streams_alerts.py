@@ -78,6 +78,7 @@ def _during(history, stats, until_s):
 
 
 @pytest.mark.scenario
+@pytest.mark.timeout(900)  # 400 s of traffic
 def test_stationary_run_of_100k_queries_raises_no_alert_and_serves_prometheus(
     new_settings, start_worker, free_port
 ):
@@ -97,6 +98,7 @@ def test_stationary_run_of_100k_queries_raises_no_alert_and_serves_prometheus(
         settings, World(seed=5), rate=250, duration_s=duration_s, on_tick=scrape
     )
     assert stats.queries_sent >= 100_000
+    assert stats.unanswered() == 0, "saturated: lower the rate"
     assert _during(history, stats, duration_s) == []
     (families,) = scraped
     samples = {

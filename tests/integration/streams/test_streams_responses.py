@@ -21,13 +21,13 @@ CLEAN, CORRUPTED, RECOVERED = 8_000, 4_000, 10_000
 
 
 def _examples(rng: random.Random) -> Iterator[dict[str, Any]]:
-    """Click examples of a stable world; in the middle stretch three times as many clicks
+    """Click examples of a stable world; in the middle stretch five times as many clicks
     are recorded as happen (a broken click pipeline): the model's calibration breaks."""
     for i in range(CLEAN + CORRUPTED + RECOVERED):
         feature = rng.randrange(20)
         p_click = 0.02 + feature / 70
         if CLEAN <= i < CLEAN + CORRUPTED:
-            p_click = 3 * p_click
+            p_click = min(1.0, 5 * p_click)
         yield contracts.example(
             example_id=f"imp-{i}",
             model="click",
