@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from streams.alerting import AlertKey, Evidence
 from streams.control import send_command
 from streams.hotswap import LATEST
+from streams.serving import Pin
 from streams.settings import parse_responses
 
 if TYPE_CHECKING:
@@ -65,10 +66,14 @@ class Responder:
                 continue
             challenger = ctx.learner.challengers.get(name)
             actions["challenger", name] = challenger.report() if challenger else None
-            pin = ctx.serving.pins.get(name)
-            ours = pin is not None and pin.issued_by == AUTO_ROLLBACK
-            actions["rollback", name] = {"serving_version": pin.version} if ours else None
+            pin = self._own_pin(name)
+            actions["rollback", name] = {"serving_version": pin.version} if pin else None
         return actions
+
+    def _own_pin(self, name: str) -> Pin | None:
+        """The pin of ``name``, if a rollback response issued it."""
+        pin = self._ctx.serving.pins.get(name)
+        return pin if pin is not None and pin.issued_by == AUTO_ROLLBACK else None
 
     def annotate(self, reports: dict[str, dict[str, Any]]) -> None:
         """Add each running challenger's figures to its champion's health record."""
@@ -117,11 +122,11 @@ class Responder:
         log.warning("calibration of %s broke: rolled back to version %s", name, version)
 
     async def _roll_forward(self, name: str) -> None:
-        pin = self._ctx.serving.pins.get(name)
-        if pin is not None and pin.issued_by != AUTO_ROLLBACK:
+        ours = self._own_pin(name) is not None
+        if name in self._ctx.serving.pins and not ours:
             self._rolled_back.discard(name)
             return  # an operator's pin: not ours to undo
-        if pin is None and name not in self._rolled_back:
+        if not ours and name not in self._rolled_back:
             return  # nothing of ours is pinned, nor on its way (sent, not yet applied here)
         await self._pin(name, "promote", LATEST)
         self._rolled_back.discard(name)
