@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -115,6 +116,17 @@ async def fetch_at(settings: Settings, logical: str, offset: int, timeout_s: flo
         await consumer.stop()
 
 
+def _decoded(
+    value: bytes, decode: Callable[[bytes], dict[str, Any]], what: str
+) -> dict[str, Any] | None:
+    """``decode(value)``, or ``None`` (logged) if it is not a valid ``what`` record."""
+    try:
+        return decode(value)
+    except contracts.InvalidEvent:
+        log.warning("unreadable %s record", what)
+        return None
+
+
 class SystemWatcher:
     """Follows ``metrics``, ``alerts`` and ``dead-letter``: latest counters per worker, model
     reports and health, control-command effects, alerts, dead letters by reason.
@@ -196,28 +208,19 @@ class SystemWatcher:
                         self._on_metrics(record.value)
 
     def _on_alert(self, value: bytes) -> None:
-        try:
-            record = contracts.decode_map(value)
-        except contracts.InvalidEvent:
-            log.warning("unreadable alert record")
-            return
-        if record.get("state") in ("raised", "cleared") and "kind" in record:
+        record = _decoded(value, contracts.decode_map, "alert")
+        if record is not None and record.get("state") in ("raised", "cleared") and "kind" in record:
             self.alerts.append(record)
 
     def _on_dead_letter(self, value: bytes) -> None:
-        try:
-            letter = contracts.decode_dead_letter(value)
-        except contracts.InvalidEvent:
-            log.warning("unreadable dead-letter record")
-            return
-        self.dead_letters.append(letter)
-        self.dead_letter_reasons[letter["reason"]] += 1
+        letter = _decoded(value, contracts.decode_dead_letter, "dead-letter")
+        if letter is not None:
+            self.dead_letters.append(letter)
+            self.dead_letter_reasons[letter["reason"]] += 1
 
     def _on_metrics(self, value: bytes) -> None:
-        try:
-            record = contracts.decode_map(value)
-        except contracts.InvalidEvent:
-            log.warning("unreadable metrics record")
+        record = _decoded(value, contracts.decode_map, "metrics")
+        if record is None:
             return
         if record.get("kind") == "worker":
             self.workers[record["worker"]] = record
