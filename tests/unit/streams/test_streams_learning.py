@@ -8,29 +8,16 @@ from typing import Any
 
 import pytest
 
-from streams import contracts, snapshots
+from streams import snapshots
 from streams.app import create_app
 from streams.emit import Outbox
 from streams.ledger import id_digest
 from streams.settings import Settings
-from tests.unit.streams.fakes import DeliveringProducer, FakeEvent, FakeMessage
-
-TS = 1_700_000_000_000
+from tests.unit.streams.fakes import DeliveringProducer, FakeEvent, FakeMessage, click_example
 
 
 def _example(i: int, origin_offset: int | None = None) -> dict[str, Any]:
-    event = contracts.example(
-        example_id=f"imp-{i}",
-        model="click",
-        features={i % 7: 1.0, 100: 1.0},
-        label=float(i % 3 == 0),
-        weight=1.0,
-        sampling_rate=1.0,
-        ts_event=TS + i,
-        ts_label=TS + i,
-        source={"impressions:0": i if origin_offset is None else origin_offset},
-    )
-    return contracts.decode_example(contracts.encode(event))
+    return click_example(i, {i % 7: 1.0, 100: 1.0}, float(i % 3 == 0), origin_offset)
 
 
 @pytest.fixture

@@ -10,30 +10,17 @@ from typing import Any
 
 import pytest
 
-from streams import contracts, responses
+from streams import responses
 from streams.app import WorkerContext, create_app
 from streams.emit import Outbox
 from streams.serving import Pin
 from streams.settings import Settings, parse_responses
-from tests.unit.streams.fakes import DeliveringProducer, FakeEvent, FakeMessage
-
-TS = 1_700_000_000_000
+from tests.unit.streams.fakes import DeliveringProducer, FakeEvent, FakeMessage, click_example
 
 
 def _example(i: int, rng: random.Random) -> dict[str, Any]:
     feature = rng.randrange(20)
-    event = contracts.example(
-        example_id=f"imp-{i}",
-        model="click",
-        features={feature: 1.0, 100: 1.0},
-        label=float(rng.random() < 0.05 + feature / 40),
-        weight=1.0,
-        sampling_rate=1.0,
-        ts_event=TS + i,
-        ts_label=TS + i,
-        source={"impressions:0": i},
-    )
-    return contracts.decode_example(contracts.encode(event))
+    return click_example(i, {feature: 1.0, 100: 1.0}, float(rng.random() < 0.05 + feature / 40))
 
 
 def _learn(ctx: WorkerContext, first: int, n: int, rng: random.Random) -> None:
