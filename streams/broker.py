@@ -29,6 +29,7 @@ __all__ = [
     "EmbeddedBroker",
     "broker_for",
     "create_topics",
+    "fit_fetch_wait",
     "free_port",
     "tansu_binary",
 ]
@@ -40,6 +41,32 @@ class BrokerError(AdstreamError, RuntimeError):
     """The broker could not be started, reached or configured."""
 
     retriable = True
+
+
+#: Tansu's memory store walks a partition's stored batches on every fetch of it: about 1.1 µs
+#: of broker CPU per batch on the 2-core machine (docs/architecture.md, "The fetch wait").
+TANSU_US_PER_STORED_BATCH = 1.1
+
+
+def fit_fetch_wait(settings: Settings, events: int) -> Settings:
+    """The settings for a run of ``events`` queries on the embedded broker, with a fetch wait
+    at least twice what Tansu spends reading its busiest partition at the end of the run.
+
+    A fetch whose reading outlasts its wait comes back empty, and so does every retry, so a
+    consumer stalls for good once a partition holds about ``wait / 1.1 µs`` batches; before
+    that, idle consumers' polls keep the broker busy in proportion to the log. At low rates
+    each event is a batch of its own, so a partition holds up to ``events / partitions``.
+
+    >>> s = Settings(partitions=2)
+    >>> fit_fetch_wait(s, 12_000).fetch_max_wait_ms, fit_fetch_wait(s, 100_000).fetch_max_wait_ms
+    (13, 110)
+    """
+    batches = events / settings.partitions
+    needed = round(2 * batches * TANSU_US_PER_STORED_BATCH / 1000)
+    wait = min(500, max(settings.fetch_max_wait_ms, needed))
+    if wait != settings.fetch_max_wait_ms:
+        log.info("fetch wait %d ms for %d events on the embedded broker", wait, events)
+    return settings.replace(fetch_max_wait_ms=wait)
 
 
 def tansu_binary() -> str:

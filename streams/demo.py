@@ -32,7 +32,7 @@ from producers.incidents import Scenario, scenario
 from producers.simulator import SimulationStats, Simulator
 from producers.world import World
 from streams.agents.join import IDLE_S
-from streams.broker import broker_for
+from streams.broker import broker_for, fit_fetch_wait
 from streams.category import CATEGORY
 from streams.control import send_command, wait_applied
 from streams.models import CLICK, QUALITY
@@ -472,6 +472,8 @@ def run_demo(options: DemoOptions, settings: Settings | None = None) -> dict[str
     )
     if not settings.snapshot_key:  # the demo's snapshots are signed with a key of its own
         settings = settings.replace(snapshot_key=secrets.token_hex(32))
+    if not settings.kafka:  # a long run on the embedded broker needs a longer fetch wait
+        settings = fit_fetch_wait(settings, round(options.rate_per_s * options.duration_s))
     run_dir = options.runs_dir / time.strftime("%Y%m%d-%H%M%S")
     run_logs = options.runs_dir / "logs"
     run_logs.mkdir(parents=True, exist_ok=True)
