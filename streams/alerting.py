@@ -7,16 +7,19 @@ starts, ``cleared`` when it stops. One alert per ``(kind, model or topic)``.
 
 Kinds and their conditions (thresholds in :class:`AlertPolicy`):
 
-The three model rules apply after ``warmup_examples``: a model learning from scratch is
-neither calibrated nor stable.
+The three model rules apply after ``warmup_examples``, and detections made before it do not
+count: a model learning from scratch is neither calibrated nor stable, and while the ranker
+learns which ads to show, the clicks it collects change too.
 
 - ``loss_drift``: the model's loss detector (ADWIN, rises only) saw a rise within the last
   ``quiet_examples`` examples; clears once that many examples pass without another.
 - ``calibration_drift``: the residual detector (ADWIN, both ways) saw a change within the last
   ``quiet_examples`` examples and the recent calibration is outside ``calibration_band``;
   clears when the recent calibration is back inside the band.
-- ``no_skill``: after ``warmup_examples``, the recent normalized entropy is at least 1 (the
-  model is no better than always predicting the base rate); clears below ``ne_clear``.
+- ``no_skill``: after ``warmup_examples``, the recent normalized entropy is at least
+  ``ne_raise`` (the model is no better than always predicting the base rate: 1.02, not 1,
+  because a barely skilled model's NE over 5,000 examples with 50 clicks wanders around 0.99
+  by about 0.02); clears below ``ne_clear``.
 - ``stale``: no example learned for ``stale_after_s`` while queries are still served.
 - ``score_shift``: the PSI of the last window of served scores against the one before is above
   ``psi_raise``; clears below ``psi_clear``.
@@ -60,6 +63,7 @@ class AlertPolicy:
     calibration_band: tuple[float, float] = (0.8, 1.25)
     min_positives: float = 30.0
     warmup_examples: int = 10_000
+    ne_raise: float = 1.02
     ne_clear: float = 0.99
     stale_after_s: float = 60.0
     psi_raise: float = 0.25
@@ -70,11 +74,11 @@ class AlertPolicy:
     min_dead_letters: int = 10
 
 
-def _shift_evidence(detections: Mapping[str, Any], n: int, quiet: int) -> Evidence | None:
-    """The evidence of a detector's latest episode, if its last detection is recent: where
-    the episode began (its first detection) and how the means moved then."""
+def _shift_evidence(detections: Mapping[str, Any], n: int, policy: AlertPolicy) -> Evidence | None:
+    """The evidence of a detector's latest episode, if its last detection is recent and after
+    the warm-up: where the episode began (its first detection) and how the means moved then."""
     last, onset = detections["last"], detections["onset"]
-    if last is None or n - last["n"] >= quiet:
+    if last is None or last["n"] < policy.warmup_examples or n - last["n"] >= policy.quiet_examples:
         return None
     return {
         "at_example": onset["n"],
@@ -89,7 +93,7 @@ def loss_drift(health: Mapping[str, Any], policy: AlertPolicy) -> Evidence | Non
     """A rise of the per-example loss, seen recently by the loss detector (after the warm-up)."""
     if health["n"] < policy.warmup_examples:
         return None
-    return _shift_evidence(health["loss_drift"], health["n"], policy.quiet_examples)
+    return _shift_evidence(health["loss_drift"], health["n"], policy)
 
 
 def calibration_drift(
@@ -106,18 +110,18 @@ def calibration_drift(
         return {"calibration": calibration} if raised else None
     if low <= calibration <= high:
         return None
-    change = _shift_evidence(health["calibration_drift"], health["n"], policy.quiet_examples)
+    change = _shift_evidence(health["calibration_drift"], health["n"], policy)
     if change is None and not raised:
         return None
     return {"calibration": calibration, "band": [low, high], **(change or {})}
 
 
 def no_skill(health: Mapping[str, Any], policy: AlertPolicy, raised: bool) -> Evidence | None:
-    """The recent NE at or above 1 (below ``ne_clear`` to clear), after the warm-up."""
+    """The recent NE at or above ``ne_raise`` (below ``ne_clear`` to clear), after the warm-up."""
     ne = health["recent"]["ne"]
     if health["n"] < policy.warmup_examples or not math.isfinite(ne):
         return None
-    if ne >= 1.0 or (raised and ne >= policy.ne_clear):
+    if ne >= policy.ne_raise or (raised and ne >= policy.ne_clear):
         return {"ne": ne, "window": health["recent"]["n"]}
     return None
 

@@ -39,9 +39,21 @@ def test_a_calibration_break_is_raised_with_its_evidence_and_only_when_off_band(
     assert evidence["at_example"] > 10_000
 
 
+def test_a_detection_during_the_warm_up_does_not_count_after_it():
+    """A model that broke at example 5,000 is past its warm-up at 11,000, with its detection
+    within the last 5,000 examples; but the detection came while the model was learning from
+    scratch."""
+    broken = _health(5_000, 11_000)
+    assert broken["calibration_drift"]["last"]["n"] < POLICY.warmup_examples
+    assert broken["recent"]["calibration"] < 0.8
+    assert alerting.calibration_drift(broken, POLICY, raised=False) is None
+    late = AlertPolicy(warmup_examples=broken["calibration_drift"]["last"]["n"])
+    assert alerting.calibration_drift(broken, late, raised=False) is not None
+
+
 def test_no_skill_waits_for_the_warm_up_and_has_hysteresis():
-    report = {"n": 20_000, "recent": {"ne": 0.995, "n": 5_000}}
-    assert alerting.no_skill(report, POLICY, raised=False) is None
+    report = {"n": 20_000, "recent": {"ne": 1.01, "n": 5_000}}
+    assert alerting.no_skill(report, POLICY, raised=False) is None  # within the NE's noise
     assert alerting.no_skill(report, POLICY, raised=True) is not None  # not yet below 0.99
     assert alerting.no_skill({**report, "recent": {"ne": 1.02, "n": 5_000}}, POLICY, False)
     assert (
