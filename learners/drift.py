@@ -30,10 +30,11 @@ class MeanShiftDetector:
 
     ADWIN (Bifet and Gavaldà, 2007) keeps the longest recent window whose mean is consistent
     with every split of it, and cuts the older part when two sub-windows' means differ by more
-    than a bound built from their sizes and the observed variance. It needs no scale: one
-    ``delta`` fits a click log loss at a 5 % or a 0.1 % base rate alike, where Page-Hinkley's
-    ``delta`` and ``threshold`` are in the stream's own units. At the change, the detector
-    compares the dropped part's mean with the kept part's.
+    than a bound built from their sizes, the observed variance and a range term that assumes
+    values in [0, 1]: so scale still matters (``learners.health`` scales its normalized loss
+    for it), though far less than for Page-Hinkley, whose ``delta`` and ``threshold`` are in
+    the stream's own units. At the change, the detector compares the dropped part's mean with
+    the kept part's.
 
     Parameters
     ----------

@@ -16,6 +16,10 @@ from learners.progressive import binary_entropy, log_loss
 __all__ = ["ModelHealth"]
 
 _DELAY_QUANTILES = (0.5, 0.9, 0.99)
+#: ADWIN's bound assumes values in [0, 1]: besides the variance, a range term sets how
+#: sensitive it is. The normalized loss is near 1; this brings it to the scale of a click
+#: log loss at a few percent, where delta 1e-4 was tuned.
+_LOSS_SCALE = 0.05
 OTHER_SLICE = "other"
 
 
@@ -38,7 +42,13 @@ class ModelHealth:
     - ``label_delay_ms``: p50, p90, p99 of label time less event time (P² estimates).
     - ``examples_per_s`` over the last ``rate_span_s`` seconds; ``last_learned_at``.
     - ``loss_drift`` and ``calibration_drift``: detections of :class:`MeanShiftDetector` on the
-      per-example log loss (rises only) and on the residual ``y - p`` (either way). Detectors
+      per-example normalized loss (rises only) and on the residual ``y - p`` (either way). The
+      normalized loss is the log loss over the entropy of the base rate (tracked with a decay
+      of ``1 / (4 window)``), so its mean is the NE: a ranker that learns to show likelier
+      clicks raises the base rate, and the log loss with it, of a model that is no worse. In
+      a stationary run on the broker the click rate went from 0.4 % to 2.3 % and the log loss
+      from 0.036 to 0.107 over 26,000 examples at an NE of 0.99 to 0.96. It is watched after
+      ``window`` examples, once a click has been seen. Detectors
       see every example once, unweighted: they look for changes, the weighted windows say how
       far from calibrated the model is. The calibration detector uses ``delta`` 1e-3: a
       residual of rare clicks carries little signal per example, and the alert rules confirm
@@ -57,7 +67,7 @@ class ModelHealth:
     rate_span_s
         Span of ``examples_per_s``.
     loss_detector
-        Watches the log loss; a rise-only :class:`MeanShiftDetector` by default.
+        Watches the normalized loss; a rise-only :class:`MeanShiftDetector` by default.
     calibration_detector
         Watches the residual; a two-sided :class:`MeanShiftDetector` by default.
 
@@ -107,6 +117,8 @@ class ModelHealth:
         self._last_at: float | None = None
         self._shifts: dict[str, list[MeanShift]] = {"loss": [], "calibration": []}
         self._onsets: dict[str, MeanShift] = {}  # the first detection of the latest episode
+        self._decay = 1.0 - 1.0 / (4 * window)  # the base rate of the loss's normalizer
+        self._slow_rate = [0.0, 0.0]  # exponentially decayed weight and weighted y
 
     def update(
         self,
@@ -141,16 +153,29 @@ class ModelHealth:
             for quantile in self._delay.values():
                 quantile.update(delay_ms)
         self._count_at(at_s)
-        for name, detector, value in (
-            ("loss", self.loss_detector, loss),
-            ("calibration", self.calibration_detector, y - p),
-        ):
+        watched = [("calibration", self.calibration_detector, y - p)]
+        normalized = self._normalized_loss(loss, y, w)
+        if normalized is not None:
+            watched.append(("loss", self.loss_detector, normalized))
+        for name, detector, value in watched:
             shift = detector.update(value)
             if shift is not None:
+                shift = dataclasses.replace(shift, n=self._n)  # counted in examples, as ``n``
                 shifts = self._shifts[name]
                 if not shifts or shift.n - shifts[-1].n >= self.window:
                     self._onsets[name] = shift
                 shifts.append(shift)
+
+    def _normalized_loss(self, loss: float, y: float, w: float) -> float | None:
+        """``loss`` over the entropy of the slowly tracked base rate, times ``_LOSS_SCALE``;
+        ``None`` before ``window`` examples or while no click has been seen."""
+        slow = self._slow_rate
+        slow[0] = slow[0] * self._decay + w
+        slow[1] = slow[1] * self._decay + w * y
+        entropy = binary_entropy(slow[1] / slow[0])
+        if entropy <= 0 or self._n < self.window:
+            return None
+        return _LOSS_SCALE * loss / entropy
 
     def _add_to_slice(self, name: str, value: str, item: tuple[float, ...]) -> None:
         key = f"{name}={value}"

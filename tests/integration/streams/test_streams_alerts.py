@@ -1,6 +1,12 @@
 """Scenarios from real life on the embedded broker: each raises the alert it should, within a
 bounded number of events, and clears it after recovery; a stationary run raises none.
 
+The scenario runs use a 20,000-example alert warm-up (the default is 10,000): in this world
+the ranker goes on learning which ads to show for about 26,000 examples at 250 queries/s,
+taking the click rate from 0.4 % to 2.3 %, and the click model's recent NE sits at 1.00 to
+1.02 from 7,000 to 13,000 examples. And they batch more and wait longer per fetch than the
+defaults, for the embedded broker (``streams.broker.fit_fetch_wait``).
+
 Bounds (click examples, counted by the learning worker's health, from the incident's first
 affected example to the alert):
 
@@ -24,9 +30,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from producers.incidents import Incident
 from producers.simulator import Simulator
 from producers.world import World
+from streams.broker import fit_fetch_wait
 from streams.observe import SystemWatcher
 
 pytestmark = pytest.mark.broker
+
+
+def _scenario_settings(new_settings, queries, **overrides):
+    """Settings for a scenario run of ``queries`` queries (see the module docstring)."""
+    settings = new_settings(alert_warmup_examples=20_000, batch_within_ms=25, **overrides)
+    return fit_fetch_wait(settings, int(queries))
 
 
 def _play(settings, world, *, rate, duration_s, incidents=(), on_tick=None):
@@ -82,7 +95,8 @@ def _during(history, stats, until_s):
 def test_stationary_run_of_100k_queries_raises_no_alert_and_serves_prometheus(
     new_settings, start_worker, free_port
 ):
-    settings = new_settings(metrics_port=free_port)
+    duration_s, rate = 400.0, 250
+    settings = _scenario_settings(new_settings, duration_s * rate, metrics_port=free_port)
     start_worker(settings)
     scraped: list[dict] = []
 
@@ -93,13 +107,12 @@ def test_stationary_run_of_100k_queries_raises_no_alert_and_serves_prometheus(
             families = {f.name: f for f in text_string_to_metric_families(r.read().decode())}
         scraped.append(families)
 
-    duration_s = 400.0
     stats, history, _ = _play(
-        settings, World(seed=5), rate=250, duration_s=duration_s, on_tick=scrape
+        settings, World(seed=5), rate=rate, duration_s=duration_s, on_tick=scrape
     )
     assert stats.queries_sent >= 100_000
     assert stats.unanswered() == 0, "saturated: lower the rate"
-    assert _during(history, stats, duration_s) == []
+    assert _during(history, stats, duration_s) == [], _timeline(history, stats)
     (families,) = scraped
     samples = {
         (s.name, s.labels.get("model"), s.labels.get("quantile"), s.labels.get("stream")): s.value
@@ -137,23 +150,26 @@ def _model_alerts_after(history, stats, at_s, duration_s):
 @pytest.mark.scenario
 @pytest.mark.parametrize(
     "incident",
-    [Incident("drift", 50.0), Incident("label-corruption", 40.0, 80.0)],
+    [Incident("drift", 90.0), Incident("label-corruption", 90.0, 130.0)],
     ids=lambda incident: incident.kind,
 )
 def test_a_model_incident_raises_a_model_alert_within_8000_examples_and_it_clears(
     new_settings, start_worker, incident
 ):
-    settings = new_settings()
+    duration_s, rate = 170.0, 250
+    settings = _scenario_settings(new_settings, duration_s * rate)
     start_worker(settings)
     stats, history, trace = _play(
-        settings, World(seed=5), rate=250, duration_s=120.0, incidents=(incident,)
+        settings, World(seed=5), rate=rate, duration_s=duration_s, incidents=(incident,)
     )
     assert stats.unanswered() == 0, "saturated: lower the rate"
     assert not _during(history, stats, incident.start_s), _timeline(history, stats)
-    raised = _model_alerts_after(history, stats, incident.start_s, 120.0)
+    raised = _model_alerts_after(history, stats, incident.start_s, duration_s)
     assert raised, _timeline(history, stats)
     start = _examples_at(trace, stats.started_ms + int(incident.start_s * 1000))
-    assert _examples_at(trace, raised[0]["raised_at"]) - start <= 8_000, _timeline(history, stats)
+    delay = _examples_at(trace, raised[0]["raised_at"]) - start
+    print(f"{incident.kind}: {raised[0]['kind']} after {delay} examples", _timeline(history, stats))
+    assert delay <= 8_000, _timeline(history, stats)
     assert all(a["cleared_at"] for a in raised), _timeline(history, stats)
 
 
