@@ -11,8 +11,9 @@ The three model rules apply after ``warmup_examples``, and detections made befor
 count: a model learning from scratch is neither calibrated nor stable, and while the ranker
 learns which ads to show, the clicks it collects change too.
 
-- ``loss_drift``: the model's loss detector (ADWIN, rises only) saw a rise within the last
-  ``quiet_examples`` examples; clears once that many examples pass without another.
+- ``loss_drift``: the model's loss detector (ADWIN on the normalized loss, rises only) saw a
+  rise within the last ``quiet_examples`` examples; clears once that many examples pass
+  without another.
 - ``calibration_drift``: the residual detector (ADWIN, both ways) saw a change within the last
   ``quiet_examples`` examples and the recent calibration is outside ``calibration_band``;
   clears when the recent calibration is back inside the band.
@@ -90,9 +91,7 @@ def _shift_evidence(detections: Mapping[str, Any], n: int, policy: AlertPolicy) 
 
 
 def loss_drift(health: Mapping[str, Any], policy: AlertPolicy) -> Evidence | None:
-    """A rise of the per-example loss, seen recently by the loss detector (after the warm-up)."""
-    if health["n"] < policy.warmup_examples:
-        return None
+    """A rise of the normalized loss, seen recently by the loss detector (after the warm-up)."""
     return _shift_evidence(health["loss_drift"], health["n"], policy)
 
 
