@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+from collections.abc import Container
 from typing import Any
 
 __all__ = ["Attribution", "Label", "Watermark"]
@@ -286,10 +287,12 @@ class Watermark:
     """Event-time watermark over several input partitions: the slowest active one.
 
     Each source (a topic partition) reports the largest event time it has delivered; the
-    watermark is the smallest of those among sources heard from within ``idle_ms`` of
-    processing time, so a partition read ahead of the others cannot close windows whose events
-    are still unread elsewhere, and a partition that went quiet does not hold time back. A
-    source :meth:`expect`-ed but not yet heard from holds time back until it has been quiet
+    watermark is the smallest of those among the active sources, so a partition read ahead of
+    the others cannot close windows whose events are still unread elsewhere. A source is active
+    while it has delivered within ``idle_ms`` of processing time, or while the caller says it is
+    ``behind`` (records on the log it has not delivered yet): a partition that went quiet does
+    not hold time back, but one that is merely starved (a paused worker, a slow fetch) does.
+    A source :meth:`expect`-ed but not yet heard from holds time back until it has been quiet
     for ``idle_ms`` too (after a restart, the first fetch of one partition can come well after
     another's). It never goes backwards. Processing time is passed in (no clock here).
 
@@ -305,8 +308,13 @@ class Watermark:
     >>> marks.current(now_ms=2_010)  # clicks:0 may still hold older events
     3000
     >>> marks.observe("impressions:1", 9_500, now_ms=3_100)
-    >>> marks.current(now_ms=3_100)  # ... no longer: it has been quiet for idle_ms
+    >>> marks.current(now_ms=3_100, behind={"impressions:0"})  # quiet, but not read to its end
+    5000
+    >>> marks.current(now_ms=3_100)  # ... read to its end: it and clicks:0 are merely quiet
     9500
+    >>> marks.forget("impressions:1")  # revoked: another worker reads it now
+    >>> sorted(marks.sources)
+    ['clicks:0', 'impressions:0']
     """
 
     def __init__(self, *, idle_ms: int) -> None:
@@ -314,17 +322,31 @@ class Watermark:
         self._sources: dict[str, tuple[int, int]] = {}  # source -> (max event ts, last seen)
         self._watermark = 0
 
+    @property
+    def sources(self) -> list[str]:
+        """The sources expected or heard from, and not forgotten."""
+        return list(self._sources)
+
     def expect(self, source: str, *, now_ms: int) -> None:
         """A source assigned to us: unheard from, it holds time back for ``idle_ms``."""
         previous = self._sources.get(source)
         self._sources[source] = (-1 if previous is None else previous[0], now_ms)
 
+    def forget(self, source: str) -> None:
+        """A source no longer ours (revoked): it holds nothing back any more."""
+        self._sources.pop(source, None)
+
     def observe(self, source: str, ts: int, *, now_ms: int) -> None:
         previous = self._sources.get(source)
         self._sources[source] = (ts if previous is None else max(ts, previous[0]), now_ms)
 
-    def current(self, *, now_ms: int) -> int:
-        active = [ts for ts, seen in self._sources.values() if now_ms - seen <= self.idle_ms]
+    def current(self, *, now_ms: int, behind: Container[str] = ()) -> int:
+        """The watermark; ``behind``: sources with records on the log not yet delivered."""
+        active = [
+            ts
+            for source, (ts, seen) in self._sources.items()
+            if now_ms - seen <= self.idle_ms or source in behind
+        ]
         if active:
             self._watermark = max(self._watermark, min(active))
         return self._watermark

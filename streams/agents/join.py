@@ -3,10 +3,11 @@
 Windows close in event time: the watermark is the slowest active input partition's latest
 timestamp (:class:`streams.attribution.Watermark`), so a backlog replayed after a restart, read
 unevenly across partitions, is still joined correctly. A partition silent for ``IDLE_S`` no
-longer holds the watermark back. When no input at all has arrived for ``IDLE_S``, everything in
-flight has arrived, so the watermark then follows the wall clock less the grace period: windows
-close on an idle stream too. (A join starved by flow control for a moment must not close
-windows by the wall clock while it replays old events: hence seconds, not milliseconds.)
+longer holds the watermark back, unless it is behind: the high watermark of the consumer's
+last fetch of it is past what the join has read (silence from a starved partition, a paused
+worker or a slow fetch is not idleness). When no input at all has arrived for ``IDLE_S`` and
+every partition is read to its end, everything in flight has arrived, so the watermark then
+follows the wall clock less the grace period: windows close on an idle stream too.
 
 No labelled example is lost when the join's worker dies: every input it accepts stays
 unacknowledged until it has left the join's state (its label delivered to ``examples``, its
@@ -125,6 +126,18 @@ def register(ctx: WorkerContext) -> None:
     watermark = Watermark(idle_ms=int(IDLE_S * 1000))
     last_input = time.monotonic()
     held: dict[tuple[str, int], Any] = {}  # (position, offset) -> event, until released
+    read_to: dict[str, tuple[Any, int]] = {}  # position -> (partition, next offset to read)
+
+    def unread() -> set[str]:
+        """Input partitions with records on the log the join has not read yet, as far as the
+        consumer's last fetch of each knows (its high watermark)."""
+        consumer = ctx.app.consumer
+        assigned = consumer.assignment()
+        return {
+            position
+            for position, (partition, next_offset) in read_to.items()
+            if partition in assigned and next_offset < (consumer.highwater(partition) or 0)
+        }
 
     def release(outbox: Outbox) -> None:
         """Acknowledge, once the outbox is delivered, the inputs that have left the state."""
@@ -182,6 +195,14 @@ def register(ctx: WorkerContext) -> None:
             if partition.topic in names:
                 watermark.expect(f"{partition.topic}:{partition.partition}", now_ms=received_ms)
 
+    @ctx.app.on_partitions_revoked.connect
+    async def forget_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
+        """Partitions another worker reads now hold nothing back here."""
+        for partition in revoked:
+            position = f"{partition.topic}:{partition.partition}"
+            watermark.forget(position)
+            read_to.pop(position, None)
+
     @ctx.app.agent(source, name="join")
     async def join_agent(stream: Any) -> None:
         nonlocal last_input
@@ -192,6 +213,8 @@ def register(ctx: WorkerContext) -> None:
             for event in events:
                 message = event.message
                 kind = names[message.topic]
+                position = f"{message.topic}:{message.partition}"
+                read_to[position] = (message.tp, message.offset + 1)
                 if counts_reads[kind]:
                     ctx.counters[f"read.{kind}"] += 1
                 try:
@@ -200,7 +223,6 @@ def register(ctx: WorkerContext) -> None:
                     if kind != "queries":  # serve owns the dead letters of the queries topic
                         ctx.dead_letters.reject(outbox, message, error.reason)
                     continue
-                position = f"{message.topic}:{message.partition}"
                 origin = {position: message.offset}
                 message.incref()  # held until the join releases it (this agent's ack leaves it)
                 again = (position, message.offset) in held
@@ -217,12 +239,12 @@ def register(ctx: WorkerContext) -> None:
                     join.add_rating(record, origin)
                 watermark.observe(position, record["ts"], now_ms=received_ms)
             last_input = time.monotonic()
-            emit(outbox, join.advance(watermark.current(now_ms=received_ms)))
+            emit(outbox, join.advance(watermark.current(now_ms=received_ms, behind=unread())))
             await outbox.flush()
 
     @ctx.app.timer(1.0, name="join-idle-clock")
     async def close_idle_windows() -> None:
-        if time.monotonic() - last_input < IDLE_S:
+        if time.monotonic() - last_input < IDLE_S or unread():
             return
         outbox = ctx.outbox()
         emit(outbox, join.advance(now_ms() - grace_ms))

@@ -96,17 +96,19 @@ def test_clicks_become_examples_and_the_loss_falls(settings, start_worker, produ
             clicks += 1
             produce("clicks", click["impression_id"].encode(), contracts.encode(click))
 
-    def model_reports(messages):
+    def reports_of(kind, messages):
         return [
             r
             for r in (msgpack.unpackb(m.value(), strict_map_key=False) for m in messages)
-            if r.get("kind") == "model"
+            if r.get("kind") == kind
         ]
 
+    def model_reports(messages):
+        return reports_of("model", messages)
+
     # Windows close in event time as the backlog is read; the last ones once the input is idle.
-    reports = model_reports(
-        reader.read("metrics", lambda ms: any(r["n"] >= n for r in model_reports(ms)), 90)
-    )
+    metrics = reader.read("metrics", lambda ms: any(r["n"] >= n for r in model_reports(ms)), 90)
+    reports = model_reports(metrics)
     final = max(reports, key=lambda r: r["n"])
     assert final["n"] == n, "every impression is learned exactly once"
     early = min((r for r in reports if r["n"] >= 200), key=lambda r: r["n"])
@@ -118,7 +120,12 @@ def test_clicks_become_examples_and_the_loss_falls(settings, start_worker, produ
     )
     assert len({e["example_id"] for e in examples}) == len(examples), "an example twice"
     positives = sum(e["label"] == 1.0 for e in examples)
-    assert positives == clicks, "every click within the window makes a positive"
+    join_counts = {
+        name: count
+        for name, count in reports_of("worker", metrics)[-1]["counters"].items()
+        if name.endswith(("_clicks", "_impressions"))
+    }
+    assert positives == clicks, f"every click within the window makes a positive: {join_counts}"
 
 
 BAD_QUERIES = {

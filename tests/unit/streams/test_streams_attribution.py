@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.attribution import Attribution, Label
+from streams.attribution import Attribution, Label, Watermark
 
 WINDOW = 1_000
 GRACE = 200
@@ -378,6 +378,37 @@ def test_memory_is_bounded_while_streaming() -> None:
     # queries live wait+window, closed ids 10 windows: about (5 + 1 + 10) s at 100 events/s
     assert max(held) < 2 * (WAIT + WINDOW + 10 * WINDOW) // 10
     assert max(held[1_000:]) <= max(held[:1_500]), "it plateaus instead of growing"
+
+
+# --------------------------------------------------------------------------- watermark
+
+
+def starve_clicks(join: Attribution, marks: Watermark, *, behind: set[str]) -> list[Label]:
+    """Impression i1 read, then 19 s of impressions far past its window while the clicks
+    partition, read up to i1's time, delivers nothing; the labels that closes."""
+    marks.observe("clicks:1", T0, now_ms=0)
+    join.add_query(q("e1"))
+    join.add_impression(imp("i1"), imp_src(1))
+    labels = []
+    for n in range(1, 20):
+        marks.observe("impressions:0", T0 + n * WINDOW, now_ms=n * 1_000)
+        labels += join.advance(marks.current(now_ms=n * 1_000, behind=behind))
+    return labels
+
+
+def test_a_starved_click_partition_holds_windows_open_until_its_click_is_read() -> None:
+    """The worker case: the click is on the log, but its partition is starved for longer than
+    the idle time (a slow fetch, a paused worker). Behind, it still holds the watermark."""
+    join, marks = new_join(), Watermark(idle_ms=5_000)
+    assert starve_clicks(join, marks, behind={"clicks:1"}) == []
+    join.add_click(clk("i1", T0 + 20), clk_src(2))
+    marks.observe("clicks:1", T0 + 20 * WINDOW, now_ms=20_000)
+    assert labelled(join.advance(marks.current(now_ms=20_000))) == [("i1", 1.0)]
+
+
+def test_a_quiet_click_partition_read_to_its_end_holds_nothing_back() -> None:
+    join, marks = new_join(), Watermark(idle_ms=5_000)
+    assert labelled(starve_clicks(join, marks, behind=set())) == [("i1", 0.0)]
 
 
 # --------------------------------------------------------------------------- properties
