@@ -1,19 +1,25 @@
 """End-to-end latency harness: query produced -> prediction consumed, one worker (DESIGN §7).
 
 One run measures two systems on the same embedded broker, one after the other (never both at
-once: this machine has two cores), with the same seeded queries at the same fixed rate:
+once: this machine has two cores), with the same seeded queries, in three phases each: at
+1,000 and at 5,000 queries/s, and at saturation (a backlog sent at once, drained as fast as the
+system can):
 
-- ``adstream``: one Faust worker (:class:`streams.process.WorkerProcess`) on its own topic prefix;
-- ``floor``: a plain aiokafka consume -> work -> produce loop in a child process, on its own
-  prefix, doing exactly the serving work (``decode_query`` -> ``serve.predict`` -> ``encode`` ->
-  ``send``) with batched ``getmany``, sends not awaited one by one, and one wait per batch.
+- ``adstream``: one Faust serving worker (:class:`streams.process.WorkerProcess`, the ``serve``
+  agent: the work the floor does; ``E2EOptions.agents``);
+- ``floor``: a plain aiokafka consume -> work -> produce loop in a child process doing exactly
+  the serving work (``decode_query`` -> ``serve.predict`` -> ``encode`` -> ``send``) with batched
+  ``getmany``, sends not awaited one by one, and one wait per batch.
 
-Each system is started and probed until it answers (:func:`streams.observe.wait_until_serving`)
-before the clock starts: broker and worker start-up are never timed. The i-th query is due at
-``start + i / rate``; its latency runs from that intended send time to the moment its prediction
-is consumed, so a producer that falls behind cannot hide latency. Predictions whose key is not one
-of ours (the readiness probe) are ignored. After the last send the harness drains for a bounded
-time and counts the queries left unanswered.
+Every phase of every system gets fresh topics and a fresh process, so no phase inherits
+another's backlog, and a fetch wait fitted to its size (:func:`streams.broker.fit_fetch_wait`).
+Each system is probed until it answers (:func:`streams.observe.wait_until_serving`) before the
+clock starts: broker and worker start-up are never timed. The i-th query is due at
+``start + i / rate`` (at saturation, all at ``start``); its latency runs from that intended send
+time to the moment its prediction is consumed, so a producer that falls behind cannot hide
+latency. Predictions whose key is not one of ours (the readiness probe) are ignored. After the
+last send the harness drains while answers keep coming (a system slower than the offered rate
+works off its backlog) and counts the queries left unanswered.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from producers.world import World
 from streams import contracts
 from streams.agents.serve import predict
-from streams.broker import broker_for, create_topics
+from streams.broker import broker_for, create_topics, fit_fetch_wait
 from streams.category import CategoryModel
 from streams.emit import now_ms
 from streams.models import default_models
@@ -49,12 +55,14 @@ from streams.topics import topic_specs
 __all__ = [
     "E2EOptions",
     "FloorProcess",
+    "Phase",
     "Query",
     "latency_summary",
     "make_workload",
     "measure",
     "percentile",
     "run_e2e",
+    "run_phase",
 ]
 
 log = logging.getLogger(__name__)
@@ -64,25 +72,42 @@ WORKLOAD_SEED = 1
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class E2EOptions:
-    """Rate and duration of the fixed-rate run, and the bounded waits around it."""
+    """The phases of a run (fixed rates, then a backlog) and the bounded waits around them."""
 
-    rate_per_s: float = 1_000.0
+    rates_per_s: tuple[float, ...] = (1_000.0, 5_000.0)
     duration_s: float = 20.0
-    drain_s: float = 10.0
+    backlog: int = 60_000  # saturation: queries sent at once
+    drain_s: float = 10.0  # give up this long after the last new answer
     ready_timeout_s: float = 90.0
     seed: int = WORKLOAD_SEED
+    agents: str = "serve"  # adstream's worker: the agents it runs
 
     def __post_init__(self) -> None:
-        if not (self.rate_per_s > 0 and self.duration_s > 0 and self.drain_s >= 0):
-            raise ValueError("rate_per_s and duration_s must be > 0, drain_s >= 0")
+        if not (all(r > 0 for r in self.rates_per_s) and self.duration_s > 0):
+            raise ValueError("rates_per_s and duration_s must be > 0")
+        if self.backlog < 0 or self.drain_s < 0:
+            raise ValueError("backlog and drain_s must be >= 0")
 
-    @property
-    def n_queries(self) -> int:
-        return max(1, round(self.rate_per_s * self.duration_s))
+    def phases(self) -> list[Phase]:
+        """Each fixed rate for ``duration_s``, then the backlog (if any)."""
+        fixed = [
+            Phase(f"{rate:g}/s", rate, max(1, round(rate * self.duration_s)))
+            for rate in self.rates_per_s
+        ]
+        return fixed + ([Phase("saturation", None, self.backlog)] if self.backlog else [])
 
     @classmethod
     def quick(cls) -> E2EOptions:
-        return cls(rate_per_s=300.0, duration_s=5.0, drain_s=5.0)
+        return cls(rates_per_s=(300.0,), duration_s=5.0, backlog=2_000, drain_s=5.0)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Phase:
+    """One measurement: a fixed rate (``None``: everything due at once) and how many queries."""
+
+    name: str
+    rate_per_s: float | None
+    n_queries: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -139,11 +164,14 @@ def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float]:
 
 
 async def measure(
-    settings: Settings, workload: Sequence[Query], options: E2EOptions
+    settings: Settings, workload: Sequence[Query], rate_per_s: float | None, drain_s: float
 ) -> dict[str, Any]:
-    """Send ``workload`` to ``queries`` at ``options.rate_per_s``; time each prediction.
+    """Send ``workload`` to ``queries`` at ``rate_per_s`` (``None``: all at once, a backlog);
+    time each prediction. The system behind ``settings`` must already be serving.
 
-    The system behind ``settings`` must already be serving.
+    After the last send it drains as long as answers keep coming, and gives up ``drain_s``
+    after the last one: a system slower than the offered rate works off its backlog, and its
+    latency shows it.
     """
     index = {query.event_id: i for i, query in enumerate(workload)}
     received: dict[int, float] = {}
@@ -154,22 +182,27 @@ async def measure(
     try:
         await assigned_from_start(consumer, [settings.topic("predictions")])
         n = len(workload)
-        drain_deadline: list[float] = []
+        all_sent = asyncio.Event()
 
         async def consume() -> None:
+            progress = time.monotonic()  # the last new answer
             while len(received) < n:
-                if drain_deadline and time.monotonic() > drain_deadline[0]:
-                    return
                 batches = await consumer.getmany(timeout_ms=100)
                 arrived = time.monotonic()
+                before = len(received)
                 for records in batches.values():
                     for record in records:
                         i = index.get(record.key)
                         if i is not None and i not in received:
                             received[i] = arrived
+                if len(received) > before:
+                    progress = arrived
+                elif all_sent.is_set() and arrived - max(progress, sent_at) > drain_s:
+                    return
 
         consuming = asyncio.create_task(consume())
-        topic, interval = settings.topic("queries"), 1.0 / options.rate_per_s
+        topic = settings.topic("queries")
+        interval = 0.0 if rate_per_s is None else 1.0 / rate_per_s
         started = time.monotonic()
         max_lag_s = 0.0
         sent = 0
@@ -186,7 +219,7 @@ async def measure(
                 sent += 1
         await producer.flush()
         sent_at = time.monotonic()
-        drain_deadline.append(sent_at + options.drain_s)
+        all_sent.set()
         await consuming
     finally:
         await producer.stop()
@@ -194,14 +227,14 @@ async def measure(
     latencies = [(t - (started + i * interval)) * 1000.0 for i, t in received.items()]
     last = max(received.values(), default=started)
     return {
-        "offered_rate_per_s": options.rate_per_s,
+        "offered_rate_per_s": rate_per_s,
         "sent": n,
         "answered": len(received),
         "unanswered": n - len(received),
         "send_duration_s": sent_at - started,
         "achieved_send_rate_per_s": n / (sent_at - started),
         "achieved_throughput_per_s": len(received) / (last - started) if last > started else 0.0,
-        "max_producer_lag_ms": max_lag_s * 1000.0,
+        "max_producer_lag_ms": None if rate_per_s is None else max_lag_s * 1000.0,
         **latency_summary(latencies),
     }
 
@@ -279,37 +312,74 @@ def _ready(settings: Settings, timeout_s: float) -> float:
     return asyncio.run(wait_until_serving(settings, timeout_s=timeout_s))
 
 
+def _system(name: str, settings: Settings, log_path: Path) -> contextlib.AbstractContextManager:
+    if name == "adstream":
+        return WorkerProcess(settings, log_path=log_path)
+    return FloorProcess(settings)
+
+
+def run_phase(
+    system: str, settings: Settings, phase: Phase, options: E2EOptions, log_dir: Path
+) -> dict[str, Any]:
+    """One phase of one system, on topics of its own: start it, measure, stop it."""
+    create_topics(settings.kafka, list(topic_specs(settings).values()), settings)
+    workload = make_workload(options.seed, phase.n_queries)
+    log_path = log_dir / f"{system}-{phase.name.replace('/', '-per-')}.log"
+    with _system(system, settings, log_path):
+        ready_s = _ready(settings, options.ready_timeout_s)
+        log.info("%s serving after %.1f s; measuring %s", system, ready_s, phase.name)
+        result = asyncio.run(measure(settings, workload, phase.rate_per_s, options.drain_s))
+    result["ready_s"] = ready_s
+    result["fetch_max_wait_ms"] = settings.fetch_max_wait_ms
+    return result
+
+
+SYSTEMS = ("adstream", "floor")
+
+
 def run_e2e(options: E2EOptions, log_dir: Path) -> dict[str, Any]:
-    """Start the broker, measure adstream then the floor on it, stop everything; the results."""
+    """Start the broker, measure both systems phase by phase on it, stop it; the results.
+
+    ``results["phases"][phase name]`` holds each system's figures and the adstream/floor ratios
+    of its latency percentiles and of its throughput.
+    """
     run_id = uuid.uuid4().hex[:8]
     log_dir.mkdir(parents=True, exist_ok=True)
     base = Settings.from_env(topic_prefix=f"bench-{run_id}.", app_id=f"bench-{run_id}")
-    workload = make_workload(options.seed, options.n_queries)
-    results: dict[str, Any] = {"options": dataclasses.asdict(options), "logs": str(log_dir)}
-    with broker_for(base, log_path=log_dir / "broker.log") as settings:
-        with WorkerProcess(settings, log_path=log_dir / "worker.log") as worker:
-            ready_s = _ready(settings, options.ready_timeout_s)
-            log.info("adstream worker serving after %.1f s; measuring", ready_s)
-            adstream = asyncio.run(measure(settings, workload, options))
-            adstream["ready_s"] = ready_s
-            adstream["worker_alive_at_end"] = worker.alive()
-        results["adstream"] = adstream
-
-        floor_settings = settings.replace(
-            topic_prefix=f"bench-{run_id}-floor.", app_id=f"bench-{run_id}-floor"
-        )
-        specs = list(topic_specs(floor_settings).values())
-        create_topics(floor_settings.kafka, specs, floor_settings)
-        with FloorProcess(floor_settings):
-            ready_s = _ready(floor_settings, options.ready_timeout_s)
-            log.info("floor loop serving after %.1f s; measuring", ready_s)
-            floor = asyncio.run(measure(floor_settings, workload, options))
-            floor["ready_s"] = ready_s
-        results["floor"] = floor
-    results["ratios"] = {
-        f"{name}_adstream_over_floor": _ratio(adstream[f"{name}_ms"], floor[f"{name}_ms"])
-        for name in ("p50", "p99", "p999")
+    results: dict[str, Any] = {
+        "options": dataclasses.asdict(options),
+        "logs": str(log_dir),
+        "phases": {},
     }
+    with broker_for(base, log_path=log_dir / "broker.log") as broker_settings:
+        for k, phase in enumerate(options.phases()):
+            figures = {}
+            for system in SYSTEMS:  # interleaved: both see the broker in the same state
+                prefix = f"bench-{run_id}-{k}-{system}"
+                settings = fit_fetch_wait(
+                    broker_settings.replace(
+                        topic_prefix=f"{prefix}.",
+                        app_id=prefix,
+                        agents=options.agents if system == "adstream" else "",
+                    ),
+                    phase.n_queries,
+                )
+                figures[system] = run_phase(system, settings, phase, options, log_dir)
+            adstream, floor = figures["adstream"], figures["floor"]
+            figures["ratios"] = {
+                **{
+                    f"{name}_adstream_over_floor": _ratio(
+                        adstream[f"{name}_ms"], floor[f"{name}_ms"]
+                    )
+                    for name in ("p50", "p99", "p999")
+                },
+                "throughput_adstream_over_floor": _ratio(
+                    adstream["achieved_throughput_per_s"], floor["achieved_throughput_per_s"]
+                ),
+            }
+            figures["rate_per_s"] = phase.rate_per_s
+            figures["n_queries"] = phase.n_queries
+            results["phases"][phase.name] = figures
     return results
 
 

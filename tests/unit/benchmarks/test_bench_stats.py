@@ -24,10 +24,13 @@ def test_latency_summary_sorts() -> None:
     assert (summary["p50_ms"], summary["max_ms"], summary["mean_ms"]) == (2.0, 3.0, 2.0)
 
 
-def test_quick_options() -> None:
-    quick = E2EOptions.quick()
-    assert quick.n_queries == 1500
-    assert E2EOptions().n_queries == 20_000
+def test_phases_fixed_rates_then_a_backlog() -> None:
+    assert [(p.name, p.rate_per_s, p.n_queries) for p in E2EOptions().phases()] == [
+        ("1000/s", 1000.0, 20_000),
+        ("5000/s", 5000.0, 100_000),
+        ("saturation", None, 60_000),
+    ]
+    assert [p.n_queries for p in E2EOptions.quick().phases()] == [1_500, 2_000]
 
 
 def test_summary_per_event_medians_and_targets() -> None:
@@ -55,3 +58,35 @@ def test_summary_per_event_medians_and_targets() -> None:
     assert summary["targets"]["hot_path_over_bare_predict"]["value"] == pytest.approx(2.0)
     assert summary["targets"]["hot_path_over_bare_predict"]["met"]
     assert summary["targets"]["learn_examples_per_s_model_only"]["value"] == 20_000.0
+
+
+def test_summary_reads_the_e2e_targets_from_the_lowest_rate_and_the_saturation_phase() -> None:
+    def system(p99_ms: float, per_s: float) -> dict:
+        return {
+            "p50_ms": p99_ms / 2,
+            "p99_ms": p99_ms,
+            "p999_ms": 2 * p99_ms,
+            "achieved_throughput_per_s": per_s,
+            "unanswered": 0,
+        }
+
+    def phase(rate, adstream, floor) -> dict:
+        return {
+            "rate_per_s": rate,
+            "n_queries": 10,
+            "adstream": adstream,
+            "floor": floor,
+            "ratios": {"p99_adstream_over_floor": adstream["p99_ms"] / floor["p99_ms"]},
+        }
+
+    e2e = {
+        "phases": {
+            "5000/s": phase(5000.0, system(90.0, 5000.0), system(30.0, 5000.0)),
+            "1000/s": phase(1000.0, system(12.0, 1000.0), system(10.0, 1000.0)),
+            "saturation": phase(None, system(900.0, 9_000.0), system(400.0, 16_000.0)),
+        }
+    }
+    targets = summarize({}, e2e, quick=False)["targets"]
+    assert targets["e2e_p99_adstream_over_floor"]["value"] == pytest.approx(1.2)
+    assert targets["e2e_p99_adstream_over_floor"]["met"]
+    assert targets["saturation_queries_per_s"] == {"value": 9_000.0, "min": 10_000, "met": False}
