@@ -8,8 +8,8 @@ system can):
 - ``adstream``: one Faust serving worker (:class:`streams.process.WorkerProcess`, the ``serve``
   agent: the work the floor does; ``E2EOptions.agents``);
 - ``floor``: a plain aiokafka consume -> work -> produce loop in a child process doing exactly
-  the serving work (``decode_query`` -> ``serve.predict`` -> ``encode`` -> ``send``) with batched
-  ``getmany``, sends not awaited one by one, and one wait per batch.
+  the serving work (``decode_query`` -> ``serve.predict_many`` -> ``encode`` -> ``send``) with
+  batched ``getmany``, sends not awaited one by one, and one wait per batch.
 
 Every phase of every system gets fresh topics and a fresh process, so no phase inherits
 another's backlog, and a fetch wait fitted to its size (:func:`streams.broker.fit_fetch_wait`).
@@ -42,7 +42,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from producers.world import World
 from streams import contracts
-from streams.agents.serve import predict
+from streams.agents.serve import predict_many
 from streams.broker import broker_for, create_topics, fit_fetch_wait
 from streams.category import CategoryModel
 from streams.emit import now_ms
@@ -243,7 +243,7 @@ async def measure(
 
 
 async def _floor_loop(settings: Settings, stop: multiprocessing.synchronize.Event) -> None:
-    """consume -> decode -> predict -> encode -> send, one wait for delivery per batch."""
+    """consume -> decode -> predict_many -> encode -> send, one wait for delivery per batch."""
     ctx = SimpleNamespace(
         settings=settings, models=default_models(), category=CategoryModel(n_bits=settings.n_bits)
     )
@@ -258,17 +258,17 @@ async def _floor_loop(settings: Settings, stop: multiprocessing.synchronize.Even
         out = settings.topic("predictions")
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=100, max_records=settings.batch_max)
-            scored_at = now_ms()
-            deliveries = []
+            queries = []
             for records in batches.values():
                 for record in records:
-                    try:
-                        query = contracts.decode_query(record.value)
-                    except contracts.InvalidEvent:
-                        continue
-                    value = contracts.encode(predict(ctx, query, scored_at))
-                    key = query["event_id"].encode()
-                    deliveries.append(await producer.send(out, value, key=key))
+                    with contextlib.suppress(contracts.InvalidEvent):
+                        queries.append(contracts.decode_query(record.value))
+            deliveries = [
+                await producer.send(
+                    out, contracts.encode(prediction), key=prediction["event_id"].encode()
+                )
+                for prediction in predict_many(ctx, queries, now_ms())
+            ]
             if deliveries:
                 await asyncio.gather(*deliveries)
     finally:

@@ -61,6 +61,7 @@ HOT_PATH_ROWS = {
     "predict_bare_category_per_query": "bare category top-3 paths, per query",
     "predict_river_logreg_per_query": "bare River LogisticRegression predict, per query",
     "serve_per_query": "serve hot path, per query",
+    "serve_batched_per_query": "serve hot path, 200 queries a batch, per query",
     "serve_per_candidate": "serve hot path, per candidate",
     "encode_per_query": "encode a prediction",
     "learn_per_example": "FTRL learn_one, per example",

@@ -25,7 +25,7 @@ from river import linear_model, optim
 from learners import FTRLLogisticRegression, candidate_features, query_context
 from producers.world import World
 from streams import contracts
-from streams.agents.serve import predict
+from streams.agents.serve import predict, predict_many
 from streams.category import CategoryModel
 from streams.models import CLICK, ENGAGEMENT, QUALITY, LiveModel, ModelRegistry
 from streams.settings import Settings
@@ -207,6 +207,20 @@ def test_serve_hot_path(benchmark: Any, workload: Workload) -> None:
             encode(predict(ctx, decode(data), TS0_MS))
 
     _run(benchmark, run, key="serve_per_query", events=len(raw), unit="query")
+
+
+@pytest.mark.benchmark(group="serve")
+def test_serve_hot_path_batched(benchmark: Any, workload: Workload) -> None:
+    """The same hot path for the whole workload as one batch (as the serve agent does with the
+    queries of one ``take``), per query."""
+    raw, ctx = workload.raw, workload.ctx
+    decode, encode = contracts.decode_query, contracts.encode
+
+    def run() -> None:
+        for prediction in predict_many(ctx, [decode(data) for data in raw], TS0_MS):
+            encode(prediction)
+
+    _run(benchmark, run, key="serve_batched_per_query", events=len(raw), unit="query")
 
 
 @pytest.mark.benchmark(group="serve")

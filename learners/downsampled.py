@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
 from river import base
+
+from learners.sparse import SparseRows, predict_proba_rows
 
 __all__ = ["NegativeDownsampled", "recalibrate"]
 
 
-def recalibrate(p: float, rate: float) -> float:
-    """The population probability ``q = p / (p + (1 - p) / rate)`` of a probability ``p``
-    learned with negatives kept at ``rate``.
+Probability = TypeVar("Probability", float, np.ndarray)
+
+
+def recalibrate(p: Probability, rate: float) -> Probability:
+    """The population probability ``q = p / (p + (1 - p) / rate)`` of a probability ``p`` (or
+    of an array of them) learned with negatives kept at ``rate``.
 
     >>> round(recalibrate(0.5, 0.02), 4), recalibrate(0.3, 1.0)
     (0.0196, 0.3)
@@ -94,3 +100,7 @@ class NegativeDownsampled(base.Wrapper, base.Classifier):
     def predict_proba_one(self, x: Mapping[Any, float], **kwargs: Any) -> dict[bool, float]:
         q = recalibrate(self.classifier.predict_proba_one(x, **kwargs)[True], self.rate)
         return {False: 1.0 - q, True: q}
+
+    def predict_proba_rows(self, rows: SparseRows) -> np.ndarray:
+        """The population probability of every row, in one call if the classifier scores rows."""
+        return recalibrate(predict_proba_rows(self.classifier, rows), self.rate)

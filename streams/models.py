@@ -8,13 +8,14 @@ before it is learned.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from river import base
 
 from learners import FTRLLogisticRegression, ProgressiveMetrics, ProgressiveQuality
 from learners.downsampled import NegativeDownsampled
+from learners.sparse import SparseRows, predict_proba_rows
 
 __all__ = [
     "CLICK",
@@ -66,10 +67,10 @@ class LiveModel:
         """The model after ``version`` examples; reproducible from the examples log."""
         return self.n_learned
 
-    def score(self, xs: Sequence[Mapping[int, float]]) -> list[float]:
-        """The objective's score of each feature dict (the positive-class probability)."""
-        predict = self.estimator.predict_proba_one
-        return [predict(x)[True] for x in xs]
+    def score(self, rows: SparseRows) -> list[float]:
+        """The objective's score of each row (the positive-class probability), in one call
+        when the estimator scores rows (the FTRL models do)."""
+        return predict_proba_rows(self.estimator, rows).tolist()
 
     @property
     def negative_rate(self) -> float:

@@ -1,10 +1,13 @@
-"""serve: queries -> predictions. Features once per query, a score per objective per candidate."""
+"""serve: queries -> predictions. Features once per query; the scores of every candidate of a
+batch of queries in one call per model."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from learners import candidate_features, query_context
+from learners.sparse import SparseRows
 from streams import contracts
 from streams.emit import now_ms
 
@@ -14,29 +17,51 @@ if TYPE_CHECKING:
 
     ServingView = Serving | WorkerContext  # anything with settings, models and category
 
-__all__ = ["predict", "register"]
+__all__ = ["predict", "predict_many", "register"]
+
+
+def predict_many(
+    ctx: ServingView, queries: Sequence[dict[str, Any]], scored_at_ms: int
+) -> list[dict[str, Any]]:
+    """The Predictions for validated queries: for each its top category paths and its
+    candidates' features (the click model sees the query-ad category match), then every
+    objective's score for all the candidates of all the queries, one call per model."""
+    category = ctx.category
+    n_bits = ctx.settings.n_bits
+    xs: list[dict[int, float]] = []
+    paths_of = []
+    for query in queries:
+        paths = category.top_paths(category.features(query))
+        query_ctx = query_context(query, n_bits, category=paths[0][0] if paths else None)
+        xs.extend(candidate_features(query_ctx, ad) for ad in query["candidates"])
+        paths_of.append(paths)
+    rows = SparseRows.from_dicts(xs)
+    models = ctx.models.values()
+    scores = {model.objective: model.score(rows) for model in models}
+    versions = {model.name: model.version for model in models} | {category.name: category.version}
+    predictions = []
+    start = 0
+    for query, paths in zip(queries, paths_of, strict=True):
+        candidates = query["candidates"]
+        end = start + len(candidates)
+        predictions.append(
+            contracts.prediction(
+                event_id=query["event_id"],
+                ts_event=query["ts"],
+                ts_scored=scored_at_ms,
+                ad_ids=[ad["ad_id"] for ad in candidates],
+                scores={objective: s[start:end] for objective, s in scores.items()},
+                versions=versions,
+                category=dict(paths),
+            )
+        )
+        start = end
+    return predictions
 
 
 def predict(ctx: ServingView, query: dict[str, Any], scored_at_ms: int) -> dict[str, Any]:
-    """The Prediction for one validated query: its top category paths, then every objective's
-    score per candidate (the click model sees the query-ad category match)."""
-    category = ctx.category
-    paths = category.top_paths(category.features(query))
-    best_path = paths[0][0] if paths else None
-    query_ctx = query_context(query, ctx.settings.n_bits, category=best_path)
-    candidates = query["candidates"]
-    xs = [candidate_features(query_ctx, ad) for ad in candidates]
-    models = ctx.models.values()
-    return contracts.prediction(
-        event_id=query["event_id"],
-        ts_event=query["ts"],
-        ts_scored=scored_at_ms,
-        ad_ids=[ad["ad_id"] for ad in candidates],
-        scores={model.objective: model.score(xs) for model in models},
-        versions={model.name: model.version for model in models}
-        | {category.name: category.version},
-        category=dict(paths),
-    )
+    """The Prediction for one validated query (:func:`predict_many` of one)."""
+    return predict_many(ctx, [query], scored_at_ms)[0]
 
 
 def register(ctx: WorkerContext) -> None:
@@ -57,14 +82,14 @@ def register(ctx: WorkerContext) -> None:
             outbox = ctx.outbox()
             scored_at = now_ms()
             ctx.counters["read.queries"] += len(events)
+            queries = []
             for event in events:
                 try:
-                    query = contracts.decode_query(event.value)
+                    queries.append(contracts.decode_query(event.value))
                 except contracts.InvalidEvent as error:
                     ctx.dead_letters.reject(outbox, event.message, error.reason)
-                    continue
-                prediction = predict(ctx.serving, query, scored_at)
+            for prediction in predict_many(ctx.serving, queries, scored_at):
                 watch_scores(prediction)
-                outbox.add(predictions, query["event_id"], contracts.encode(prediction))
-                ctx.counters["predictions"] += 1
+                outbox.add(predictions, prediction["event_id"], contracts.encode(prediction))
+            ctx.counters["predictions"] += len(queries)
             await outbox.flush()

@@ -1,0 +1,74 @@
+"""Rows of sparse features packed into flat arrays, for scoring many rows in one numpy call."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["SparseRows", "predict_proba_rows"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+class SparseRows:
+    """Feature dicts (non-negative int key -> value) as three flat arrays: every row's keys and
+    values one row after another, and where each row starts. The dicts are kept too, for
+    learners that score one dict at a time.
+
+    >>> rows = SparseRows.from_dicts([{3: 1.0, 7: 1.0}, {0: 2.0}])
+    >>> rows.indices.tolist(), rows.values.tolist(), rows.starts.tolist(), len(rows)
+    ([3, 7, 0], [1.0, 1.0, 2.0], [0, 2], 2)
+    >>> weights = np.array([0.5, 0, 0, 1.0, 0, 0, 0, -0.25])
+    >>> rows.dot(weights).tolist()
+    [0.75, 1.0]
+    """
+
+    indices: np.ndarray  # int64
+    values: np.ndarray  # float64
+    starts: np.ndarray  # int64, one per row
+    dicts: Sequence[Mapping[int, float]]
+
+    @classmethod
+    def from_dicts(cls, xs: Sequence[Mapping[int, float]]) -> SparseRows:
+        """Pack ``xs`` (every row non-empty, as the features' bias guarantees)."""
+        lengths = np.fromiter(map(len, xs), dtype=np.int64, count=len(xs))
+        if not lengths.all():
+            raise ValueError("every row needs at least one feature")
+        total = int(lengths.sum())
+        keys = itertools.chain.from_iterable(xs)
+        values = itertools.chain.from_iterable(x.values() for x in xs)
+        starts = np.zeros(len(xs), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        return cls(
+            np.fromiter(keys, dtype=np.int64, count=total),
+            np.fromiter(values, dtype=np.float64, count=total),
+            starts,
+            xs,
+        )
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def dot(self, weights: np.ndarray) -> np.ndarray:
+        """Each row's dot product with a dense weight vector indexed by feature key."""
+        if not len(self.starts):
+            return np.zeros(0)
+        return np.add.reduceat(weights[self.indices] * self.values, self.starts)
+
+
+def predict_proba_rows(model: Any, rows: SparseRows) -> np.ndarray:
+    """The positive-class probability of every row: in one call if ``model`` scores rows
+    (``predict_proba_rows``), else one ``predict_proba_one`` per row.
+
+    >>> from river.linear_model import LogisticRegression
+    >>> predict_proba_rows(LogisticRegression(), SparseRows.from_dicts([{1: 1.0}])).tolist()
+    [0.5]
+    """
+    score_rows = getattr(model, "predict_proba_rows", None)
+    if score_rows is not None:
+        return score_rows(rows)
+    predict = model.predict_proba_one
+    return np.fromiter((predict(x)[True] for x in rows.dicts), dtype=np.float64, count=len(rows))
