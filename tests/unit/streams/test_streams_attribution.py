@@ -411,6 +411,27 @@ def test_a_quiet_click_partition_read_to_its_end_holds_nothing_back() -> None:
     assert labelled(starve_clicks(join, marks, behind=set())) == [("i1", 0.0)]
 
 
+def test_advancing_once_per_batch_gives_the_labels_of_advancing_once_per_event() -> None:
+    """The join agent advances the watermark once per batch: that changes when labels come
+    out, never which."""
+
+    def labels(batch: int) -> list[tuple[str, float]]:
+        join, out = new_join(), []
+        for n in range(1_000):
+            ts = T0 + 37 * n
+            join.add_query(q(f"e{n}", ts))
+            join.add_impression(imp(f"i{n}", f"e{n}", ts + 5), imp_src(n))
+            if n % 7 == 0:
+                join.add_click(clk(f"i{n - 3}" if n > 3 else f"i{n}", ts + 20), clk_src(n))
+            if n % batch == batch - 1:
+                out += labelled(join.advance(ts))
+        return sorted(out + labelled(drain(join)))
+
+    per_event = labels(1)
+    assert per_event == labels(50) == labels(333)
+    assert {label for _, label in per_event} == {0.0, 1.0}
+
+
 # --------------------------------------------------------------------------- properties
 
 
