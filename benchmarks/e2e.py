@@ -11,8 +11,11 @@ system can):
   the serving work (``decode_query`` -> ``serve.predict_many`` -> ``encode`` -> ``send``) with
   batched ``getmany``, sends not awaited one by one, and one wait per batch.
 
-Every phase of every system gets fresh topics and a fresh process, so no phase inherits
-another's backlog, and a fetch wait fitted to its size (:func:`streams.broker.fit_fetch_wait`).
+Both serve the same trained models (:mod:`benchmarks.trained`): the worker loads them as
+signed snapshots from ``models`` and the clock starts once it serves them; the floor trains them
+in its own process. Every phase of every system gets fresh topics and a fresh process, so no
+phase inherits another's backlog, and a fetch wait fitted to its size
+(:func:`streams.broker.fit_fetch_wait`).
 Each system is probed until it answers (:func:`streams.observe.wait_until_serving`) before the
 clock starts: broker and worker start-up are never timed. The i-th query is due at
 ``start + i / rate`` (at saturation, all at ``start``); its latency runs from that intended send
@@ -31,6 +34,7 @@ import logging
 import math
 import multiprocessing
 import multiprocessing.synchronize
+import random
 import time
 import uuid
 from collections.abc import Sequence
@@ -40,13 +44,17 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from benchmarks.trained import TrainedModels, snapshot_records, train
+from learners.errors import AdstreamError
 from producers.world import World
 from streams import contracts
 from streams.agents.serve import predict_many
+from streams.app import MAX_MESSAGE_BYTES
 from streams.broker import broker_for, create_topics, fit_fetch_wait
-from streams.category import CategoryModel
+from streams.category import CATEGORY
 from streams.emit import now_ms
-from streams.models import default_models
+from streams.modelops import wait_serving
+from streams.models import CLICK, QUALITY
 from streams.observe import assigned_from_start, consumer_options, wait_until_serving
 from streams.process import WorkerProcess
 from streams.settings import Settings
@@ -68,6 +76,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 WORKLOAD_SEED = 1
+TRAIN_SEED = 7  # the world the served models are trained on
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -244,9 +253,8 @@ async def measure(
 
 async def _floor_loop(settings: Settings, stop: multiprocessing.synchronize.Event) -> None:
     """consume -> decode -> predict_many -> encode -> send, one wait for delivery per batch."""
-    ctx = SimpleNamespace(
-        settings=settings, models=default_models(), category=CategoryModel(n_bits=settings.n_bits)
-    )
+    trained = trained_models(settings)
+    ctx = SimpleNamespace(settings=settings, models=trained.models, category=trained.category)
     consumer = AIOKafkaConsumer(**consumer_options(settings))
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka, linger_ms=1, **settings.client_security()
@@ -318,15 +326,50 @@ def _system(name: str, settings: Settings, log_path: Path) -> contextlib.Abstrac
     return FloorProcess(settings)
 
 
+def trained_models(settings: Settings) -> TrainedModels:
+    """The models both systems serve: trained on ``World(TRAIN_SEED)``, the same every time."""
+    return train(World(seed=TRAIN_SEED), random.Random(TRAIN_SEED), settings.n_bits)
+
+
+async def _publish_trained(settings: Settings) -> int:
+    """The trained models as signed snapshots on ``models``, for the worker to serve; returns
+    when they are on the broker, with the time they were sent."""
+    sent_ms = now_ms()
+    records = snapshot_records(trained_models(settings), settings.snapshot_key.encode())
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka,
+        max_request_size=MAX_MESSAGE_BYTES,
+        **settings.client_security(),
+    )
+    await producer.start()
+    try:
+        for name, raw in records:
+            await producer.send_and_wait(settings.topic("models"), raw, key=name.encode())
+    finally:
+        await producer.stop()
+    return sent_ms
+
+
+def _serving_trained(settings: Settings, since_ms: int, timeout_s: float) -> None:
+    for name in (CLICK, QUALITY, CATEGORY):
+        if not asyncio.run(wait_serving(settings, name, None, since_ms, timeout_s)):
+            raise AdstreamError(f"the worker did not serve the trained {name} model")
+
+
 def run_phase(
     system: str, settings: Settings, phase: Phase, options: E2EOptions, log_dir: Path
 ) -> dict[str, Any]:
-    """One phase of one system, on topics of its own: start it, measure, stop it."""
+    """One phase of one system, on topics of its own: start it serving the trained models,
+    measure, stop it."""
     create_topics(settings.kafka, list(topic_specs(settings).values()), settings)
     workload = make_workload(options.seed, phase.n_queries)
     log_path = log_dir / f"{system}-{phase.name.replace('/', '-per-')}.log"
+    if system == "adstream":
+        published_ms = asyncio.run(_publish_trained(settings))
     with _system(system, settings, log_path):
         ready_s = _ready(settings, options.ready_timeout_s)
+        if system == "adstream":
+            _serving_trained(settings, published_ms, options.ready_timeout_s)
         log.info("%s serving after %.1f s; measuring %s", system, ready_s, phase.name)
         result = asyncio.run(measure(settings, workload, phase.rate_per_s, options.drain_s))
     result["ready_s"] = ready_s
@@ -345,7 +388,9 @@ def run_e2e(options: E2EOptions, log_dir: Path) -> dict[str, Any]:
     """
     run_id = uuid.uuid4().hex[:8]
     log_dir.mkdir(parents=True, exist_ok=True)
-    base = Settings.from_env(topic_prefix=f"bench-{run_id}.", app_id=f"bench-{run_id}")
+    base = Settings.from_env(
+        topic_prefix=f"bench-{run_id}.", app_id=f"bench-{run_id}", snapshot_key=uuid.uuid4().hex
+    )
     results: dict[str, Any] = {
         "options": dataclasses.asdict(options),
         "logs": str(log_dir),

@@ -22,18 +22,16 @@ from typing import Any
 import pytest
 from river import linear_model, optim
 
-from learners import FTRLLogisticRegression, candidate_features, query_context
+from benchmarks.trained import TRAIN_QUERIES, TS0_MS, labelled, train
+from learners import candidate_features, query_context
 from producers.world import World
 from streams import contracts
 from streams.agents.serve import predict, predict_many
-from streams.category import CategoryModel
-from streams.models import CLICK, ENGAGEMENT, QUALITY, LiveModel, ModelRegistry
+from streams.models import CLICK, ENGAGEMENT, QUALITY, LiveModel
 from streams.settings import Settings
 
 WORKLOAD_SEED = 1
 WORKLOAD_QUERIES = 200
-TRAIN_QUERIES = 300  # about 3,700 examples
-TS0_MS = 1_700_000_000_000
 
 
 class Workload:
@@ -44,19 +42,11 @@ class Workload:
         n_bits = self.settings.n_bits
         world = World(seed=WORKLOAD_SEED)
         rng = random.Random(WORKLOAD_SEED)
-        self.click = FTRLLogisticRegression()
-        self.quality = FTRLLogisticRegression()
         self.river = linear_model.LogisticRegression(optimizer=optim.SGD(0.05))
-        self.category = CategoryModel(n_bits=n_bits)
-        for i in range(TRAIN_QUERIES):
-            event, truth = world.next_query(TS0_MS + i * 50)
-            self.category.learn(self.category.features(event), truth.leaf)
-            for (x, y), ad in zip(
-                self._labelled(world, rng, event, truth, n_bits), event["candidates"], strict=True
-            ):
-                self.click.learn_one(x, y)
-                self.river.learn_one(x, y)
-                self.quality.learn_one(x, world.quality(truth, world.ad(ad["ad_id"])))
+        trained = train(world, rng, n_bits, queries=TRAIN_QUERIES, click_references=[self.river])
+        self.models, self.category = trained.models, trained.category  # what a worker serves
+        self.click = self.models[CLICK].estimator
+        self.quality = self.models[QUALITY].estimator
         pairs = [
             world.next_query(TS0_MS + (TRAIN_QUERIES + i) * 50) for i in range(WORKLOAD_QUERIES)
         ]
@@ -69,35 +59,15 @@ class Workload:
         self.examples = [
             example
             for (event, truth) in pairs
-            for example in self._labelled(world, rng, event, truth, n_bits)
+            for example in labelled(world, rng, event, truth, n_bits)
         ]
         self.n_candidates = sum(len(q["candidates"]) for q in self.queries)
-        self.models = ModelRegistry(  # what a worker serves: both objectives
-            {
-                CLICK: LiveModel(CLICK, ENGAGEMENT, self.click),
-                QUALITY: LiveModel(QUALITY, QUALITY, self.quality, binary=False),
-            }
-        )
         self.ctx = SimpleNamespace(
             settings=self.settings,
             models=self.models,
             category=self.category,
         )
         self.predictions = [predict(self.ctx, q, TS0_MS) for q in self.queries]
-
-    @staticmethod
-    def _labelled(
-        world: World, rng: random.Random, event: dict[str, Any], truth: Any, n_bits: int
-    ) -> list[tuple[dict[int, float], bool]]:
-        """Every candidate as an example, labelled by the world's hidden click model."""
-        qctx = query_context(event, n_bits)
-        return [
-            (
-                candidate_features(qctx, ad),
-                rng.random() < world.click_probability(truth, world.ad(ad["ad_id"]), position),
-            )
-            for position, ad in enumerate(event["candidates"])
-        ]
 
 
 @pytest.fixture(scope="module")
