@@ -8,6 +8,7 @@ from typing import Any
 from river import base
 
 from learners.ovr import MutableOneVsRest
+from learners.sparse import FEW_ROWS, SparseRows
 
 __all__ = ["HierarchicalClassifier"]
 
@@ -235,6 +236,45 @@ class HierarchicalClassifier(base.Classifier):
             candidates.sort(key=lambda c: -c[1])  # stable: ties keep expansion order
             beam = candidates[:k]
         return [(path, p) for path, p, _ in beam if path]
+
+    def top_paths_rows(self, rows: SparseRows, k: int = 3) -> list[list[tuple[str, float]]]:
+        """`top_paths` of every row, with every node's models scoring all the rows whose beam
+        reaches it in one call each (:meth:`MutableOneVsRest.class_proba_rows`)."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be an int >= 1, got {k!r}")
+        if len(rows) < FEW_ROWS:
+            return [self.top_paths(x, k) for x in rows.dicts]
+        is_leaf = self._is_leaf
+        beams = [[(_ROOT, 1.0, is_leaf(_ROOT))] for _ in range(len(rows))]
+        while True:
+            reaching: dict[str, list[int]] = {}  # node to expand -> rows whose beam holds it
+            for r, beam in enumerate(beams):
+                for path, _, leaf in beam:
+                    if not leaf:
+                        reaching.setdefault(path, []).append(r)
+            if not reaching:
+                return [[(path, p) for path, p, _ in beam if path] for beam in beams]
+            children: dict[tuple[str, int], list[tuple[str, float]]] = {}
+            for node, at in reaching.items():
+                local = self._local[node]
+                if len(at) < FEW_ROWS:  # numpy's fixed cost would outweigh the batch
+                    for r in at:
+                        children[node, r] = list(local.predict_proba_one(rows.dicts[r]).items())
+                    continue
+                subset = rows if len(at) == len(rows) else rows.take(at)
+                classes, proba = local.class_proba_rows(subset)
+                for r, q in zip(at, proba.tolist(), strict=True):
+                    children[node, r] = list(zip(classes, q, strict=True))
+            for r, beam in enumerate(beams):
+                candidates = []
+                for path, p, leaf in beam:
+                    if leaf:
+                        candidates.append((path, p, True))
+                        continue
+                    for child, q in children[path, r]:
+                        candidates.append((child, p * q, is_leaf(child)))
+                candidates.sort(key=lambda c: -c[1])  # stable: ties keep expansion order
+                beams[r] = candidates[:k]
 
     def predict_one(self, x: Mapping[Hashable, Any], **kwargs: Any) -> str | None:
         """Best leaf found by `top_paths` with ``k = beam_width``; None before any node exists."""

@@ -6,7 +6,10 @@ import copy
 from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
 
+import numpy as np
 from river import base
+
+from learners.sparse import SparseRows, predict_proba_rows
 
 __all__ = ["MutableOneVsRest"]
 
@@ -182,6 +185,21 @@ class MutableOneVsRest(base.Wrapper, base.Classifier):
             self._models[y] = self.classifier.clone()
         for label, model in self._models.items():
             model.learn_one(x, y == label, **kwargs)
+
+    def class_proba_rows(self, rows: SparseRows) -> tuple[tuple[Hashable, ...], np.ndarray]:
+        """The classes, and for every row their probabilities (one column per class, in class
+        order): ``predict_proba_one`` of each row at once, one call per class model."""
+        classes = tuple(self._models)
+        votes = np.empty((len(rows), len(classes)))
+        for j, model in enumerate(self._models.values()):
+            votes[:, j] = predict_proba_rows(model, rows)
+        total = np.zeros(len(rows))
+        for j in range(len(classes)):  # in class order, as predict_proba_one adds them
+            total += votes[:, j]
+        uniform = total == 0.0
+        votes[uniform] = 1.0
+        total[uniform] = len(classes)
+        return classes, votes / total[:, None]
 
     def predict_proba_one(self, x: Mapping[Hashable, Any], **kwargs: Any) -> dict[Hashable, float]:
         """Each class's ``P(True)``, normalised to sum to 1; ``{}`` before there is a class."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SparseRows", "predict_proba_rows"]
+__all__ = ["FEW_ROWS", "SparseRows", "predict_proba_rows"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)
@@ -52,6 +52,25 @@ class SparseRows:
     def __len__(self) -> int:
         return len(self.starts)
 
+    def take(self, rows: Sequence[int]) -> SparseRows:
+        """The rows at positions ``rows``, in that order.
+
+        >>> SparseRows.from_dicts([{1: 1.0}, {2: 1.0, 3: 1.0}, {4: 1.0}]).take([2, 1]).indices
+        array([4, 2, 3])
+        """
+        picked = np.asarray(rows, dtype=np.int64)
+        ends = np.append(self.starts[1:], len(self.indices))
+        lengths = ends[picked] - self.starts[picked]
+        starts = np.zeros(len(picked), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        positions = np.repeat(self.starts[picked] - starts, lengths) + np.arange(lengths.sum())
+        return SparseRows(
+            self.indices[positions],
+            self.values[positions],
+            starts,
+            [self.dicts[r] for r in rows],
+        )
+
     def dot(self, weights: np.ndarray) -> np.ndarray:
         """Each row's dot product with a dense weight vector indexed by feature key."""
         if not len(self.starts):
@@ -59,16 +78,21 @@ class SparseRows:
         return np.add.reduceat(weights[self.indices] * self.values, self.starts)
 
 
+#: Below this many rows one ``predict_proba_one`` per row beats numpy's fixed cost per call.
+FEW_ROWS = 4
+
+
 def predict_proba_rows(model: Any, rows: SparseRows) -> np.ndarray:
     """The positive-class probability of every row: in one call if ``model`` scores rows
-    (``predict_proba_rows``), else one ``predict_proba_one`` per row.
+    (``predict_proba_rows``) and there are at least ``FEW_ROWS``, else one
+    ``predict_proba_one`` per row.
 
     >>> from river.linear_model import LogisticRegression
     >>> predict_proba_rows(LogisticRegression(), SparseRows.from_dicts([{1: 1.0}])).tolist()
     [0.5]
     """
     score_rows = getattr(model, "predict_proba_rows", None)
-    if score_rows is not None:
+    if score_rows is not None and len(rows) >= FEW_ROWS:
         return score_rows(rows)
     predict = model.predict_proba_one
     return np.fromiter((predict(x)[True] for x in rows.dicts), dtype=np.float64, count=len(rows))

@@ -19,6 +19,7 @@ from learners import (
     ProgressiveClassification,
     query_text_features,
 )
+from learners.sparse import SparseRows
 
 __all__ = ["CATEGORY", "TOP_PATHS", "CategoryModel", "ClassChange"]
 
@@ -73,6 +74,12 @@ class CategoryModel:
         if not self.estimator.leaves:
             return []
         return self.estimator.top_paths(x, k)
+
+    def top_paths_rows(self, rows: SparseRows, k: int = TOP_PATHS) -> list[list[tuple[str, float]]]:
+        """`top_paths` of every row at once."""
+        if not self.estimator.leaves:
+            return [[] for _ in range(len(rows))]
+        return self.estimator.top_paths_rows(rows, k)
 
     def learn(self, x: Mapping[int, float], path: str) -> str | None:
         """Predict, record the metrics, then learn; returns the prediction made before learning.

@@ -23,18 +23,19 @@ __all__ = ["predict", "predict_many", "register"]
 def predict_many(
     ctx: ServingView, queries: Sequence[dict[str, Any]], scored_at_ms: int
 ) -> list[dict[str, Any]]:
-    """The Predictions for validated queries: for each its top category paths and its
-    candidates' features (the click model sees the query-ad category match), then every
-    objective's score for all the candidates of all the queries, one call per model."""
+    """The Predictions for validated queries: their top category paths (each node's models
+    score all the queries that reach it at once), each query's candidates' features (the click
+    model sees the query-ad category match), then every objective's score for all the
+    candidates of all the queries, one call per model."""
     category = ctx.category
     n_bits = ctx.settings.n_bits
+    paths_of = category.top_paths_rows(
+        SparseRows.from_dicts([category.features(query) for query in queries])
+    )
     xs: list[dict[int, float]] = []
-    paths_of = []
-    for query in queries:
-        paths = category.top_paths(category.features(query))
+    for query, paths in zip(queries, paths_of, strict=True):
         query_ctx = query_context(query, n_bits, category=paths[0][0] if paths else None)
         xs.extend(candidate_features(query_ctx, ad) for ad in query["candidates"])
-        paths_of.append(paths)
     rows = SparseRows.from_dicts(xs)
     models = ctx.models.values()
     scores = {model.objective: model.score(rows) for model in models}

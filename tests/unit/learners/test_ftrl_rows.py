@@ -36,7 +36,7 @@ def _clicks(n: int, seed: int) -> Iterator[tuple[dict[int, float], bool]]:
 
 
 def _largest_gap(model, xs: list[dict[int, float]]) -> float:
-    rows = predict_proba_rows(model, SparseRows.from_dicts(xs)).tolist()
+    rows = model.predict_proba_rows(SparseRows.from_dicts(xs)).tolist()
     return max(abs(p - model.predict_proba_one(x)[True]) for p, x in zip(rows, xs, strict=True))
 
 

@@ -20,6 +20,7 @@ from learners import (
     MutableOneVsRest,
     query_text_features,
 )
+from learners.sparse import SparseRows
 
 N_BITS = 18
 
@@ -297,3 +298,24 @@ def _checks() -> list[Any]:
 @pytest.mark.parametrize(("model", "check"), _checks())
 def test_river_check(model: HierarchicalClassifier, check: Callable[..., None]) -> None:
     check(copy.deepcopy(model))
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_top_paths_of_many_rows_at_once_are_those_of_each_row(k: int) -> None:
+    """Each node's models score every row whose beam reaches it in one call: the same beam
+    search, the same paths in the same order, probabilities equal to 1e-9."""
+    trained = _trained()
+    late = copy.deepcopy(trained)
+    late.add_node("late/leaf")  # a branch never learned: uniform children, ties
+    xs = _probe(200)
+    for model in (trained, late):
+        together = model.top_paths_rows(SparseRows.from_dicts(xs), k)
+        for x, paths in zip(xs, together, strict=True):
+            alone = model.top_paths(x, k)
+            assert [path for path, _ in paths] == [path for path, _ in alone]
+            assert [p for _, p in paths] == pytest.approx([p for _, p in alone], abs=1e-9)
+    best = {paths[0][0] for paths in trained.top_paths_rows(SparseRows.from_dicts(xs), k)}
+    assert len(best) > 5, "rows whose best paths differ"
+    assert HierarchicalClassifier(FTRLLogisticRegression()).top_paths_rows(
+        SparseRows.from_dicts(xs[:2])
+    ) == [[], []]

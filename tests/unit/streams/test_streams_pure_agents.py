@@ -184,12 +184,16 @@ def test_predict_reflects_learning_and_the_model_version() -> None:
 
 
 def test_a_batch_of_queries_gets_the_predictions_each_would_get_alone() -> None:
-    """Serving scores every candidate of a batch in one call per model: that changes nothing
-    but the cost (scores equal to 1e-12, everything else exactly)."""
+    """Serving scores every candidate of a batch in one call per model, and each category node
+    all the queries that reach it: that changes nothing but the cost (the same category paths,
+    probabilities and scores equal to 1e-12, everything else exactly)."""
     world = World(seed=2)
     ctx = make_ctx()
-    queries = [world.next_query(TS + i)[0] for i in range(40)]
-    for query in queries[:20]:  # models with weights, so that the scores differ
+    drawn = [world.next_query(TS + i) for i in range(240)]
+    for query, truth in drawn[:200]:  # models with weights, so that the scores differ
+        ctx.category.learn(ctx.category.features(query), truth.leaf)
+    queries = [query for query, _ in drawn[200:]]
+    for query in queries[:20]:
         for ad in query["candidates"]:
             x = features_for(query, ad, 18)
             ctx.models[CLICK].learn(x, ad["ad_id"] < "ad-0100")
@@ -200,8 +204,17 @@ def test_a_batch_of_queries_gets_the_predictions_each_would_get_alone() -> None:
     for together, single in zip(batch, alone, strict=True):
         for objective, scores in single["scores"].items():
             assert together["scores"][objective] == pytest.approx(scores, abs=1e-12)
-        assert {**together, "scores": None} == {**single, "scores": None}
+        assert list(together["category"]) == list(single["category"]), "the same paths"
+        assert list(together["category"].values()) == pytest.approx(
+            list(single["category"].values()), abs=1e-12
+        )
+        assert {**together, "scores": None, "category": None} == {
+            **single,
+            "scores": None,
+            "category": None,
+        }
     assert len({round(s, 6) for p in batch for s in p["scores"]["engagement"]}) > 20
+    assert len({next(iter(p["category"])) for p in batch}) > 3, "categories that differ"
     assert predict_many(ctx, [], TS) == []
 
 
