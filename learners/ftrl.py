@@ -13,6 +13,9 @@ from learners.sparse import SparseRows
 
 __all__ = ["FTRLLogisticRegression"]
 
+#: The largest key space scored from a dense copy of the weights (8 bytes a key: 32 MiB per
+#: model at 2**22; the default 20 hashed bits take 8 MiB).
+MAX_DENSE_KEYS = 1 << 22
 _MAX_MARGIN = 35.0  # exp(35) ~ 1.6e15: p stays strictly inside (0, 1) and exp never overflows
 
 
@@ -188,6 +191,9 @@ class FTRLLogisticRegression(base.Classifier):
         size = int(rows.indices.max()) + 1 if len(rows.indices) else 0
         if rows.indices.size and rows.indices.min() < 0:
             raise ValueError("feature keys of rows must be non-negative ints")
+        if size > MAX_DENSE_KEYS:  # a dense copy would cost too much memory: one by one
+            predict = self.predict_proba_one
+            return np.fromiter((predict(x)[True] for x in rows.dicts), np.float64, len(rows))
         margins = rows.dot(self._dense_weights(size))
         finite = np.isfinite(margins)
         if not finite.all():
@@ -197,8 +203,8 @@ class FTRLLogisticRegression(base.Classifier):
     def _dense_weights(self, size: int) -> np.ndarray:
         """The dense weights, covering keys below ``size`` at least, up to date."""
         dense = self._dense
-        if dense is None or len(dense) < size:
-            dense = self._dense = np.zeros(max(size, 2 * len(dense) if dense is not None else 0))
+        if dense is None or len(dense) < size:  # hashed keys: a power of two covers them all
+            dense = self._dense = np.zeros(1 << max(size - 1, 1).bit_length())
             self._stale = set(self._z)
         if self._stale:
             self._refresh(dense, self._stale)

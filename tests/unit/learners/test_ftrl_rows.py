@@ -12,7 +12,7 @@ import pytest
 
 from learners import candidate_features, query_context
 from learners.downsampled import NegativeDownsampled
-from learners.ftrl import FTRLLogisticRegression
+from learners.ftrl import MAX_DENSE_KEYS, FTRLLogisticRegression
 from learners.sparse import SparseRows, predict_proba_rows
 from producers.world import World
 from streams.models import CLICK_PARAMS
@@ -95,3 +95,11 @@ def test_a_non_finite_row_raises_as_predict_proba_one_does() -> None:
         model.predict_proba_rows(rows)
     with pytest.raises(ValueError, match=r"non-finite values for features \[1\]"):
         model.predict_proba_one({1: math.inf})
+
+
+def test_keys_beyond_the_dense_limit_are_scored_one_by_one() -> None:
+    model = FTRLLogisticRegression()
+    huge = MAX_DENSE_KEYS + 5
+    model.learn_one({huge: 1.0, 3: 1.0}, True)
+    assert _largest_gap(model, [{huge: 1.0}, {3: 1.0, huge: 1.0}]) <= TOLERANCE
+    assert model._dense is None, "no dense copy of 2**22 weights and more"
