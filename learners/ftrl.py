@@ -11,11 +11,13 @@ from river import base
 
 from learners.sparse import SparseRows
 
-__all__ = ["FTRLLogisticRegression"]
+__all__ = ["DENSE_FILL", "MAX_COPY_KEYS", "FTRLLogisticRegression", "WeightCopy"]
 
-#: The largest key space scored from a dense copy of the weights (8 bytes a key: 32 MiB per
-#: model at 2**22; the default 20 hashed bits take 8 MiB).
-MAX_DENSE_KEYS = 1 << 22
+#: The largest key space whose weights are copied for ``predict_proba_rows``.
+MAX_COPY_KEYS = 1 << 22
+#: A copy is a dense array over the key space once the model's keys fill 1/DENSE_FILL of it
+#: (8 bytes a slot: 8 MiB at the default 20 hashed bits), else its keys, sorted, and weights.
+DENSE_FILL = 16
 _MAX_MARGIN = 35.0  # exp(35) ~ 1.6e15: p stays strictly inside (0, 1) and exp never overflows
 
 
@@ -119,22 +121,22 @@ class FTRLLogisticRegression(base.Classifier):
         self._z: dict[Hashable, float] = {}
         self._n: dict[Hashable, float] = {}
         self._n_learned = 0
-        self._init_dense()
+        self._init_copy()
 
-    def _init_dense(self) -> None:
-        # The dense weights of int keys, for predict_proba_rows: derived from z and n, built
-        # on first use, refreshed for the keys learned since (never pickled).
-        self._dense: np.ndarray | None = None
+    def _init_copy(self) -> None:
+        # The weights of int keys in numpy, for predict_proba_rows: derived from z and n,
+        # built on first use, refreshed for the keys learned since (never pickled).
+        self._copy: WeightCopy | None = None
         self._stale: set[Hashable] = set()
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        del state["_dense"], state["_stale"]
+        del state["_copy"], state["_stale"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._init_dense()
+        self._init_copy()
 
     @classmethod
     def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
@@ -191,35 +193,34 @@ class FTRLLogisticRegression(base.Classifier):
         size = int(rows.indices.max()) + 1 if len(rows.indices) else 0
         if rows.indices.size and rows.indices.min() < 0:
             raise ValueError("feature keys of rows must be non-negative ints")
-        if size > MAX_DENSE_KEYS:  # a dense copy would cost too much memory: one by one
+        if size > MAX_COPY_KEYS:  # a key space too large to copy: one by one
             predict = self.predict_proba_one
             return np.fromiter((predict(x)[True] for x in rows.dicts), np.float64, len(rows))
-        margins = rows.dot(self._dense_weights(size))
+        margins = rows.weighted_sums(self._weight_copy(size).at(rows.indices))
         finite = np.isfinite(margins)
         if not finite.all():
             _sigmoid(math.nan, rows.dicts[int(np.argmin(finite))])  # raises, with the reason
         return 1.0 / (1.0 + np.exp(-np.clip(margins, -_MAX_MARGIN, _MAX_MARGIN)))
 
-    def _dense_weights(self, size: int) -> np.ndarray:
-        """The dense weights, covering keys below ``size`` at least, up to date."""
-        dense = self._dense
-        if dense is None or len(dense) < size:  # hashed keys: a power of two covers them all
-            dense = self._dense = np.zeros(1 << max(size - 1, 1).bit_length())
-            self._stale = set(self._z)
-        if self._stale:
-            self._refresh(dense, self._stale)
-            self._stale = set()
-        return dense
+    def _weight_copy(self, size: int) -> WeightCopy:
+        """The copy of the weights of every key below ``size`` at least, up to date."""
+        span = 1 << max(size - 1, 1).bit_length()  # hashed keys: a power of two covers them
+        copy = self._copy
+        if copy is None or copy.span < span:
+            copy = self._copy = WeightCopy(span, *self._int_weights(self._z, span))
+        elif self._stale and not copy.update(*self._int_weights(self._stale, copy.span)):
+            copy = self._copy = WeightCopy(copy.span, *self._int_weights(self._z, copy.span))
+        self._stale = set()
+        return copy
 
-    def _refresh(self, dense: np.ndarray, keys: Iterable[Hashable]) -> None:
-        ints = [i for i in keys if isinstance(i, int | np.integer) and 0 <= i < len(dense)]
-        if not ints:
-            return
+    def _int_weights(self, keys: Iterable[Hashable], span: int) -> tuple[np.ndarray, np.ndarray]:
+        """The int keys among ``keys`` below ``span``, and their weights (as ``_weight``)."""
+        ints = [i for i in keys if isinstance(i, int | np.integer) and 0 <= i < span]
         z = np.fromiter((self._z[i] for i in ints), dtype=np.float64, count=len(ints))
         n = np.fromiter((self._n[i] for i in ints), dtype=np.float64, count=len(ints))
         weights = (np.copysign(self.l1, z) - z) / ((self.beta + np.sqrt(n)) / self.alpha + self.l2)
         weights[np.abs(z) <= self.l1] = 0.0
-        dense[np.fromiter(ints, dtype=np.int64, count=len(ints))] = weights
+        return np.fromiter(ints, dtype=np.int64, count=len(ints)), weights
 
     def learn_one(self, x: Mapping[Hashable, float], y: Any, w: float = 1.0) -> None:
         """Update on one example; ``w > 0`` is an importance weight that scales the gradient.
@@ -269,7 +270,7 @@ class FTRLLogisticRegression(base.Classifier):
         for i, z_new, n_new in updates:
             z_of[i] = z_new
             n_of[i] = n_new
-        if self._dense is not None:
+        if self._copy is not None:
             self._stale.update(x)
         self._n_learned += 1
 
@@ -294,3 +295,53 @@ def _sigmoid(margin: float, x: Mapping[Hashable, float]) -> float:
         raise ValueError(f"x has {why}")
     margin = max(-_MAX_MARGIN, min(_MAX_MARGIN, margin))
     return 1.0 / (1.0 + math.exp(-margin))
+
+
+class WeightCopy:
+    """The weights of a model's int keys below ``span``, for looking many keys up at once: a
+    dense array over the key space when the keys fill at least ``1 / DENSE_FILL`` of it (one
+    gather per lookup), else the keys sorted with their weights (a binary search), so that a
+    model with few keys, such as each class of a category node, costs memory for its keys only.
+
+    >>> copy = WeightCopy(1024, np.array([7, 3]), np.array([0.5, -1.0]))
+    >>> copy.dense is None, copy.at(np.array([3, 4, 7])).tolist()
+    (True, [-1.0, 0.0, 0.5])
+    >>> copy.update(np.array([7]), np.array([2.0])), copy.update(np.array([9]), np.array([1.0]))
+    (True, False)
+    >>> WeightCopy(16, np.array([7]), np.array([0.5])).at(np.array([7, 8])).tolist()  # dense
+    [0.5, 0.0]
+    """
+
+    __slots__ = ("dense", "keys", "span", "weights")
+
+    def __init__(self, span: int, keys: np.ndarray, weights: np.ndarray) -> None:
+        self.span = span
+        self.dense: np.ndarray | None = None
+        if DENSE_FILL * len(keys) >= span:
+            self.dense = np.zeros(span)
+            self.dense[keys] = weights
+            self.keys = self.weights = np.zeros(0)
+        else:
+            order = np.argsort(keys)
+            self.keys, self.weights = keys[order], weights[order]
+
+    def at(self, indices: np.ndarray) -> np.ndarray:
+        """The weight of each of ``indices`` (0 for keys the model never learned)."""
+        if self.dense is not None:
+            return self.dense[indices]
+        if not len(self.keys):
+            return np.zeros(len(indices))
+        positions = np.minimum(np.searchsorted(self.keys, indices), len(self.keys) - 1)
+        return np.where(self.keys[positions] == indices, self.weights[positions], 0.0)
+
+    def update(self, keys: np.ndarray, weights: np.ndarray) -> bool:
+        """Write the weights of ``keys``; False, writing nothing, if a sorted copy lacks one of
+        them (the caller builds a new copy)."""
+        if self.dense is not None:
+            self.dense[keys] = weights
+            return True
+        positions = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
+        if not len(self.keys) or not (self.keys[positions] == keys).all():
+            return False
+        self.weights[positions] = weights
+        return True

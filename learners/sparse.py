@@ -21,8 +21,7 @@ class SparseRows:
     >>> rows = SparseRows.from_dicts([{3: 1.0, 7: 1.0}, {0: 2.0}])
     >>> rows.indices.tolist(), rows.values.tolist(), rows.starts.tolist(), len(rows)
     ([3, 7, 0], [1.0, 1.0, 2.0], [0, 2], 2)
-    >>> weights = np.array([0.5, 0, 0, 1.0, 0, 0, 0, -0.25])
-    >>> rows.dot(weights).tolist()
+    >>> rows.weighted_sums(np.array([1.0, -0.25, 0.5])).tolist()  # a weight per entry
     [0.75, 1.0]
     """
 
@@ -71,11 +70,12 @@ class SparseRows:
             [self.dicts[r] for r in rows],
         )
 
-    def dot(self, weights: np.ndarray) -> np.ndarray:
-        """Each row's dot product with a dense weight vector indexed by feature key."""
+    def weighted_sums(self, entry_weights: np.ndarray) -> np.ndarray:
+        """Each row's sum of value x weight, given a weight per entry (aligned with
+        ``indices``): a dot product with the model's weights looked up at ``indices``."""
         if not len(self.starts):
             return np.zeros(0)
-        return np.add.reduceat(weights[self.indices] * self.values, self.starts)
+        return np.add.reduceat(entry_weights * self.values, self.starts)
 
 
 #: Below this many rows one ``predict_proba_one`` per row beats numpy's fixed cost per call.

@@ -12,7 +12,7 @@ import pytest
 
 from learners import candidate_features, query_context
 from learners.downsampled import NegativeDownsampled
-from learners.ftrl import MAX_DENSE_KEYS, FTRLLogisticRegression
+from learners.ftrl import DENSE_FILL, MAX_COPY_KEYS, FTRLLogisticRegression
 from learners.sparse import SparseRows, predict_proba_rows
 from producers.world import World
 from streams.models import CLICK_PARAMS
@@ -64,7 +64,7 @@ def test_a_pickled_model_scores_rows_as_the_original() -> None:
     xs = [x for x, _ in stream[2_000:]]
     model.predict_proba_rows(SparseRows.from_dicts(xs))  # builds the dense copy ...
     copy = pickle.loads(pickle.dumps(model))  # ... which is not pickled, but rebuilt
-    assert "_dense" not in model.__getstate__()
+    assert "_copy" not in model.__getstate__()
     assert copy.predict_proba_rows(SparseRows.from_dicts(xs)).tolist() == pytest.approx(
         model.predict_proba_rows(SparseRows.from_dicts(xs)).tolist(), abs=TOLERANCE
     )
@@ -97,9 +97,26 @@ def test_a_non_finite_row_raises_as_predict_proba_one_does() -> None:
         model.predict_proba_one({1: math.inf})
 
 
-def test_keys_beyond_the_dense_limit_are_scored_one_by_one() -> None:
+def test_keys_beyond_the_copy_limit_are_scored_one_by_one() -> None:
     model = FTRLLogisticRegression()
-    huge = MAX_DENSE_KEYS + 5
+    huge = MAX_COPY_KEYS + 5
     model.learn_one({huge: 1.0, 3: 1.0}, True)
     assert _largest_gap(model, [{huge: 1.0}, {3: 1.0, huge: 1.0}]) <= TOLERANCE
-    assert model._dense is None, "no dense copy of 2**22 weights and more"
+    assert model._copy is None, "no copy of a key space of 2**22 and more"
+
+
+def test_a_model_with_few_keys_keeps_them_sorted_and_a_full_one_dense() -> None:
+    """Memory: a dense copy only once the model's keys fill a sixteenth of the key space."""
+    stream = list(_clicks(30_000, seed=6))
+    xs = [x for x, _ in stream[-300:]]
+    model = FTRLLogisticRegression(**CLICK_PARAMS)
+    for x, y in stream[:200]:
+        model.learn_one(x, y)
+    assert _largest_gap(model, xs) <= TOLERANCE
+    assert model._copy.dense is None, "a few thousand keys: sorted"
+    for start in range(200, len(stream), 5_000):  # new keys: the sorted copy is rebuilt ...
+        for x, y in stream[start : start + 5_000]:
+            model.learn_one(x, y)
+        assert _largest_gap(model, xs) <= TOLERANCE
+    assert len(model.weights) * DENSE_FILL >= 1 << N_BITS
+    assert model._copy.dense is not None, "... and dense once the keys fill a sixteenth"
