@@ -87,7 +87,7 @@ class FTRLLogisticRegression(base.Classifier):
     [2.1, -1.4, 1.4]
 
     Many rows at once (:class:`learners.sparse.SparseRows`, int keys), as serving does: the
-    same probabilities, from a dense copy of the weights kept up to date as the model learns:
+    same probabilities, from a copy of the weights in numpy kept up to date as it learns:
 
     >>> from learners.sparse import SparseRows
     >>> xs = [{k: 1.0 for k in rng.sample(range(50), 5)} for _ in range(3)]
