@@ -16,8 +16,11 @@ __all__ = ["DENSE_FILL", "MAX_COPY_KEYS", "FTRLLogisticRegression", "WeightCopy"
 #: The largest key space whose weights are copied for ``predict_proba_rows``.
 MAX_COPY_KEYS = 1 << 22
 #: A copy is a dense array over the key space once the model's keys fill 1/DENSE_FILL of it
-#: (8 bytes a slot: 8 MiB at the default 20 hashed bits), else its keys, sorted, and weights.
-DENSE_FILL = 16
+#: (8 bytes a slot: 8 MiB at the default 20 hashed bits; 4,096 keys then), else its keys,
+#: sorted, and weights: a binary search per lookup, ten times slower than the dense gather on
+#: a serving batch of the click model, but a category node's class models (tens to hundreds of
+#: keys each) do not take 8 MiB apiece.
+DENSE_FILL = 256
 _MAX_MARGIN = 35.0  # exp(35) ~ 1.6e15: p stays strictly inside (0, 1) and exp never overflows
 
 
@@ -308,7 +311,7 @@ class WeightCopy:
     (True, [-1.0, 0.0, 0.5])
     >>> copy.update(np.array([7]), np.array([2.0])), copy.update(np.array([9]), np.array([1.0]))
     (True, False)
-    >>> WeightCopy(16, np.array([7]), np.array([0.5])).at(np.array([7, 8])).tolist()  # dense
+    >>> WeightCopy(256, np.array([7]), np.array([0.5])).at(np.array([7, 8])).tolist()  # dense
     [0.5, 0.0]
     """
 

@@ -106,17 +106,17 @@ def test_keys_beyond_the_copy_limit_are_scored_one_by_one() -> None:
 
 
 def test_a_model_with_few_keys_keeps_them_sorted_and_a_full_one_dense() -> None:
-    """Memory: a dense copy only once the model's keys fill a sixteenth of the key space."""
-    stream = list(_clicks(30_000, seed=6))
+    """Memory: a dense copy only once the model's keys fill 1/DENSE_FILL of the key space."""
+    stream = list(_clicks(6_000, seed=6))
     xs = [x for x, _ in stream[-300:]]
     model = FTRLLogisticRegression(**CLICK_PARAMS)
-    for x, y in stream[:200]:
+    for x, y in stream[:20]:
         model.learn_one(x, y)
     assert _largest_gap(model, xs) <= TOLERANCE
-    assert model._copy.dense is None, "a few thousand keys: sorted"
-    for start in range(200, len(stream), 5_000):  # new keys: the sorted copy is rebuilt ...
-        for x, y in stream[start : start + 5_000]:
+    assert model._copy.dense is None, "a few hundred keys: sorted"
+    for start in range(20, len(stream), 1_000):  # new keys: the sorted copy is rebuilt ...
+        for x, y in stream[start : start + 1_000]:
             model.learn_one(x, y)
         assert _largest_gap(model, xs) <= TOLERANCE
     assert len(model.weights) * DENSE_FILL >= 1 << N_BITS
-    assert model._copy.dense is not None, "... and dense once the keys fill a sixteenth"
+    assert model._copy.dense is not None, "... and dense once the keys fill enough of it"
