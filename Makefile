@@ -38,7 +38,7 @@ test-scenarios: $(STAMP) ## Scenario runs on the broker: 100k stationary queries
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check .
 
-bench: $(STAMP) ## Hot-path micro-benchmarks, end-to-end latency, snapshots and recovery; JSON in benchmarks/results/
+bench: $(STAMP) ## Hot path, adstream vs the floor at 1k/5k queries/s and saturation, recovery; benchmarks/results/ (~5 min)
 	$(BIN)/adstream bench $(ARGS)
 
 clean: ## Remove the virtualenv, caches and demo runs
