@@ -350,9 +350,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C: what the command started (an embedded broker, a worker
+    process) is stopped by its ``with`` block instead of outliving the command."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command not in ("worker", "broker"):  # Faust handles its own; broker waits for it
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if args.command == "classes" and args.action != "list" and not args.path:
         parser.error(f"classes {args.action} needs a PATH")
     if args.command == "models" and args.action != "list" and not args.name:
