@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import Any
 
 from river import base
@@ -221,31 +221,20 @@ class HierarchicalClassifier(base.Classifier):
         predictions. Ties keep the order of expansion (local class creation order). ``[]``
         before any node exists.
         """
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be an int >= 1, got {k!r}")
-        is_leaf = self._is_leaf
-        beam = [(_ROOT, 1.0, is_leaf(_ROOT))]  # (path, probability, is a leaf)
+        _check_beam_width(k)
+        local = self._local
+        beam = self._first_beam()
         while not all(leaf for _, _, leaf in beam):
-            candidates = []
-            for path, p, leaf in beam:
-                if leaf:
-                    candidates.append((path, p, True))
-                    continue
-                for child, q in self._local[path].predict_proba_one(x).items():
-                    candidates.append((child, p * q, is_leaf(child)))
-            candidates.sort(key=lambda c: -c[1])  # stable: ties keep expansion order
-            beam = candidates[:k]
-        return [(path, p) for path, p, _ in beam if path]
+            beam = self._widen(beam, lambda path: local[path].predict_proba_one(x).items(), k)
+        return _paths(beam)
 
     def top_paths_rows(self, rows: SparseRows, k: int = 3) -> list[list[tuple[str, float]]]:
         """`top_paths` of every row, with every node's models scoring all the rows whose beam
         reaches it in one call each (:meth:`MutableOneVsRest.class_proba_rows`)."""
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be an int >= 1, got {k!r}")
+        _check_beam_width(k)
         if len(rows) < FEW_ROWS:
             return [self.top_paths(x, k) for x in rows.dicts]
-        is_leaf = self._is_leaf
-        beams = [[(_ROOT, 1.0, is_leaf(_ROOT))] for _ in range(len(rows))]
+        beams = [self._first_beam() for _ in range(len(rows))]
         while True:
             reaching: dict[str, list[int]] = {}  # node to expand -> rows whose beam holds it
             for r, beam in enumerate(beams):
@@ -253,7 +242,7 @@ class HierarchicalClassifier(base.Classifier):
                     if not leaf:
                         reaching.setdefault(path, []).append(r)
             if not reaching:
-                return [[(path, p) for path, p, _ in beam if path] for beam in beams]
+                return [_paths(beam) for beam in beams]
             children: dict[tuple[str, int], list[tuple[str, float]]] = {}
             for node, at in reaching.items():
                 local = self._local[node]
@@ -265,16 +254,32 @@ class HierarchicalClassifier(base.Classifier):
                 classes, proba = local.class_proba_rows(subset)
                 for r, q in zip(at, proba.tolist(), strict=True):
                     children[node, r] = list(zip(classes, q, strict=True))
-            for r, beam in enumerate(beams):
-                candidates = []
-                for path, p, leaf in beam:
-                    if leaf:
-                        candidates.append((path, p, True))
-                        continue
-                    for child, q in children[path, r]:
-                        candidates.append((child, p * q, is_leaf(child)))
-                candidates.sort(key=lambda c: -c[1])  # stable: ties keep expansion order
-                beams[r] = candidates[:k]
+            beams = [
+                self._widen(beam, lambda path, r=r, found=children: found[path, r], k)
+                for r, beam in enumerate(beams)
+            ]
+
+    def _first_beam(self) -> list[tuple[str, float, bool]]:
+        return [(_ROOT, 1.0, self._is_leaf(_ROOT))]  # (path, probability, is a leaf)
+
+    def _widen(
+        self,
+        beam: list[tuple[str, float, bool]],
+        children_of: Callable[[str], Iterable[tuple[str, float]]],
+        k: int,
+    ) -> list[tuple[str, float, bool]]:
+        """The next beam: leaves kept, every other path replaced by its children
+        (``children_of(path)``: child and local probability), the ``k`` most probable."""
+        is_leaf = self._is_leaf
+        candidates = []
+        for path, p, leaf in beam:
+            if leaf:
+                candidates.append((path, p, True))
+                continue
+            for child, q in children_of(path):
+                candidates.append((child, p * q, is_leaf(child)))
+        candidates.sort(key=lambda c: -c[1])  # stable: ties keep expansion order
+        return candidates[:k]
 
     def predict_one(self, x: Mapping[Hashable, Any], **kwargs: Any) -> str | None:
         """Best leaf found by `top_paths` with ``k = beam_width``; None before any node exists."""
@@ -294,3 +299,13 @@ class HierarchicalClassifier(base.Classifier):
             local = self._local[node]
             stack.extend((child, p * q) for child, q in local.predict_proba_one(x).items())
         return leaves
+
+
+def _check_beam_width(k: Any) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be an int >= 1, got {k!r}")
+
+
+def _paths(beam: list[tuple[str, float, bool]]) -> list[tuple[str, float]]:
+    """The beam's paths and probabilities, without the root (a tree with no node)."""
+    return [(path, p) for path, p, _ in beam if path]
