@@ -312,20 +312,23 @@ class Watermark:
     5000
     >>> marks.current(now_ms=3_100)  # ... read to its end: it and clicks:0 are merely quiet
     9500
-    >>> marks.forget("impressions:1")  # revoked: another worker reads it now
-    >>> sorted(marks.sources)
-    ['clicks:0', 'impressions:0']
+
+    A revoked source is forgotten: another worker reads it now, and it holds nothing back here.
+
+    >>> marks = Watermark(idle_ms=1000)
+    >>> marks.observe("clicks:0", 1_000, now_ms=0)
+    >>> marks.observe("clicks:1", 4_000, now_ms=0)
+    >>> marks.current(now_ms=10)
+    1000
+    >>> marks.forget("clicks:0")
+    >>> marks.current(now_ms=10)
+    4000
     """
 
     def __init__(self, *, idle_ms: int) -> None:
         self.idle_ms = idle_ms
         self._sources: dict[str, tuple[int, int]] = {}  # source -> (max event ts, last seen)
         self._watermark = 0
-
-    @property
-    def sources(self) -> list[str]:
-        """The sources expected or heard from, and not forgotten."""
-        return list(self._sources)
 
     def expect(self, source: str, *, now_ms: int) -> None:
         """A source assigned to us: unheard from, it holds time back for ``idle_ms``."""
