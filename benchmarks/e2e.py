@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import multiprocessing
@@ -253,7 +254,7 @@ async def measure(
 
 async def _floor_loop(settings: Settings, stop: multiprocessing.synchronize.Event) -> None:
     """consume -> decode -> predict_many -> encode -> send, one wait for delivery per batch."""
-    trained = trained_models(settings)
+    trained = trained_models(settings.n_bits)
     ctx = SimpleNamespace(settings=settings, models=trained.models, category=trained.category)
     consumer = AIOKafkaConsumer(**consumer_options(settings))
     producer = AIOKafkaProducer(
@@ -326,16 +327,18 @@ def _system(name: str, settings: Settings, log_path: Path) -> contextlib.Abstrac
     return FloorProcess(settings)
 
 
-def trained_models(settings: Settings) -> TrainedModels:
-    """The models both systems serve: trained on ``World(TRAIN_SEED)``, the same every time."""
-    return train(World(seed=TRAIN_SEED), random.Random(TRAIN_SEED), settings.n_bits)
+@functools.cache
+def trained_models(n_bits: int) -> TrainedModels:
+    """The models both systems serve: trained on ``World(TRAIN_SEED)``, the same every time,
+    once per process (the harness publishes them for every phase of the worker)."""
+    return train(World(seed=TRAIN_SEED), random.Random(TRAIN_SEED), n_bits)
 
 
 async def _publish_trained(settings: Settings) -> int:
     """The trained models as signed snapshots on ``models``, for the worker to serve; returns
     when they are on the broker, with the time they were sent."""
     sent_ms = now_ms()
-    records = snapshot_records(trained_models(settings), settings.snapshot_key.encode())
+    records = snapshot_records(trained_models(settings.n_bits), settings.snapshot_key.encode())
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka,
         max_request_size=MAX_MESSAGE_BYTES,
