@@ -27,6 +27,8 @@ The work is split so that the query side is done once per query (`query_context`
 candidate costs a dozen CRC updates (`candidate_features`): CRC-32 is incremental, so a cross is
 hashed by resuming the left token's precomputed CRC over the right token's bytes, without building
 the string. `feature_tokens` is the slow, readable definition that the fast path must match.
+Serving builds the same features for a whole batch of queries at once with
+:class:`learners.candidate_rows.CandidateRows`.
 
 Examples
 --------

@@ -15,20 +15,37 @@ __all__ = ["FEW_ROWS", "SparseRows", "predict_proba_rows"]
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)
 class SparseRows:
     """Feature dicts (non-negative int key -> value) as three flat arrays: every row's keys and
-    values one row after another, and where each row starts. The dicts are kept too, for
-    learners that score one dict at a time.
+    values one row after another, and where each row starts. ``dicts``, for learners that
+    score one dict at a time, are the dicts packed (:meth:`from_dicts`) or else built from the
+    arrays when first read.
 
     >>> rows = SparseRows.from_dicts([{3: 1.0, 7: 1.0}, {0: 2.0}])
     >>> rows.indices.tolist(), rows.values.tolist(), rows.starts.tolist(), len(rows)
     ([3, 7, 0], [1.0, 1.0, 2.0], [0, 2], 2)
     >>> rows.weighted_sums(np.array([1.0, -0.25, 0.5])).tolist()  # a weight per entry
     [0.75, 1.0]
+    >>> SparseRows(rows.indices, rows.values, rows.starts).dicts
+    [{3: 1.0, 7: 1.0}, {0: 2.0}]
     """
 
     indices: np.ndarray  # int64
     values: np.ndarray  # float64
     starts: np.ndarray  # int64, one per row
-    dicts: Sequence[Mapping[int, float]]
+    packed: Sequence[Mapping[int, float]] | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def dicts(self) -> Sequence[Mapping[int, float]]:
+        """Each row as a dict, key -> value."""
+        if self.packed is None:
+            starts = self.starts.tolist()
+            keys, values = self.indices.tolist(), self.values.tolist()
+            built = [
+                dict(zip(keys[a:b], values[a:b], strict=True))
+                for a, b in zip(starts, [*starts[1:], len(keys)][: len(starts)], strict=True)
+            ]
+            object.__setattr__(self, "packed", built)
+            return built
+        return self.packed
 
     @classmethod
     def from_dicts(cls, xs: Sequence[Mapping[int, float]]) -> SparseRows:
@@ -67,7 +84,7 @@ class SparseRows:
             self.indices[positions],
             self.values[positions],
             starts,
-            [self.dicts[r] for r in rows],
+            None if self.packed is None else [self.packed[r] for r in rows],
         )
 
     def weighted_sums(self, entry_weights: np.ndarray) -> np.ndarray:

@@ -3,10 +3,12 @@ batch of queries in one call per model."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from learners import candidate_features, query_context
+from learners import query_context
+from learners.candidate_rows import CandidateRows
 from learners.sparse import SparseRows
 from streams import contracts
 from streams.emit import now_ms
@@ -24,19 +26,22 @@ def predict_many(
     ctx: ServingView, queries: Sequence[dict[str, Any]], scored_at_ms: int
 ) -> list[dict[str, Any]]:
     """The Predictions for validated queries: their top category paths (each node's models
-    score all the queries that reach it at once), each query's candidates' features (the click
-    model sees the query-ad category match), then every objective's score for all the
-    candidates of all the queries, one call per model."""
+    score all the queries that reach it at once), the features of every candidate of every
+    query at once (:class:`~learners.candidate_rows.CandidateRows`; the click model sees the
+    query-ad category match), then every objective's score for all of them, one call per
+    model."""
     category = ctx.category
     n_bits = ctx.settings.n_bits
     paths_of = category.top_paths_rows(
         SparseRows.from_dicts([category.features(query) for query in queries])
     )
-    xs: list[dict[int, float]] = []
-    for query, paths in zip(queries, paths_of, strict=True):
-        query_ctx = query_context(query, n_bits, category=paths[0][0] if paths else None)
-        xs.extend(candidate_features(query_ctx, ad) for ad in query["candidates"])
-    rows = SparseRows.from_dicts(xs)
+    rows = _candidate_rows(n_bits).rows(
+        [
+            query_context(query, n_bits, category=paths[0][0] if paths else None)
+            for query, paths in zip(queries, paths_of, strict=True)
+        ],
+        [query["candidates"] for query in queries],
+    )
     models = ctx.models.values()
     scores = {model.objective: model.score(rows) for model in models}
     versions = {model.name: model.version for model in models} | {category.name: category.version}
@@ -58,6 +63,12 @@ def predict_many(
         )
         start = end
     return predictions
+
+
+@functools.cache
+def _candidate_rows(n_bits: int) -> CandidateRows:
+    """One builder per feature space in a process: it keeps the hashed tokens of the ads."""
+    return CandidateRows(n_bits)
 
 
 def predict(ctx: ServingView, query: dict[str, Any], scored_at_ms: int) -> dict[str, Any]:

@@ -1,0 +1,76 @@
+"""CandidateRows: the batched features are candidate_features of every (query, ad), exactly."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from learners.candidate_rows import CandidateRows
+from learners.features import candidate_features, query_context
+from producers.world import World
+
+_text = st.text(st.characters(codec="utf-8"), max_size=8)
+_path = st.lists(st.sampled_from(["a", "b", "c", ""]) | _text, max_size=5).map("/".join)
+_queries = st.fixed_dictionaries(
+    {"query": st.lists(_text, max_size=5).map(" ".join)},
+    optional={
+        "context": st.fixed_dictionaries(
+            {},
+            optional={
+                "device": _text,
+                "region": _text,
+                "segment": _text,
+                "hour": st.integers(-2, 26),
+            },
+        )
+    },
+)
+_ads = st.fixed_dictionaries(
+    {
+        "ad_id": st.sampled_from(["a1", "a2"]) | _text,  # repeats, within and across queries
+        "advertiser_id": _text,
+        "category": _path,
+    }
+)
+
+
+def _expected(contexts: list, candidates: list[list[dict]]) -> list[dict[int, float]]:
+    return [
+        candidate_features(c, ad) for c, ads in zip(contexts, candidates, strict=True) for ad in ads
+    ]
+
+
+@settings(max_examples=300)
+@given(
+    batch=st.lists(st.tuples(_queries, st.none() | _path, st.lists(_ads, max_size=5)), max_size=6),
+    n_bits=st.integers(1, 32),
+)
+def test_rows_equal_candidate_features_of_every_pair(batch: list, n_bits: int) -> None:
+    builder = CandidateRows(n_bits, max_ads=8)  # small: the table also starts over
+    for _ in range(2):  # the second time from the table
+        contexts = [query_context(q, n_bits, category=c) for q, c, _ in batch]
+        candidates = [ads for _, _, ads in batch]
+        rows = builder.rows(contexts, candidates)
+        assert rows.dicts == _expected(contexts, candidates)
+        assert len(rows) == sum(map(len, candidates))
+
+
+def test_rows_of_a_seeded_stream_equal_candidate_features() -> None:
+    world, builder = World(seed=3), CandidateRows(18)
+    drawn = [world.next_query(1_700_000_000_000 + i) for i in range(300)]
+    for start in range(0, len(drawn), 37):  # batches of every shape, ads seen and new
+        part = drawn[start : start + 37]
+        contexts = [
+            query_context(query, 18, category=truth.leaf if i % 3 else None)
+            for i, (query, truth) in enumerate(part)
+        ]
+        candidates = [query["candidates"] for query, _ in part]
+        rows = builder.rows(contexts, candidates)
+        assert rows.dicts == _expected(contexts, candidates)
+        assert (rows.values == 1.0).all()
+
+
+def test_a_context_of_another_feature_space_is_refused() -> None:
+    with pytest.raises(ValueError, match="n_bits=18"):
+        CandidateRows(18).rows([query_context({"query": "x"}, 20)], [[]])
