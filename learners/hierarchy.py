@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import Any
 
+import numpy as np
 from river import base
 
 from learners.ovr import MutableOneVsRest
@@ -229,35 +230,57 @@ class HierarchicalClassifier(base.Classifier):
         return _paths(beam)
 
     def top_paths_rows(self, rows: SparseRows, k: int = 3) -> list[list[tuple[str, float]]]:
-        """`top_paths` of every row, with every node's models scoring all the rows whose beam
-        reaches it in one call each (:meth:`MutableOneVsRest.class_proba_rows`)."""
+        """`top_paths` of every row: the same paths, in the same order, with the same
+        probabilities (to rounding). The beams of all rows advance together, a level at a
+        time, as arrays: every node's models score all the rows whose beam reaches it in one
+        call each (:meth:`MutableOneVsRest.class_proba_rows`), and one stable sort per level
+        picks every row's next beam."""
         _check_beam_width(k)
         if len(rows) < FEW_ROWS:
             return [self.top_paths(x, k) for x in rows.dicts]
-        beams = [self._first_beam() for _ in range(len(rows))]
+        nodes = _NodeIds(self._is_leaf)
+        n = len(rows)
+        beam = np.full((n, k), -1)  # node ids, -1: an empty slot
+        beam_p = np.full((n, k), -1.0)  # below every probability: empty slots sort last
+        beam[:, 0], beam_p[:, 0] = nodes.id(_ROOT), 1.0
         while True:
-            reaching: dict[str, list[int]] = {}  # node to expand -> rows whose beam holds it
-            for r, beam in enumerate(beams):
-                for path, _, leaf in beam:
-                    if not leaf:
-                        reaching.setdefault(path, []).append(r)
-            if not reaching:
-                return [_paths(beam) for beam in beams]
-            children: dict[tuple[str, int], list[tuple[str, float]]] = {}
-            for node, at in reaching.items():
-                local = self._local[node]
-                if len(at) < FEW_ROWS:  # numpy's fixed cost would outweigh the batch
-                    for r in at:
-                        children[node, r] = list(local.predict_proba_one(rows.dicts[r]).items())
-                    continue
-                subset = rows if len(at) == len(rows) else rows.take(at)
-                classes, proba = local.class_proba_rows(subset)
-                for r, q in zip(at, proba.tolist(), strict=True):
-                    children[node, r] = list(zip(classes, q, strict=True))
-            beams = [
-                self._widen(beam, lambda path, r=r, found=children: found[path, r], k)
-                for r, beam in enumerate(beams)
-            ]
+            filled = beam >= 0
+            growing = filled & ~nodes.leaf[np.maximum(beam, 0)]
+            if not growing.any():
+                break
+            row, slot = np.nonzero(growing)
+            expanded = beam[row, slot]
+            width = max(len(self._local[nodes.path[i]].classifiers) for i in set(expanded.tolist()))
+            found = np.full((n, k * width), -1)  # each slot's children, slot after slot
+            found_p = np.full((n, k * width), -1.0)
+            kept_row, kept_slot = np.nonzero(filled & ~growing)  # leaves stay, in their place
+            found[kept_row, kept_slot * width] = beam[kept_row, kept_slot]
+            found_p[kept_row, kept_slot * width] = beam_p[kept_row, kept_slot]
+            for node in np.unique(expanded).tolist():
+                at = expanded == node
+                r, s = row[at], slot[at]
+                classes, proba = self._local_proba_rows(nodes.path[node], rows, r)
+                columns = s[:, None] * width + np.arange(len(classes))
+                found[r[:, None], columns] = [nodes.id(c) for c in classes]
+                found_p[r[:, None], columns] = beam_p[r, s][:, None] * proba
+            best = np.argsort(-found_p, axis=1, kind="stable")[:, :k]  # ties: expansion order
+            beam = np.take_along_axis(found, best, axis=1)
+            beam_p = np.take_along_axis(found_p, best, axis=1)
+        path = nodes.path
+        return [
+            [(path[i], p) for i, p in zip(ids, ps, strict=True) if i >= 0 and path[i]]
+            for ids, ps in zip(beam.tolist(), beam_p.tolist(), strict=True)
+        ]
+
+    def _local_proba_rows(
+        self, node: str, rows: SparseRows, at: np.ndarray
+    ) -> tuple[tuple[Hashable, ...], np.ndarray]:
+        """The children of ``node`` and their local probabilities for the rows ``at``."""
+        local = self._local[node]
+        if len(at) < FEW_ROWS:  # numpy's fixed cost would outweigh the batch
+            probas = [local.predict_proba_one(rows.dicts[r]) for r in at.tolist()]
+            return tuple(probas[0]), np.array([list(p.values()) for p in probas])
+        return local.class_proba_rows(rows if len(at) == len(rows) else rows.take(at))
 
     def _first_beam(self) -> list[tuple[str, float, bool]]:
         return [(_ROOT, 1.0, self._is_leaf(_ROOT))]  # (path, probability, is a leaf)
@@ -299,6 +322,28 @@ class HierarchicalClassifier(base.Classifier):
             local = self._local[node]
             stack.extend((child, p * q) for child, q in local.predict_proba_one(x).items())
         return leaves
+
+
+class _NodeIds:
+    """Small ids for the nodes a batch's beams meet: their paths and whether each is a leaf."""
+
+    def __init__(self, is_leaf: Callable[[str], bool]) -> None:
+        self._is_leaf = is_leaf
+        self._ids: dict[str, int] = {}
+        self.path: list[str] = []
+        self._leaf: list[bool] = []
+
+    def id(self, path: str) -> int:
+        found = self._ids.get(path)
+        if found is None:
+            found = self._ids[path] = len(self.path)
+            self.path.append(path)
+            self._leaf.append(self._is_leaf(path))
+        return found
+
+    @property
+    def leaf(self) -> np.ndarray:
+        return np.array(self._leaf, dtype=bool)
 
 
 def _check_beam_width(k: Any) -> None:
