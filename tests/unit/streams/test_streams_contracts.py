@@ -14,6 +14,7 @@ from typing import Any
 import msgpack
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import event as event_kind
 from hypothesis import strategies as st
 
 from learners.errors import AdstreamError
@@ -624,3 +625,136 @@ def test_unknown_extra_fields_do_not_break_decoding(
 ) -> None:
     assume(not set(extra) & set(event))
     assert contracts.decode_query(contracts.encode({**event, **extra})) == {**event, **extra}
+
+
+# --------------------------------------------------------------------------- the fast query path
+
+
+def _near(valid: st.SearchStrategy, *invalid: Any) -> st.SearchStrategy:
+    """Mostly ``valid`` values (nine in ten), else one of ``invalid`` or the field deleted."""
+    wrong = st.sampled_from([DELETE, *invalid])
+    return st.sampled_from(range(10)).flatmap(lambda i: wrong if i == 9 else valid)
+
+
+def _ids(limit: int) -> st.SearchStrategy:
+    """Valid text up to ``limit`` characters, the longest ones included."""
+    return IDS | st.sampled_from(["x" * limit, "é" * limit])
+
+
+_NEAR_CANDIDATES = st.fixed_dictionaries(
+    {
+        "ad_id": _near(_ids(contracts.MAX_ID_CHARS), "", "x" * 129, 7, None, b"a"),
+        "advertiser_id": _near(IDS, "", True),
+        "category": _near(st.sampled_from(["a/b", "sports", "é" * 1024]), "", "x" * 1025, 1.5),
+        "bid": _near(
+            st.floats(0.0, contracts.MAX_BID) | st.integers(0, 10**6),
+            math.nan,
+            math.inf,
+            -0.01,
+            1e7,
+            10**6 + 1,
+            True,
+            "0.4",
+            2**64 - 1,
+        ),
+    },
+    optional={"extra": INT64},
+)
+_NEAR_QUERIES = st.fixed_dictionaries(
+    {
+        "v": _near(st.just(1), 2, True, 1.0, "1"),
+        "event_id": _near(_ids(contracts.MAX_ID_CHARS), "", "x" * 129, 0),
+        "ts": _near(
+            st.sampled_from([contracts.MIN_TS_MS, TS, contracts.MAX_TS_MS]),
+            contracts.MIN_TS_MS - 1,
+            contracts.MAX_TS_MS + 1,
+            float(TS),
+            True,
+        ),
+        "user_id": _near(IDS, ""),
+        "query": _near(
+            st.text(max_size=20) | st.sampled_from(["x" * 1024, "é" * 512]),
+            "é" * 513,
+            "x" * 1025,
+            None,
+            ["red"],
+        ),
+        "context": _near(
+            st.dictionaries(
+                _ids(contracts.MAX_ID_CHARS) | st.just(""),
+                CONTEXT_VALUES | st.sampled_from(["x" * 128]),
+                max_size=contracts.MAX_CONTEXT_KEYS,
+            ),
+            [],
+            {1: "int key"},
+            {"k": math.nan},
+            {"k": -math.inf},
+            {"k": True},
+            {"k": None},
+            {"k": "x" * 129},
+            {"x" * 129: 1},
+            {str(i): i for i in range(contracts.MAX_CONTEXT_KEYS + 1)},
+        ),
+        "candidates": _near(
+            st.lists(_NEAR_CANDIDATES, min_size=1, max_size=4),
+            [],
+            [None],
+            [make_query()["candidates"][0]] * (contracts.MAX_CANDIDATES + 1),
+        ),
+    },
+    optional={"extra": INT64 | st.text(max_size=4)},
+)
+
+
+def _without_deleted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_deleted(v) for k, v in value.items() if v is not DELETE}
+    if isinstance(value, list):
+        return [_without_deleted(v) for v in value]
+    return value
+
+
+def _outcome(decode: Decoder, data: bytes) -> tuple[str, Any]:
+    try:
+        return "decoded", decode(data)
+    except InvalidEvent as error:
+        return "refused", error.reason
+
+
+@given(event=_NEAR_QUERIES)
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_the_fast_query_path_decides_as_the_field_by_field_checks(event: dict[str, Any]) -> None:
+    """decode_query checks in C first; it must accept exactly what the checks accept, as the
+    same dict, with the same types (a bid stays an int)."""
+    data = contracts.encode(_without_deleted(event))
+    fast, checked = _outcome(contracts.decode_query, data), _outcome(contracts._checked_query, data)
+    event_kind(fast[0])
+    assert fast == checked
+    if fast[0] == "decoded":
+        bids = [type(ad["bid"]) for ad in fast[1]["candidates"]]
+        assert bids == [type(ad["bid"]) for ad in checked[1]["candidates"]]
+
+
+def _query_with(**changes: Any) -> bytes:
+    return mutated(make_query(), **changes)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        with_candidate(bid=10**6 + 1),
+        with_candidate(bid=contracts.MAX_BID * (1 + 1e-15)),
+        with_candidate(bid=-1),
+        with_candidate(ad_id="x" * (contracts.MAX_ID_CHARS + 1)),
+        with_candidate(category="x" * (contracts.MAX_TEXT_BYTES + 1)),
+        _query_with(ts=contracts.MIN_TS_MS - 1),
+        _query_with(ts=contracts.MAX_TS_MS + 1),
+        _query_with(user_id="é" * (contracts.MAX_ID_CHARS + 1)),
+        _query_with(context={str(i): i for i in range(contracts.MAX_CONTEXT_KEYS + 1)}),
+        _query_with(context={"x" * (contracts.MAX_ID_CHARS + 1): 1}),
+        _query_with(context={"k": "x" * (contracts.MAX_ID_CHARS + 1)}),
+        contracts.encode(make_query(text="é" * (contracts.MAX_TEXT_BYTES // 2 + 1))),
+    ],
+)
+def test_the_fast_query_path_refuses_just_past_every_limit(payload: bytes) -> None:
+    assert _outcome(contracts.decode_query, payload)[0] == "refused"
