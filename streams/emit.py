@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from streams import contracts
 
-__all__ = ["Counters", "DeadLetters", "Outbox", "Producer", "now_ms"]
+__all__ = ["Counters", "DeadLetters", "Outbox", "Producer", "Sink", "now_ms"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,14 @@ class Producer(Protocol):
         timestamp: float | None,
         headers: Any,
     ) -> asyncio.Future[Any]: ...
+
+
+class Sink(Protocol):
+    """Where outputs go: records added one by one, delivered together by ``flush``."""
+
+    def add(self, topic: str, key: bytes | str | None, value: bytes) -> None: ...
+
+    async def flush(self) -> None: ...
 
 
 class Counters(collections.Counter[str]):
@@ -90,14 +98,14 @@ class DeadLetters:
         self.topic = topic
         self.counters = counters
 
-    def reject(self, outbox: Outbox, message: Any, reason: str) -> None:
+    def reject(self, outbox: Sink, message: Any, reason: str) -> None:
         """Dead-letter one Faust message (with ``topic``, ``partition``, ``offset``, ``value``)."""
         payload = message.value if isinstance(message.value, bytes) else None
         self.reject_at(outbox, reason, message.topic, message.partition, message.offset, payload)
 
     def reject_at(
         self,
-        outbox: Outbox,
+        outbox: Sink,
         reason: str,
         topic: str,
         partition: int,

@@ -9,15 +9,12 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
-
 from learners import query_context
 from learners.candidate_rows import CandidateRows
 from learners.sparse import SparseRows
 from streams import contracts
-from streams.emit import now_ms
-from streams.observe import consumer_options
+from streams.emit import Sink, now_ms
+from streams.rdkafka import BatchConsumer, BatchProducer, DeliveryFailed
 
 if TYPE_CHECKING:
     from streams.app import WorkerContext
@@ -89,73 +86,80 @@ def register(ctx: WorkerContext) -> None:
 
 
 class ServeLoop:
-    """queries -> predictions, a batch at a time, as an app task with a consumer of its own.
+    """queries -> predictions, a batch at a time, as an app task with clients of its own.
 
-    A Faust agent costs about 200 µs per event on this machine (the event, its acknowledgement
-    and the hand-off from the consumer thread), more than the scoring itself; serving has no
-    state to keep consistent with a Faust table, so it reads ``queries`` as a plain aiokafka
-    group consumer (the group ``<group_id>.serve``: workers share the partitions), scores
-    whatever one fetch returned (up to ``batch_max`` queries), sends the predictions and waits
-    for their delivery, and commits the position at most every ``commit_interval_s``:
-    at-least-once, a query is served again after a crash, never lost.
+    A Faust agent costs about 200 µs per event here (the event, its acknowledgement, the
+    hand-off from the consumer thread) and aiokafka another 50 µs of protocol work in Python,
+    more than the scoring. Serving keeps no state that must stay consistent with a Faust table,
+    so it reads ``queries`` with a librdkafka group consumer (:mod:`streams.rdkafka`; the group
+    ``<group_id>.serve``: workers share the partitions), scores whatever one fetch brought (up
+    to ``batch_max`` queries), hands the predictions to librdkafka and waits for their
+    delivery, and commits the position at most every ``commit_interval_s``: at-least-once, a
+    query is served again after a crash or a failed delivery, never lost.
     """
 
     def __init__(self, ctx: WorkerContext) -> None:
         self._ctx = ctx
         self._predictions = ctx.topic_name("predictions")
-        self._delivered: dict[TopicPartition, int] = {}  # next offset to commit
-        self._committed_at = 0.0
 
     async def run(self) -> None:
         settings = self._ctx.settings
-        consumer = AIOKafkaConsumer(
-            settings.topic("queries"),
-            **consumer_options(settings),
-            group_id=f"{settings.group_id}.serve",
-            auto_offset_reset="earliest",
-            session_timeout_ms=6_000,
-            heartbeat_interval_ms=1_000,
-        )
-        await consumer.start()
+        consumer = BatchConsumer(settings, settings.topic("queries"), f"{settings.group_id}.serve")
+        producer = BatchProducer(settings)
+        positions: dict[tuple[str, int], int] = {}  # delivered: the next offset to read
+        committed_at = time.monotonic()
         try:
             while True:
-                batches = await consumer.getmany(timeout_ms=200, max_records=settings.batch_max)
-                records = [record for batch in batches.values() for record in batch]
-                if records:
-                    await self.serve(records)
-                    for tp, batch in batches.items():
-                        self._delivered[tp] = batch[-1].offset + 1
-                await self._commit(consumer, settings.commit_interval_s)
+                messages = await consumer.next_batch(settings.batch_max, 0.2)
+                if messages:
+                    try:
+                        await self.serve(messages, producer)
+                    except DeliveryFailed as error:
+                        log.error("%s; serving the batch again", error)
+                        self._ctx.counters["serve.delivery_failed"] += 1
+                        await consumer.rewind(messages)
+                        continue
+                    for message in messages:
+                        positions[message.topic(), message.partition()] = message.offset() + 1
+                if positions and time.monotonic() - committed_at >= settings.commit_interval_s:
+                    await consumer.commit(positions)
+                    positions, committed_at = {}, time.monotonic()
         finally:
-            await self._commit(consumer, 0.0)
-            await consumer.stop()
+            if positions:
+                await consumer.commit(positions, wait=True)
+            await consumer.close()
+            await producer.close()
 
-    async def serve(self, records: Sequence[Any]) -> None:
-        """Predict every valid query of ``records``, dead-letter the others; returns once all
-        the outputs are delivered."""
+    async def serve(self, messages: Sequence[Any], out: Sink) -> None:
+        """Predict every valid query of ``messages`` (librdkafka messages), dead-letter the
+        others; returns once ``out`` has delivered every output."""
         ctx = self._ctx
-        outbox = ctx.outbox()
         scored_at = now_ms()
-        ctx.counters["read.queries"] += len(records)
+        ctx.counters["read.queries"] += len(messages)
         queries, read = [], []
-        for record in records:
+        for message in messages:
             try:
-                queries.append(contracts.decode_query(record.value))
-                read.append(record)
+                queries.append(contracts.decode_query(message.value()))
+                read.append(message)
             except contracts.InvalidEvent as error:
-                ctx.dead_letters.reject(outbox, record, error.reason)
+                self._reject(out, message, error.reason)
         try:
             predictions = predict_many(ctx.serving, queries, scored_at)
         except Exception as error:  # a model fault must not stop serving: every query is told
             log.exception("serving a batch of %d queries failed", len(queries))
-            for record in read:
-                ctx.dead_letters.reject(outbox, record, f"serving failed: {error!r}"[:200])
+            for message in read:
+                self._reject(out, message, f"serving failed: {error!r}"[:200])
             predictions = []
         for prediction in predictions:
             self._watch_scores(prediction)
-            outbox.add(self._predictions, prediction["event_id"], contracts.encode(prediction))
+            out.add(self._predictions, prediction["event_id"], contracts.encode(prediction))
         ctx.counters["predictions"] += len(predictions)
-        await outbox.flush()
+        await out.flush()
+
+    def _reject(self, out: Sink, message: Any, reason: str) -> None:
+        self._ctx.dead_letters.reject_at(
+            out, reason, message.topic(), message.partition(), message.offset(), message.value()
+        )
 
     def _watch_scores(self, prediction: dict[str, Any]) -> None:
         """The served scores of every model past its warm-up, for the score-shift rule."""
@@ -163,16 +167,3 @@ class ServeLoop:
         for model in ctx.serving.models.values():
             if model.version >= ctx.settings.alert_warmup_examples:
                 ctx.health.observe_scores(model.name, prediction["scores"][model.objective])
-
-    async def _commit(self, consumer: AIOKafkaConsumer, every_s: float) -> None:
-        """Commit the delivered positions if ``every_s`` has passed since the last commit; a
-        commit refused by a rebalance is only logged (those queries are served again)."""
-        now = time.monotonic()
-        if not self._delivered or now - self._committed_at < every_s:
-            return
-        delivered, self._delivered = self._delivered, {}
-        self._committed_at = now
-        try:
-            await consumer.commit({tp: offset for tp, offset in delivered.items()})
-        except KafkaError as error:  # CommitFailedError after a rebalance, among others
-            log.warning("serving position not committed (%s); it will be served again", error)

@@ -1,4 +1,4 @@
-"""ServeLoop.serve: a batch of raw query records -> predictions and dead letters, no I/O."""
+"""ServeLoop.serve: a batch of query messages -> predictions and dead letters, no I/O."""
 
 from __future__ import annotations
 
@@ -15,8 +15,23 @@ from tests.unit.streams.fakes import DeliveringProducer
 from tests.unit.streams.test_streams_pure_agents import make_query
 
 
-class _Record(types.SimpleNamespace):
-    """What aiokafka's consumer returns: topic, partition, offset, value."""
+class _Message:
+    """What librdkafka's consumer returns: a message whose fields are methods."""
+
+    def __init__(self, offset: int, value: bytes) -> None:
+        self._offset, self._value = offset, value
+
+    def topic(self) -> str:
+        return "queries"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def value(self) -> bytes:
+        return self._value
 
 
 class _Unscorable:
@@ -24,7 +39,7 @@ class _Unscorable:
         raise RuntimeError("model fault")
 
 
-def _loop(models: Any) -> tuple[ServeLoop, DeliveringProducer, Counters]:
+def _loop(models: Any) -> tuple[ServeLoop, Outbox, DeliveringProducer, Counters]:
     producer, counters = DeliveringProducer(), Counters()
     serving = types.SimpleNamespace(
         settings=types.SimpleNamespace(n_bits=18), models=models, category=CategoryModel(18)
@@ -35,20 +50,19 @@ def _loop(models: Any) -> tuple[ServeLoop, DeliveringProducer, Counters]:
         counters=counters,
         dead_letters=DeadLetters("dead-letter", counters),
         health=types.SimpleNamespace(observe_scores=lambda name, scores: None),
-        outbox=lambda: Outbox(producer),
         topic_name=lambda name: name,
     )
-    return ServeLoop(ctx), producer, counters
+    return ServeLoop(ctx), Outbox(producer), producer, counters
 
 
-def _records(*values: bytes) -> list[_Record]:
-    return [_Record(topic="queries", partition=0, offset=i, value=v) for i, v in enumerate(values)]
+def _messages(*values: bytes) -> list[_Message]:
+    return [_Message(offset, value) for offset, value in enumerate(values)]
 
 
 def test_valid_queries_are_predicted_and_bad_ones_dead_lettered() -> None:
-    loop, producer, counters = _loop(default_models())
+    loop, out, producer, counters = _loop(default_models())
     good = contracts.encode(make_query(3))
-    asyncio.run(loop.serve(_records(good, b"\xc1", good)))
+    asyncio.run(loop.serve(_messages(good, b"\xc1", good), out))
     topics = [topic for topic, _ in producer.sent]
     assert sorted(topics) == ["dead-letter", "predictions", "predictions"]
     assert counters["predictions"] == 2 and counters["dead_letters"] == 1
@@ -58,8 +72,8 @@ def test_valid_queries_are_predicted_and_bad_ones_dead_lettered() -> None:
 def test_a_model_fault_dead_letters_the_batch_and_serving_goes_on() -> None:
     models = default_models()
     next(iter(models.values())).estimator = _Unscorable()
-    loop, producer, counters = _loop(models)
-    asyncio.run(loop.serve(_records(contracts.encode(make_query(2)), b"\xc1")))
+    loop, out, producer, counters = _loop(models)
+    asyncio.run(loop.serve(_messages(contracts.encode(make_query(2)), b"\xc1"), out))
     letters = [contracts.decode_dead_letter(value) for topic, value in producer.sent]
     assert [letter["reason"].split(":")[0] for letter in letters] == [
         "not msgpack",
