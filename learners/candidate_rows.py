@@ -46,6 +46,7 @@ from learners.features import (
     _category_levels,
     _category_parts,
     _mask,
+    candidate_features,
 )
 from learners.sparse import SparseRows
 
@@ -189,11 +190,15 @@ class CandidateRows:
         Size of the hashed feature space, in bits, as for `query_context`.
     max_ads
         Ads whose tokens are kept between batches.
+    min_batch
+        Below this many candidates, rows are built one `candidate_features` dict at a time:
+        numpy's fixed cost per call outweighs the batch (about 3 queries here).
 
     """
 
-    def __init__(self, n_bits: int, max_ads: int = 1 << 16) -> None:
+    def __init__(self, n_bits: int, max_ads: int = 1 << 16, min_batch: int = 32) -> None:
         self.n_bits = n_bits
+        self.min_batch = min_batch
         self._mask = _mask(n_bits)
         self._shifts = _Shifts()
         self._ads = _AdTable(self._shifts, max_ads)
@@ -206,8 +211,11 @@ class CandidateRows:
         if any(ctx.n_bits != self.n_bits for ctx in contexts):
             raise ValueError(f"every query context must have n_bits={self.n_bits}")
         counts = np.fromiter(map(len, candidates), dtype=np.int64, count=len(candidates))
-        if not counts.sum():
-            return SparseRows(np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64))
+        if counts.sum() < max(self.min_batch, 1):
+            pairs = zip(contexts, candidates, strict=True)
+            return SparseRows.from_dicts(
+                [candidate_features(c, a) for c, ads in pairs for a in ads]
+            )
         of_query = np.repeat(np.arange(len(contexts)), counts)
         ad = self._ads.rows_of([a for ads in candidates for a in ads])  # after any growth:
         table, shift = self._ads, self._shifts  # read the arrays only now

@@ -47,7 +47,7 @@ def _expected(contexts: list, candidates: list[list[dict]]) -> list[dict[int, fl
     n_bits=st.integers(1, 32),
 )
 def test_rows_equal_candidate_features_of_every_pair(batch: list, n_bits: int) -> None:
-    builder = CandidateRows(n_bits, max_ads=8)  # small: the table also starts over
+    builder = CandidateRows(n_bits, max_ads=8, min_batch=0)  # the table also starts over
     for _ in range(2):  # the second time from the table
         contexts = [query_context(q, n_bits, category=c) for q, c, _ in batch]
         candidates = [ads for _, _, ads in batch]
@@ -57,7 +57,7 @@ def test_rows_equal_candidate_features_of_every_pair(batch: list, n_bits: int) -
 
 
 def test_rows_of_a_seeded_stream_equal_candidate_features() -> None:
-    world, builder = World(seed=3), CandidateRows(18)
+    world, builder = World(seed=3), CandidateRows(18, min_batch=0)
     drawn = [world.next_query(1_700_000_000_000 + i) for i in range(300)]
     for start in range(0, len(drawn), 37):  # batches of every shape, ads seen and new
         part = drawn[start : start + 37]
@@ -69,6 +69,13 @@ def test_rows_of_a_seeded_stream_equal_candidate_features() -> None:
         rows = builder.rows(contexts, candidates)
         assert rows.dicts == _expected(contexts, candidates)
         assert (rows.values == 1.0).all()
+
+
+def test_a_small_batch_gets_the_same_rows_one_dict_at_a_time() -> None:
+    query, _ = World(seed=4).next_query(1_700_000_000_000)
+    contexts, candidates = [query_context(query, 18, category="a/b")], [query["candidates"]]
+    small, batched = CandidateRows(18), CandidateRows(18, min_batch=0)
+    assert small.rows(contexts, candidates).dicts == batched.rows(contexts, candidates).dicts
 
 
 def test_a_context_of_another_feature_space_is_refused() -> None:

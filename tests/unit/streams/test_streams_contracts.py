@@ -758,3 +758,15 @@ def _query_with(**changes: Any) -> bytes:
 )
 def test_the_fast_query_path_refuses_just_past_every_limit(payload: bytes) -> None:
     assert _outcome(contracts.decode_query, payload)[0] == "refused"
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_encode_writes_the_bytes_msgpack_writes(kind: str) -> None:
+    build, _, _ = KINDS[kind]
+    event = build()
+    assert contracts.encode(event) == msgpack.packb(event, use_bin_type=True)
+
+
+@given(event=QUERIES)
+def test_encode_writes_the_bytes_msgpack_writes_for_any_query(event: dict[str, Any]) -> None:
+    assert contracts.encode(event) == msgpack.packb(event, use_bin_type=True)
