@@ -87,6 +87,7 @@ _HOUR_TOKENS = tuple(
 )
 _HOUR_UNKNOWN = "hour=unk"
 _BIAS = "bias"
+_BIAS_CRC = _crc32(_BIAS.encode())
 _CATMATCH_MAX = 3  # "catmatch=3" means 3 or more shared leading levels
 _CATMATCH_TOKENS = tuple(f"catmatch={m}" for m in range(_CATMATCH_MAX + 1))
 _CATMATCH_CRCS = tuple(_crc32(t.encode()) for t in _CATMATCH_TOKENS)
@@ -122,15 +123,20 @@ def _query_parts(query: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str |
     """Word tokens and (device, region, hour, segment) tokens, None where the key is absent."""
     words = tuple(dict.fromkeys(f"q={w}" for w in _WORD.findall(query["query"].lower())))
     context = query.get("context") or {}
-    device, region, segment = (context.get(k) for k in ("device", "region", "segment"))
-    hour = context.get("hour")
+    return words, _context_tokens(
+        context.get("device"), context.get("region"), context.get("hour"), context.get("segment")
+    )
+
+
+def _context_tokens(device: Any, region: Any, hour: Any, segment: Any) -> tuple[str | None, ...]:
+    """(device, region, hour bucket, segment) tokens, None for an absent value."""
     if hour is None:
         hour_token = None
     elif isinstance(hour, int) and 0 <= hour < 24:
         hour_token = _HOUR_TOKENS[hour]
     else:
         hour_token = _HOUR_UNKNOWN
-    return words, (
+    return (
         None if device is None else f"device={device}",
         None if region is None else f"region={region}",
         hour_token,
@@ -179,7 +185,50 @@ def query_text_features(query: Mapping[str, Any], n_bits: int = N_BITS_DEFAULT) 
 
     """
     mask = _mask(n_bits)
-    return {_crc32(t.encode()) & mask: 1.0 for t in query_text_tokens(query)}
+    words = _words(query["query"])
+    x = {_BIAS_CRC & mask: 1.0}
+    for word in dict.fromkeys(words):
+        x[_word_crcs(word)[0] & mask] = 1.0
+    for pair in dict.fromkeys(pairwise(words)):
+        x[_bigram_crc(*pair) & mask] = 1.0
+    return x
+
+
+@lru_cache(maxsize=1 << 12)
+def _words(text: str) -> tuple[str, ...]:
+    # Memos of pure functions (serving asks twice per query, and vocabularies are small):
+    # they never change a result.
+    return tuple(_WORD.findall(text.lower()))
+
+
+@lru_cache(maxsize=1 << 16)
+def _word_crcs(word: str) -> tuple[int, int]:
+    """CRCs of ``q=<word>`` and of ``q=<word>^``, the seed of its crosses."""
+    token = f"q={word}"
+    return _crc32(token.encode()), _crc32(f"{token}{_SEP}".encode())
+
+
+@lru_cache(maxsize=1 << 16)
+def _bigram_crc(first: str, second: str) -> int:
+    return _crc32(f"q2={first} {second}".encode())
+
+
+@lru_cache(maxsize=1 << 12, typed=True)  # typed: hour 9 and 9.0 give different tokens
+def _context_crcs(
+    device: Any, region: Any, hour: Any, segment: Any
+) -> tuple[tuple[int, ...], tuple[int, ...], int | None]:
+    """CRCs of the context tokens (present keys only), of the seeds of their crosses with the
+    top category level (device, hour bucket, segment), and of the segment's seed for its cross
+    with the ad id (None without a segment)."""
+    tokens = _context_tokens(device, region, hour, segment)
+    device_t, _, hour_t, segment_t = tokens
+    return (
+        tuple(_crc32(t.encode()) for t in tokens if t is not None),
+        tuple(
+            _crc32(f"{t}{_SEP}".encode()) for t in (device_t, hour_t, segment_t) if t is not None
+        ),
+        None if segment_t is None else _crc32(f"{segment_t}{_SEP}".encode()),
+    )
 
 
 def _category_parts(category: str) -> tuple[str, ...]:
@@ -280,18 +329,19 @@ def query_context(
     model); when given, each candidate gets the ``catmatch`` tokens.
     """
     mask = _mask(n_bits)
-    words, context = _query_parts(query)
-    device, _, hour, segment = context
-    tokens = (_BIAS, *words, *(t for t in context if t is not None))
-    base = {_crc32(t.encode()) & mask: 1.0 for t in tokens}
-
-    word_seeds = tuple(_crc32(f"{w}{_SEP}".encode()) for w in words)
-    top_seeds = tuple(
-        _crc32(f"{t}{_SEP}".encode()) for t in (device, hour, segment) if t is not None
+    words = [_word_crcs(word) for word in dict.fromkeys(_words(query["query"]))]
+    context = query.get("context") or {}
+    context_crcs, top_seeds, segment_seed = _context_crcs(
+        context.get("device"), context.get("region"), context.get("hour"), context.get("segment")
     )
-    segment_seed = None if segment is None else _crc32(f"{segment}{_SEP}".encode())
-    parts = None if category is None else _category_parts(category)
-    return QueryContext(n_bits, mask, base, top_seeds, word_seeds, segment_seed, parts)
+    base = {_BIAS_CRC & mask: 1.0}
+    for token, _ in words:
+        base[token & mask] = 1.0
+    for token in context_crcs:
+        base[token & mask] = 1.0
+    parts = None if category is None else _category_parts_cached(category)
+    seeds = tuple([seed for _, seed in words])
+    return QueryContext(n_bits, mask, base, top_seeds, seeds, segment_seed, parts)
 
 
 def candidate_features(ctx: QueryContext, ad: Mapping[str, Any]) -> dict[int, float]:
