@@ -9,30 +9,10 @@ from hypothesis import strategies as st
 from learners.candidate_rows import CandidateRows
 from learners.features import candidate_features, query_context
 from producers.world import World
+from tests.unit.learners.strategies import QUERIES, TEXT, ads
 
-_text = st.text(st.characters(codec="utf-8"), max_size=8)
-_path = st.lists(st.sampled_from(["a", "b", "c", ""]) | _text, max_size=5).map("/".join)
-_queries = st.fixed_dictionaries(
-    {"query": st.lists(_text, max_size=5).map(" ".join)},
-    optional={
-        "context": st.fixed_dictionaries(
-            {},
-            optional={
-                "device": _text,
-                "region": _text,
-                "segment": _text,
-                "hour": st.integers(-2, 26),
-            },
-        )
-    },
-)
-_ads = st.fixed_dictionaries(
-    {
-        "ad_id": st.sampled_from(["a1", "a2"]) | _text,  # repeats, within and across queries
-        "advertiser_id": _text,
-        "category": _path,
-    }
-)
+_paths = st.lists(st.sampled_from(["a", "b", "c", ""]) | TEXT, max_size=5).map("/".join)
+_ads = ads(st.sampled_from(["a1", "a2"]) | TEXT, _paths)  # repeats, within and across queries
 
 
 def _expected(contexts: list, candidates: list[list[dict]]) -> list[dict[int, float]]:
@@ -43,7 +23,7 @@ def _expected(contexts: list, candidates: list[list[dict]]) -> list[dict[int, fl
 
 @settings(max_examples=300)
 @given(
-    batch=st.lists(st.tuples(_queries, st.none() | _path, st.lists(_ads, max_size=5)), max_size=6),
+    batch=st.lists(st.tuples(QUERIES, st.none() | _paths, st.lists(_ads, max_size=5)), max_size=6),
     n_bits=st.integers(1, 32),
 )
 def test_rows_equal_candidate_features_of_every_pair(batch: list, n_bits: int) -> None:

@@ -22,6 +22,7 @@ from learners.features import (
     query_tokens,
     stable_hash,
 )
+from tests.unit.learners.strategies import QUERIES, ads
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -129,31 +130,7 @@ def test_candidate_features_returns_a_fresh_dict() -> None:
     assert candidate_features(ctx, ADS[0]) == features_for(QUERY, ADS[0])
 
 
-_text = st.text(st.characters(codec="utf-8"), max_size=12)
-_queries = st.fixed_dictionaries(
-    {"query": st.lists(_text, max_size=4).map(" ".join)},
-    optional={
-        "context": st.fixed_dictionaries(
-            {},
-            optional={
-                "device": _text,
-                "region": _text,
-                "segment": _text,
-                "hour": st.integers(-2, 26),
-            },
-        )
-    },
-)
-_ads = st.fixed_dictionaries(
-    {
-        "ad_id": _text,
-        "advertiser_id": _text,
-        "category": st.lists(_text, max_size=4).map("/".join),
-    }
-)
-
-
-@given(query=_queries, ad=_ads, n_bits=st.integers(1, 32))
+@given(query=QUERIES, ad=ads(), n_bits=st.integers(1, 32))
 def test_fast_path_equals_hashed_reference_tokens_and_stays_in_range(
     query: dict, ad: dict, n_bits: int
 ) -> None:
