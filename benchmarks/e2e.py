@@ -35,6 +35,7 @@ import logging
 import math
 import multiprocessing
 import multiprocessing.synchronize
+import os
 import random
 import time
 import uuid
@@ -300,6 +301,10 @@ class FloorProcess:
             target=_floor_main, args=(settings.env(), self._stop), name="adstream-bench-floor"
         )
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
     def __enter__(self) -> FloorProcess:
         self._process.start()
         log.info("floor loop started, pid %s", self._process.pid)
@@ -321,10 +326,27 @@ def _ready(settings: Settings, timeout_s: float) -> float:
     return asyncio.run(wait_until_serving(settings, timeout_s=timeout_s))
 
 
-def _system(name: str, settings: Settings, log_path: Path) -> contextlib.AbstractContextManager:
+def _system(name: str, settings: Settings, log_path: Path) -> WorkerProcess | FloorProcess:
     if name == "adstream":
         return WorkerProcess(settings, log_path=log_path)
     return FloorProcess(settings)
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far, all its threads (Linux ``/proc``); NaN
+    when it cannot be read.
+
+    >>> import os
+    >>> cpu_seconds(os.getpid()) > 0, math.isnan(cpu_seconds(None))
+    (True, True)
+    """
+    if pid is None:
+        return math.nan
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @functools.cache
@@ -369,12 +391,17 @@ def run_phase(
     log_path = log_dir / f"{system}-{phase.name.replace('/', '-per-')}.log"
     if system == "adstream":
         published_ms = asyncio.run(_publish_trained(settings))
-    with _system(system, settings, log_path):
+    with _system(system, settings, log_path) as process:
         ready_s = _ready(settings, options.ready_timeout_s)
         if system == "adstream":
             _serving_trained(settings, published_ms, options.ready_timeout_s)
         log.info("%s serving after %.1f s; measuring %s", system, ready_s, phase.name)
+        cpu_before = cpu_seconds(process.pid)
         result = asyncio.run(measure(settings, workload, phase.rate_per_s, options.drain_s))
+        cpu_s = cpu_seconds(process.pid) - cpu_before
+    result["cpu_us_per_query"] = (
+        cpu_s / result["answered"] * 1e6 if result["answered"] else math.nan
+    )
     result["ready_s"] = ready_s
     result["fetch_max_wait_ms"] = settings.fetch_max_wait_ms
     return result
@@ -423,6 +450,9 @@ def run_e2e(options: E2EOptions, log_dir: Path) -> dict[str, Any]:
                 },
                 "throughput_adstream_over_floor": _ratio(
                     adstream["achieved_throughput_per_s"], floor["achieved_throughput_per_s"]
+                ),
+                "cpu_adstream_over_floor": _ratio(
+                    adstream["cpu_us_per_query"], floor["cpu_us_per_query"]
                 ),
             }
             figures["rate_per_s"] = phase.rate_per_s

@@ -189,7 +189,14 @@ def summarize(
                 "min": SATURATION_MIN_PER_S,
                 "met": drained >= SATURATION_MIN_PER_S,
             }
-        keys = ("p50_ms", "p99_ms", "p999_ms", "achieved_throughput_per_s", "unanswered")
+        keys = (
+            "p50_ms",
+            "p99_ms",
+            "p999_ms",
+            "achieved_throughput_per_s",
+            "cpu_us_per_query",
+            "unanswered",
+        )
         summary["e2e"] = {
             name: {
                 "rate_per_s": phase["rate_per_s"],
@@ -226,7 +233,16 @@ def _table(summary: dict[str, Any]) -> list[Table]:
     e2e = summary.get("e2e")
     if e2e:
         end = Table(title="end to end, one worker: query sent -> prediction read")
-        columns = ("phase", "system", "p50 ms", "p99 ms", "p99.9 ms", "answered/s", "unanswered")
+        columns = (
+            "phase",
+            "system",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "answered/s",
+            "CPU µs/query",
+            "unanswered",
+        )
         for column in columns:
             end.add_column(column, justify="right")
         for name, phase in e2e.items():
@@ -239,6 +255,7 @@ def _table(summary: dict[str, Any]) -> list[Table]:
                     f"{r['p99_ms']:,.1f}",
                     f"{r['p999_ms']:,.1f}",
                     f"{r['achieved_throughput_per_s']:,.0f}",
+                    f"{r.get('cpu_us_per_query', math.nan):,.0f}",
                     str(r["unanswered"]),
                 )
             ratios = phase["ratios"]
@@ -249,6 +266,7 @@ def _table(summary: dict[str, Any]) -> list[Table]:
                 f"{ratios['p99_adstream_over_floor']:.2f}x",
                 f"{ratios['p999_adstream_over_floor']:.2f}x",
                 f"{ratios['throughput_adstream_over_floor']:.2f}x",
+                f"{ratios.get('cpu_adstream_over_floor', math.nan):.2f}x",
                 "",
                 end_section=True,
             )

@@ -67,6 +67,7 @@ def test_summary_reads_the_e2e_targets_from_the_lowest_rate_and_the_saturation_p
             "p99_ms": p99_ms,
             "p999_ms": 2 * p99_ms,
             "achieved_throughput_per_s": per_s,
+            "cpu_us_per_query": 1e6 / per_s,
             "unanswered": 0,
         }
 
