@@ -112,7 +112,9 @@ def test_clicks_become_examples_and_the_loss_falls(settings, start_worker, produ
     final = max(reports, key=lambda r: r["n"])
     assert final["n"] == n, "every impression is learned exactly once"
     early = min((r for r in reports if r["n"] >= 200), key=lambda r: r["n"])
-    assert final["logloss"] < early["logloss"], (early, final)
+    # NE, not the raw loss: an early stretch with few clicks has a low loss for its base rate
+    # alone (a fresh-clone run saw 0.198 at the first report against 0.207 at the end)
+    assert final["ne"] < early["ne"], (early, final)
     assert final["ne"] < 1.0 and final["auc"] > 0.6, final
 
     examples = _decoded(
