@@ -121,7 +121,7 @@ def stable_hash(token: str, n_bits: int = N_BITS_DEFAULT) -> int:
 
 def _query_parts(query: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
     """Word tokens and (device, region, hour, segment) tokens, None where the key is absent."""
-    words = tuple(dict.fromkeys(f"q={w}" for w in _WORD.findall(query["query"].lower())))
+    words = tuple(dict.fromkeys(f"q={w}" for w in _words(query["query"])))
     context = query.get("context") or {}
     return words, _context_tokens(
         context.get("device"), context.get("region"), context.get("hour"), context.get("segment")
@@ -166,7 +166,7 @@ def query_text_tokens(query: Mapping[str, Any]) -> tuple[str, ...]:
     ('bias', 'q=red', 'q=shoes', 'q2=red shoes', 'q2=shoes red')
 
     """
-    words = _WORD.findall(query["query"].lower())
+    words = _words(query["query"])
     unigrams = dict.fromkeys(f"q={w}" for w in words)
     bigrams = dict.fromkeys(f"q2={a} {b}" for a, b in pairwise(words))
     return (_BIAS, *unigrams, *bigrams)

@@ -250,13 +250,14 @@ class HierarchicalClassifier(base.Classifier):
                 break
             row, slot = np.nonzero(growing)
             expanded = beam[row, slot]
-            width = max(len(self._local[nodes.path[i]].classifiers) for i in set(expanded.tolist()))
+            expanding = np.unique(expanded).tolist()
+            width = max(len(self._local[nodes.path[i]].classifiers) for i in expanding)
             found = np.full((n, k * width), -1)  # each slot's children, slot after slot
             found_p = np.full((n, k * width), -1.0)
             kept_row, kept_slot = np.nonzero(filled & ~growing)  # leaves stay, in their place
             found[kept_row, kept_slot * width] = beam[kept_row, kept_slot]
             found_p[kept_row, kept_slot * width] = beam_p[kept_row, kept_slot]
-            for node in np.unique(expanded).tolist():
+            for node in expanding:
                 at = expanded == node
                 r, s = row[at], slot[at]
                 classes, proba = self._local_proba_rows(nodes.path[node], rows, r)
