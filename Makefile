@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-unit test-integration test-scenarios lint bench clean
+.PHONY: help demo test test-unit test-integration test-scenarios lint bench bench-detection clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +40,9 @@ lint: $(STAMP) ## ruff
 
 bench: $(STAMP) ## Hot path, adstream vs the floor at 1k/5k queries/s and saturation, recovery; benchmarks/results/ (~5 min)
 	$(BIN)/adstream bench $(ARGS)
+
+bench-detection: $(STAMP) ## Detection delays of the model alerts, offline (ARGS="--scenario drift --runs 11")
+	$(BIN)/python -m benchmarks.detection $(ARGS)
 
 clean: ## Remove the virtualenv, caches and demo runs
 	rm -rf $(VENV) runs .pytest_cache .benchmarks

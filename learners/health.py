@@ -41,6 +41,12 @@ class ModelHealth:
       in ``<name>=other``.
     - ``label_delay_ms``: p50, p90, p99 of label time less event time (P² estimates).
     - ``examples_per_s`` over the last ``rate_span_s`` seconds; ``last_learned_at``.
+    - ``label_shift``: the label rate of the last ``shift_recent`` examples against the
+      ``shift_reference`` before them, and the two-proportion z of the difference (sample
+      sizes are Kish's effective sizes, so negatives kept at a sampling rate weigh as
+      little evidence as they are). An abrupt change of what is clicked shows here within a
+      thousand or so examples, even when the model re-learns it so fast that its loss and
+      calibration hardly move; a ranker slowly learning to show likelier clicks does not.
     - ``loss_drift`` and ``calibration_drift``: detections of :class:`MeanShiftDetector` on the
       per-example normalized loss (rises only) and on the residual ``y - p`` (either way). The
       normalized loss is the log loss over the entropy of the base rate (tracked with a decay
@@ -70,6 +76,8 @@ class ModelHealth:
         Watches the normalized loss; a rise-only :class:`MeanShiftDetector` by default.
     calibration_detector
         Watches the residual; a two-sided :class:`MeanShiftDetector` by default.
+    shift_recent, shift_reference
+        The two consecutive spans of examples behind ``label_shift``.
 
     Examples
     --------
@@ -96,9 +104,13 @@ class ModelHealth:
         rate_span_s: float = 10.0,
         loss_detector: MeanShiftDetector | None = None,
         calibration_detector: MeanShiftDetector | None = None,
+        shift_recent: int = 2_500,
+        shift_reference: int = 5_000,
     ) -> None:
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
+        if shift_recent < 1 or shift_reference < 1:
+            raise ValueError(f"shift spans must be >= 1, got {shift_recent} and {shift_reference}")
         self.window = window
         self.max_slices = max_slices
         self.rate_span_s = rate_span_s
@@ -106,7 +118,10 @@ class ModelHealth:
         self.calibration_detector = calibration_detector or MeanShiftDetector(
             delta=1e-3, direction="both"
         )
+        self.shift_recent = shift_recent
+        self.shift_reference = shift_reference
         self._n = 0
+        self._shift_spans = (_LabelSpan(), _LabelSpan())  # recent, and the reference before it
         self._recent: collections.deque[tuple[float, float, float, float]] = collections.deque()
         self._sums = [0.0, 0.0, 0.0, 0.0]  # weight, weighted y, weighted p, weighted loss
         self._total = [0.0, 0.0, 0.0]  # weight, weighted y, weighted p since the start
@@ -153,6 +168,12 @@ class ModelHealth:
             for quantile in self._delay.values():
                 quantile.update(delay_ms)
         self._count_at(at_s)
+        recent_span, reference_span = self._shift_spans
+        recent_span.add((w, w * y))
+        if len(recent_span) > self.shift_recent:
+            reference_span.add(recent_span.pop())
+            if len(reference_span) > self.shift_reference:
+                reference_span.pop()
         watched = [("calibration", self.calibration_detector, y - p)]
         normalized = self._normalized_loss(loss, y, w)
         if normalized is not None:
@@ -221,6 +242,24 @@ class ModelHealth:
             "positives": wy,
         }
 
+    def label_shift(self) -> dict[str, float]:
+        """The label rate of the recent span against the reference span before it, and the
+        two-proportion z of the difference (``nan`` until the reference span has examples)."""
+        recent, reference = (span.rate() for span in self._shift_spans)
+        n_recent, n_reference = (span.effective_size() for span in self._shift_spans)
+        pooled = _ratio(
+            sum(span.sums[1] for span in self._shift_spans),
+            sum(span.sums[0] for span in self._shift_spans),
+        )
+        variance = pooled * (1.0 - pooled) * (1.0 / n_recent + 1.0 / n_reference)
+        z = (recent - reference) / math.sqrt(variance) if variance > 0 else math.nan
+        return {
+            "recent_rate": recent,
+            "reference_rate": reference,
+            "z": z,
+            "recent_examples": len(self._shift_spans[0]),
+        }
+
     def last_shift(self, detector: str) -> MeanShift | None:
         shifts = self._shifts[detector]
         return shifts[-1] if shifts else None
@@ -241,6 +280,7 @@ class ModelHealth:
                 f"p{round(q * 100)}": quantile.get() if self._n else math.nan
                 for q, quantile in self._delay.items()
             },
+            "label_shift": self.label_shift(),
             "examples_per_s": sum(span) / self.rate_span_s,
             "last_learned_at": self._last_at,
             **{
@@ -252,3 +292,42 @@ class ModelHealth:
                 for name, shifts in self._shifts.items()
             },
         }
+
+
+class _LabelSpan:
+    """Consecutive examples' ``(weight, weighted label)``, with running sums of the weights,
+    the weighted labels and the squared weights."""
+
+    __slots__ = ("items", "sums")
+
+    def __init__(self) -> None:
+        self.items: collections.deque[tuple[float, float]] = collections.deque()
+        self.sums = [0.0, 0.0, 0.0]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def add(self, item: tuple[float, float]) -> None:
+        self.items.append(item)
+        self._count(item, 1.0)
+
+    def pop(self) -> tuple[float, float]:
+        """Remove and return the oldest item."""
+        item = self.items.popleft()
+        self._count(item, -1.0)
+        if not self.items:
+            self.sums = [0.0, 0.0, 0.0]  # no float residue in an empty span
+        return item
+
+    def _count(self, item: tuple[float, float], sign: float) -> None:
+        w, wy = item
+        self.sums[0] += sign * w
+        self.sums[1] += sign * wy
+        self.sums[2] += sign * w * w
+
+    def rate(self) -> float:
+        return _ratio(self.sums[1], self.sums[0])
+
+    def effective_size(self) -> float:
+        """Kish's effective sample size: ``(sum w)**2 / sum w**2``."""
+        return _ratio(self.sums[0] ** 2, self.sums[2])

@@ -17,6 +17,11 @@ learns which ads to show, the clicks it collects change too.
 - ``calibration_drift``: the residual detector (ADWIN, both ways) saw a change within the last
   ``quiet_examples`` examples and the recent calibration is outside ``calibration_band``;
   clears when the recent calibration is back inside the band.
+- ``label_shift``: the label rate of the last 2,500 examples differs from the 5,000 before them
+  by a factor of at least ``shift_ratio`` with a two-proportion z of at least ``shift_z``
+  (what is clicked changed abruptly; a model that re-learns it within a thousand examples
+  leaves its loss and calibration detectors little to see); clears when z is below
+  ``shift_z_clear``.
 - ``no_skill``: after ``warmup_examples``, the recent normalized entropy is at least
   ``ne_raise`` (the model is no better than always predicting the base rate: 1.02, not 1,
   because a barely skilled model's NE over 5,000 examples with 50 clicks wanders around 0.99
@@ -45,6 +50,7 @@ __all__ = [
     "calibration_drift",
     "dead_letter_rate",
     "input_rate_collapse",
+    "label_shift",
     "loss_drift",
     "no_skill",
     "score_shift",
@@ -64,6 +70,9 @@ class AlertPolicy:
     calibration_band: tuple[float, float] = (0.8, 1.25)
     min_positives: float = 30.0
     warmup_examples: int = 10_000
+    shift_z: float = 4.5
+    shift_ratio: float = 1.5
+    shift_z_clear: float = 2.0
     ne_raise: float = 1.02
     ne_clear: float = 0.99
     stale_after_s: float = 60.0
@@ -113,6 +122,23 @@ def calibration_drift(
     if change is None and not raised:
         return None
     return {"calibration": calibration, "band": [low, high], **(change or {})}
+
+
+def label_shift(health: Mapping[str, Any], policy: AlertPolicy, raised: bool) -> Evidence | None:
+    """The recent label rate a factor ``shift_ratio`` off the reference rate before it, with a
+    z of ``shift_z`` or more (once raised: until z falls below ``shift_z_clear``); after the
+    warm-up, when the ranker's own learning moves the click rate most."""
+    shift = health["label_shift"]
+    z, recent, reference = shift["z"], shift["recent_rate"], shift["reference_rate"]
+    if health["n"] < policy.warmup_examples or not math.isfinite(z):
+        return None
+    if raised:
+        active = abs(z) >= policy.shift_z_clear
+    else:
+        low, high = sorted((recent, reference))
+        active = abs(z) >= policy.shift_z and high >= policy.shift_ratio * low
+    # the change lies within the recent span: a challenger trains from that many examples
+    return {**shift, "examples_since_change": shift["recent_examples"]} if active else None
 
 
 def no_skill(health: Mapping[str, Any], policy: AlertPolicy, raised: bool) -> Evidence | None:

@@ -134,6 +134,8 @@ class WorkerHealth:
         for name in self.models:
             report = reports[name]
             check("loss_drift", name, alerting.loss_drift(report, policy))
+            raised = book.is_raised("label_shift", name)
+            check("label_shift", name, alerting.label_shift(report, policy, raised))
             check(
                 "calibration_drift",
                 name,

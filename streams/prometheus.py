@@ -126,6 +126,14 @@ def families(view: HealthView) -> list[Metric]:
             labels,
             health.get("psi"),
         )
+        shift = health.get("label_shift", {})
+        for figure in ("recent_rate", "reference_rate", "z"):
+            add(
+                f"model_label_shift_{figure}",
+                f"label shift: {figure.replace('_', ' ')} (recent span against the one before)",
+                labels,
+                shift.get(figure),
+            )
         for stream in ("loss", "calibration"):
             drift = health.get(f"{stream}_drift")
             if drift is not None:

@@ -2,7 +2,7 @@
 
 The worker that learns a model acts on its alerts:
 
-- ``challenger``: when ``loss_drift`` is raised, start a challenger
+- ``challenger``: when ``loss_drift`` or ``label_shift`` is raised, start a challenger
   (:class:`streams.challenger.Challenger`): a fresh copy of the model trained on the examples
   since the change the detector located, then learning every example alongside the champion.
   The model's health record reports it (``challenger``: both losses on the same examples) and
@@ -87,7 +87,8 @@ class Responder:
             kind, name, state = record["kind"], record["model"], record["state"]
             if name not in ctx.models or not ctx.learner.learns(name):
                 continue
-            if kind == "loss_drift" and state == "raised" and self.enabled(name, "challenger"):
+            drift = kind in ("loss_drift", "label_shift")
+            if drift and state == "raised" and self.enabled(name, "challenger"):
                 if name not in ctx.learner.challengers:
                     since = record["evidence"].get("examples_since_change", 0)
                     ctx.learner.start_challenger(name, since)

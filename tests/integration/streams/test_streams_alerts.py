@@ -10,9 +10,13 @@ defaults, for the embedded broker (``streams.broker.fit_fetch_wait``).
 Bounds (click examples, counted by the learning worker's health, from the incident's first
 affected example to the alert):
 
-- drift: ``loss_drift`` within 8,000 examples. ADWIN needs enough examples on both sides of
-  the change for its bound to separate the means: measured offline on the same world and
-  learner (every example learned in process), it took 1,792 examples.
+- drift: a model alert within 4,000 examples; ``label_shift`` is the one that fires: the click
+  rate goes from about 2 % to 5 % and the click model re-learns it within about 1,500
+  examples, which leaves its loss and calibration detectors little to see (ADWIN on the
+  normalized loss caught it in 6 of 11 offline runs of the same world, learner, window and
+  rate, after 1,250 to 6,500 examples). The label shift compares the click rate of the last
+  2,500 examples with the 5,000 before them; its z crosses 4.5 once about 60 % of the recent
+  span is past the change: in those 11 runs after 1,000 to 2,000 examples.
 - label corruption: ``no_skill`` within 8,000 examples: the recent window is 5,000 examples,
   and its NE crosses 1 once about half of it is corrupted (offline: 2,750).
 - stale: ``stale`` within ``stale_after_s`` plus two report intervals after the last example.
@@ -130,7 +134,8 @@ def test_stationary_run_of_100k_queries_raises_no_alert_and_serves_prometheus(
     assert any(name == "adstream_model_slice_calibration" for name, *_ in samples)
 
 
-MODEL_ALERTS = {"loss_drift", "calibration_drift", "no_skill"}
+BOUNDS = {"drift": 4_000, "label-corruption": 8_000}  # click examples; see the module docstring
+MODEL_ALERTS = {"loss_drift", "calibration_drift", "no_skill", "label_shift"}
 
 
 def _model_alerts_after(history, stats, at_s, duration_s):
@@ -153,7 +158,7 @@ def _model_alerts_after(history, stats, at_s, duration_s):
     [Incident("drift", 90.0), Incident("label-corruption", 90.0, 130.0)],
     ids=lambda incident: incident.kind,
 )
-def test_a_model_incident_raises_a_model_alert_within_8000_examples_and_it_clears(
+def test_a_model_incident_raises_a_model_alert_within_its_bound_and_it_clears(
     new_settings, start_worker, incident
 ):
     duration_s, rate = 170.0, 250
@@ -169,7 +174,7 @@ def test_a_model_incident_raises_a_model_alert_within_8000_examples_and_it_clear
     start = _examples_at(trace, stats.started_ms + int(incident.start_s * 1000))
     delay = _examples_at(trace, raised[0]["raised_at"]) - start
     print(f"{incident.kind}: {raised[0]['kind']} after {delay} examples", _timeline(history, stats))
-    assert delay <= 8_000, _timeline(history, stats)
+    assert delay <= BOUNDS[incident.kind], _timeline(history, stats)
     assert all(a["cleared_at"] for a in raised), _timeline(history, stats)
 
 

@@ -46,3 +46,50 @@ def test_a_model_that_loses_its_skill_is_a_loss_drift_within_3000_examples(seed)
     onset = health.report(now_s=430.0)["loss_drift"]["onset"]
     assert onset is not None and 40_000 < onset["n"] <= 43_000
     assert onset["after"] > onset["before"]
+
+
+def _label_shift_trace(rates, seed: int, sampling_rate: float = 1.0) -> list[dict]:
+    """The label-shift figure every 250 examples of a calibrated model fed ``rates`` (one
+    click rate per example); negatives kept at ``sampling_rate`` weigh ``1 / sampling_rate``."""
+    rng = random.Random(seed)
+    health = ModelHealth()
+    trace = []
+    for i, rate in enumerate(rates):
+        y = rng.random() < rate
+        if not y and rng.random() >= sampling_rate:
+            continue
+        health.update(y, rate, 1.0 if y else 1.0 / sampling_rate, at_s=i / 250)
+        if health.n % 250 == 0:
+            trace.append({"n": health.n, **health.label_shift()})
+    return trace
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_an_abrupt_change_of_the_click_rate_shows_in_the_label_shift_within_2500_examples(seed):
+    """The drift scenario's change: clicks from 2 % to 5 % at example 20,000."""
+    trace = _label_shift_trace([0.02] * 20_000 + [0.05] * 5_000, seed)
+    assert max(abs(t["z"]) for t in trace if 2_500 < t["n"] <= 20_000) < 4.5
+    first = next(t for t in trace if t["z"] >= 4.5)
+    assert 20_000 < first["n"] <= 22_500
+    assert first["recent_rate"] > 1.5 * first["reference_rate"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_slowly_rising_click_rate_is_no_label_shift(seed):
+    """A ranker learning to show likelier clicks: 0.4 % to 2.3 % over 30,000 examples."""
+    trace = _label_shift_trace([0.004 + 0.019 * i / 30_000 for i in range(30_000)], seed)
+    assert all(
+        abs(t["z"]) < 4.5 or t["recent_rate"] < 1.5 * t["reference_rate"]
+        for t in trace
+        if t["n"] > 7_500
+    )
+
+
+def test_down_sampled_negatives_count_as_the_little_evidence_they_are():
+    """At a 0.1 % click rate with 2 % of the negatives kept, the rate is the population's and
+    a stationary stream's z stays small (counting the kept examples as if each were one
+    example of the population would make it swing)."""
+    trace = _label_shift_trace([0.001] * 400_000, seed=1, sampling_rate=0.02)
+    late = [t for t in trace if t["n"] > 7_500]
+    assert 0.0005 < sum(t["recent_rate"] for t in late) / len(late) < 0.002
+    assert max(abs(t["z"]) for t in late) < 4.5
