@@ -8,12 +8,13 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from river import stats
 
 from learners.drift import MeanShift, MeanShiftDetector
 from learners.progressive import binary_entropy, log_loss
 
-__all__ = ["ModelHealth"]
+__all__ = ["ModelHealth", "weighted_auc"]
 
 _DELAY_QUANTILES = (0.5, 0.9, 0.99)
 #: ADWIN's bound assumes values in [0, 1]: besides the variance, a range term sets how
@@ -41,12 +42,14 @@ class ModelHealth:
       in ``<name>=other``.
     - ``label_delay_ms``: p50, p90, p99 of label time less event time (P² estimates).
     - ``examples_per_s`` over the last ``rate_span_s`` seconds; ``last_learned_at``.
-    - ``label_shift``: the label rate of the last ``shift_recent`` examples against the
-      ``shift_reference`` before them, and the two-proportion z of the difference (sample
-      sizes are Kish's effective sizes, so negatives kept at a sampling rate weigh as
-      little evidence as they are). An abrupt change of what is clicked shows here within a
-      thousand or so examples, even when the model re-learns it so fast that its loss and
-      calibration hardly move; a ranker slowly learning to show likelier clicks does not.
+    - ``label_shift``: the label rate of the last ``shift_recent`` examples against that of
+      the ``shift_reference`` examples before the ``shift_gap`` before them, and the
+      two-proportion z of the difference (each rate's variance is the weighted ratio
+      estimator's, so negatives kept at a sampling rate weigh as the evidence they are). An abrupt
+      change of what is clicked shows here within a couple of thousand examples, even when
+      the model re-learns it so fast that its loss and calibration hardly move; the gap keeps
+      the reference clear of the change for longer, so a change that takes a few thousand
+      examples to unfold still stands out.
     - ``loss_drift`` and ``calibration_drift``: detections of :class:`MeanShiftDetector` on the
       per-example normalized loss (rises only) and on the residual ``y - p`` (either way). The
       normalized loss is the log loss over the entropy of the base rate (tracked with a decay
@@ -76,8 +79,8 @@ class ModelHealth:
         Watches the normalized loss; a rise-only :class:`MeanShiftDetector` by default.
     calibration_detector
         Watches the residual; a two-sided :class:`MeanShiftDetector` by default.
-    shift_recent, shift_reference
-        The two consecutive spans of examples behind ``label_shift``.
+    shift_recent, shift_gap, shift_reference
+        The spans of examples behind ``label_shift``, newest first.
 
     Examples
     --------
@@ -105,12 +108,16 @@ class ModelHealth:
         loss_detector: MeanShiftDetector | None = None,
         calibration_detector: MeanShiftDetector | None = None,
         shift_recent: int = 2_500,
+        shift_gap: int = 2_500,
         shift_reference: int = 5_000,
     ) -> None:
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
-        if shift_recent < 1 or shift_reference < 1:
-            raise ValueError(f"shift spans must be >= 1, got {shift_recent} and {shift_reference}")
+        if min(shift_recent, shift_reference) < 1 or shift_gap < 0:
+            raise ValueError(
+                "need shift_recent, shift_reference >= 1 and shift_gap >= 0, got "
+                f"{shift_recent}, {shift_reference} and {shift_gap}"
+            )
         self.window = window
         self.max_slices = max_slices
         self.rate_span_s = rate_span_s
@@ -119,9 +126,11 @@ class ModelHealth:
             delta=1e-3, direction="both"
         )
         self.shift_recent = shift_recent
+        self.shift_gap = shift_gap
         self.shift_reference = shift_reference
         self._n = 0
-        self._shift_spans = (_LabelSpan(), _LabelSpan())  # recent, and the reference before it
+        # recent, gap, reference: each span hands its oldest example on to the next
+        self._shift_spans = (_LabelSpan(), _LabelSpan(), _LabelSpan())
         self._recent: collections.deque[tuple[float, float, float, float]] = collections.deque()
         self._sums = [0.0, 0.0, 0.0, 0.0]  # weight, weighted y, weighted p, weighted loss
         self._total = [0.0, 0.0, 0.0]  # weight, weighted y, weighted p since the start
@@ -168,12 +177,13 @@ class ModelHealth:
             for quantile in self._delay.values():
                 quantile.update(delay_ms)
         self._count_at(at_s)
-        recent_span, reference_span = self._shift_spans
-        recent_span.add((w, w * y))
-        if len(recent_span) > self.shift_recent:
-            reference_span.add(recent_span.pop())
-            if len(reference_span) > self.shift_reference:
-                reference_span.pop()
+        label = (w, w * y)
+        sizes = (self.shift_recent, self.shift_gap, self.shift_reference)
+        for span, size in zip(self._shift_spans, sizes, strict=True):
+            span.add(label)
+            if len(span) <= size:
+                break
+            label = span.pop()  # the oldest moves on to the next span
         watched = [("calibration", self.calibration_detector, y - p)]
         normalized = self._normalized_loss(loss, y, w)
         if normalized is not None:
@@ -242,16 +252,22 @@ class ModelHealth:
             "positives": wy,
         }
 
+    def recent_auc(self) -> float:
+        """The ROC AUC of the last ``window`` predictions, each example weighted (``nan`` for
+        soft labels, or without both classes): how well the model still ranks clicks above
+        non-clicks, whatever its calibration."""
+        if not self._recent:
+            return math.nan
+        w, wy, wp, _ = (np.fromiter(column, float) for column in zip(*self._recent, strict=True))
+        return weighted_auc(wy / w, wp / w, w)
+
     def label_shift(self) -> dict[str, float]:
-        """The label rate of the recent span against the reference span before it, and the
+        """The label rate of the recent span against the reference span, and the
         two-proportion z of the difference (``nan`` until the reference span has examples)."""
-        recent, reference = (span.rate() for span in self._shift_spans)
-        n_recent, n_reference = (span.effective_size() for span in self._shift_spans)
-        pooled = _ratio(
-            sum(span.sums[1] for span in self._shift_spans),
-            sum(span.sums[0] for span in self._shift_spans),
-        )
-        variance = pooled * (1.0 - pooled) * (1.0 / n_recent + 1.0 / n_reference)
+        spans = self._shift_spans[0], self._shift_spans[2]
+        recent, reference = (span.rate() for span in spans)
+        pooled = _ratio(sum(span.sums[1] for span in spans), sum(span.sums[0] for span in spans))
+        variance = sum(span.variance(pooled) for span in spans)
         z = (recent - reference) / math.sqrt(variance) if variance > 0 else math.nan
         return {
             "recent_rate": recent,
@@ -270,7 +286,7 @@ class ModelHealth:
         span = [count for second, count in self._seconds if second > now_s - self.rate_span_s]
         return {
             "n": self._n,
-            "recent": self.recent(),
+            "recent": {**self.recent(), "auc": self.recent_auc()},
             "calibration": _ratio(wp, wy),
             "calibration_by_slice": {
                 key: {"calibration": _ratio(wp_s, wy_s), "n": n_s, "observed_rate": wy_s / w_s}
@@ -294,15 +310,37 @@ class ModelHealth:
         }
 
 
+def weighted_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:
+    """The ROC AUC of scores ``p`` for binary labels ``y`` with example weights ``w``: the
+    weighted share of (positive, negative) pairs the scores order right, ties counting half;
+    ``nan`` for labels other than 0 and 1, or without both classes.
+
+    >>> import numpy as np
+    >>> from learners.health import weighted_auc
+    >>> y, p = np.array([0, 0, 1, 1.0]), np.array([0.1, 0.4, 0.35, 0.8])
+    >>> weighted_auc(y, p, np.ones(4)), weighted_auc(y, p, np.array([1, 3, 1, 1.0]))
+    (0.75, 0.625)
+    """
+    if not np.all((y == 0) | (y == 1)):
+        return math.nan
+    order = np.argsort(p, kind="stable")
+    p, positive, negative = p[order], (w * y)[order], (w * (1 - y))[order]
+    _, starts = np.unique(p, return_index=True)  # runs of tied scores
+    positive, negative = np.add.reduceat(positive, starts), np.add.reduceat(negative, starts)
+    below = np.cumsum(negative) - negative
+    pairs = positive.sum() * negative.sum()
+    return float(np.sum(positive * (below + 0.5 * negative)) / pairs) if pairs > 0 else math.nan
+
+
 class _LabelSpan:
-    """Consecutive examples' ``(weight, weighted label)``, with running sums of the weights,
-    the weighted labels and the squared weights."""
+    """Consecutive examples' ``(weight, weighted label)``, with the running sums behind the
+    weighted label rate and its variance: of ``w``, ``w y``, ``w**2``, ``w**2 y``, ``w**2 y**2``."""
 
     __slots__ = ("items", "sums")
 
     def __init__(self) -> None:
         self.items: collections.deque[tuple[float, float]] = collections.deque()
-        self.sums = [0.0, 0.0, 0.0]
+        self.sums = [0.0] * 5
 
     def __len__(self) -> int:
         return len(self.items)
@@ -316,18 +354,25 @@ class _LabelSpan:
         item = self.items.popleft()
         self._count(item, -1.0)
         if not self.items:
-            self.sums = [0.0, 0.0, 0.0]  # no float residue in an empty span
+            self.sums = [0.0] * 5  # no float residue in an empty span
         return item
 
     def _count(self, item: tuple[float, float], sign: float) -> None:
         w, wy = item
-        self.sums[0] += sign * w
-        self.sums[1] += sign * wy
-        self.sums[2] += sign * w * w
+        sums = self.sums
+        sums[0] += sign * w
+        sums[1] += sign * wy
+        sums[2] += sign * w * w
+        sums[3] += sign * w * wy
+        sums[4] += sign * wy * wy
 
     def rate(self) -> float:
         return _ratio(self.sums[1], self.sums[0])
 
-    def effective_size(self) -> float:
-        """Kish's effective sample size: ``(sum w)**2 / sum w**2``."""
-        return _ratio(self.sums[0] ** 2, self.sums[2])
+    def variance(self, rate: float) -> float:
+        """The variance of this span's weighted label rate if the true rate is ``rate``:
+        ``sum w**2 (y - rate)**2 / (sum w)**2``, the ratio estimator's. Unweighted, it is
+        ``rate (1 - rate) / n``; with negatives kept at 2 % and weighing 50, it counts the
+        clicks' evidence, not the kept examples'."""
+        w, _, w2, w2y, w2y2 = self.sums
+        return _ratio(w2y2 - 2.0 * rate * w2y + rate * rate * w2, w * w)

@@ -17,15 +17,20 @@ learns which ads to show, the clicks it collects change too.
 - ``calibration_drift``: the residual detector (ADWIN, both ways) saw a change within the last
   ``quiet_examples`` examples and the recent calibration is outside ``calibration_band``;
   clears when the recent calibration is back inside the band.
-- ``label_shift``: the label rate of the last 2,500 examples differs from the 5,000 before them
-  by a factor of at least ``shift_ratio`` with a two-proportion z of at least ``shift_z``
-  (what is clicked changed abruptly; a model that re-learns it within a thousand examples
-  leaves its loss and calibration detectors little to see); clears when z is below
-  ``shift_z_clear``.
+- ``label_shift``: the label rate of the last 2,500 examples differs from that of the 5,000
+  before the 2,500 before them by a factor of at least ``shift_ratio``, with a two-proportion
+  z of at least ``shift_z`` (what is clicked changed abruptly; a model that re-learns it
+  within a couple of thousand examples leaves its loss and calibration detectors little to
+  see); clears when z is below ``shift_z_clear``.
 - ``no_skill``: after ``warmup_examples``, the recent normalized entropy is at least
   ``ne_raise`` (the model is no better than always predicting the base rate: 1.02, not 1,
-  because a barely skilled model's NE over 5,000 examples with 50 clicks wanders around 0.99
-  by about 0.02); clears below ``ne_clear``.
+  because a barely skilled model's NE over 5,000 examples with 100 clicks wanders around 0.98
+  by about 0.02) and, for a click model, its recent ROC AUC is at most ``auc_raise`` (it ranks
+  clicks barely above chance); clears when the NE is below ``ne_clear`` or the AUC above
+  ``auc_clear``. Both, because a weak model's NE alone touches 1.02 now and then: in the
+  scenarios' world the click model's recent NE wanders between 0.96 and 1.01 and its AUC
+  between 0.56 and 0.70, while labels attributed to the wrong impressions take them to 1.05
+  and 0.45 within 4,000 examples.
 - ``stale``: no example learned for ``stale_after_s`` while queries are still served.
 - ``score_shift``: the PSI of the last window of served scores against the one before is above
   ``psi_raise``; clears below ``psi_clear``.
@@ -75,6 +80,8 @@ class AlertPolicy:
     shift_z_clear: float = 2.0
     ne_raise: float = 1.02
     ne_clear: float = 0.99
+    auc_raise: float = 0.55
+    auc_clear: float = 0.58
     stale_after_s: float = 60.0
     psi_raise: float = 0.25
     psi_clear: float = 0.1
@@ -142,12 +149,18 @@ def label_shift(health: Mapping[str, Any], policy: AlertPolicy, raised: bool) ->
 
 
 def no_skill(health: Mapping[str, Any], policy: AlertPolicy, raised: bool) -> Evidence | None:
-    """The recent NE at or above ``ne_raise`` (below ``ne_clear`` to clear), after the warm-up."""
-    ne = health["recent"]["ne"]
+    """The recent NE at or above ``ne_raise`` and the recent AUC at or below ``auc_raise``
+    (where it is defined: binary labels); once raised, until the NE is below ``ne_clear`` or
+    the AUC above ``auc_clear``. After the warm-up."""
+    recent = health["recent"]
+    ne, auc = recent["ne"], recent.get("auc", math.nan)
     if health["n"] < policy.warmup_examples or not math.isfinite(ne):
         return None
-    if ne >= policy.ne_raise or (raised and ne >= policy.ne_clear):
-        return {"ne": ne, "window": health["recent"]["n"]}
+    ranks_no_better = not math.isfinite(auc) or auc <= (
+        policy.auc_clear if raised else policy.auc_raise
+    )
+    if ranks_no_better and ne >= (policy.ne_clear if raised else policy.ne_raise):
+        return {"ne": ne, "auc": auc, "window": recent["n"]}
     return None
 
 

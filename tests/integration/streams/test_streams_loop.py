@@ -10,6 +10,7 @@ import pytest
 
 from producers.world import World
 from streams import contracts
+from streams.agents.join import keeps_negative
 
 pytestmark = pytest.mark.broker
 
@@ -128,6 +129,55 @@ def test_clicks_become_examples_and_the_loss_falls(settings, start_worker, produ
         if name.endswith(("_clicks", "_impressions"))
     }
     assert positives == clicks, f"every click within the window makes a positive: {join_counts}"
+
+
+def test_the_join_keeps_every_click_and_a_sampled_share_of_the_negatives(
+    new_settings, start_worker, produce, reader_for
+):
+    """Negative down-sampling end to end: the join keeps exactly the clicks and the negatives
+    its hash keeps, each with its sampling rate; the click model's metrics describe the
+    population (a kept negative weighs ``1 / rate``), not the kept examples."""
+    rate = 0.1
+    settings = new_settings(negative_sampling_rate=rate)
+    start_worker(settings)
+    window_ms = int(settings.attribution_window_s * 1000)
+    stream = list(_labelled_stream(World(seed=5), 3_000, window_ms))
+    for query, impression, click in stream:
+        produce("queries", query["user_id"].encode(), contracts.encode(query), to=settings)
+        impression_id = impression["impression_id"].encode()
+        produce("impressions", impression_id, contracts.encode(impression), to=settings)
+        if click is not None:
+            produce("clicks", impression_id, contracts.encode(click), to=settings)
+    clicked = {impression["impression_id"] for _, impression, click in stream if click}
+    kept = clicked | {
+        impression["impression_id"]
+        for _, impression, click in stream
+        if click is None and keeps_negative(impression["impression_id"], rate)
+    }
+    assert 0.07 < (len(kept) - len(clicked)) / (len(stream) - len(clicked)) < 0.13
+    reader = reader_for(settings)
+
+    def click_examples(messages):
+        decoded = _decoded(messages, contracts.decode_example)
+        return {e["example_id"]: e for e in decoded if e["model"] == "click"}
+
+    examples = click_examples(
+        reader.read("examples", lambda ms: len(click_examples(ms)) >= len(kept), 90)
+    )
+    assert examples.keys() == kept
+    assert all(e["sampling_rate"] == (1.0 if e["label"] else rate) for e in examples.values())
+
+    def click_reports(messages):
+        reports = (msgpack.unpackb(m.value(), strict_map_key=False) for m in messages)
+        return [r for r in reports if r.get("kind") == "model" and r["model"] == "click"]
+
+    metrics = reader.read(
+        "metrics", lambda ms: any(r["n"] >= len(kept) for r in click_reports(ms)), 60
+    )
+    final = max(click_reports(metrics), key=lambda r: r["n"])
+    population = len(clicked) / (len(clicked) + (len(kept) - len(clicked)) / rate)
+    assert final["base_rate"] == pytest.approx(population, rel=1e-9)
+    assert population == pytest.approx(len(clicked) / len(stream), rel=0.15)
 
 
 BAD_QUERIES = {

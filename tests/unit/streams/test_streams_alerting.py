@@ -62,6 +62,23 @@ def test_no_skill_waits_for_the_warm_up_and_has_hysteresis():
     )
 
 
+def test_no_skill_of_a_click_model_needs_its_ranking_near_chance_too():
+    """A weak click model's NE touches 1.02 now and then while it still ranks clicks well;
+    labels that no longer belong to their impressions take its AUC to chance as well."""
+    unlucky = {"n": 40_000, "recent": {"ne": 1.021, "auc": 0.62, "n": 5_000}}
+    assert alerting.no_skill(unlucky, POLICY, raised=False) is None
+    corrupted = {**unlucky, "recent": {"ne": 1.03, "auc": 0.5, "n": 5_000}}
+    assert alerting.no_skill(corrupted, POLICY, raised=False) == {
+        "ne": 1.03,
+        "auc": 0.5,
+        "window": 5_000,
+    }
+    recovering = {**unlucky, "recent": {"ne": 1.0, "auc": 0.57, "n": 5_000}}
+    assert alerting.no_skill(recovering, POLICY, raised=True) is not None  # both still off
+    ranks_again = {**unlucky, "recent": {"ne": 1.0, "auc": 0.59, "n": 5_000}}
+    assert alerting.no_skill(ranks_again, POLICY, raised=True) is None
+
+
 def test_stale_only_while_serving():
     assert alerting.stale(100.0, 200.0, serving=True, policy=POLICY) == {
         "seconds_since_learned": 100.0

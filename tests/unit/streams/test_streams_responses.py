@@ -29,9 +29,9 @@ def _learn(ctx: WorkerContext, first: int, n: int, rng: random.Random) -> None:
         assert ctx.learner.apply(outbox, FakeEvent(FakeMessage("examples", 0, i)), _example(i, rng))
 
 
-def _drift(since_change: int) -> dict[str, Any]:
+def _drift(since_change: int, kind: str = "loss_drift") -> dict[str, Any]:
     evidence = {"at_example": 1, "before": 0.2, "after": 0.3, "examples_since_change": since_change}
-    return {"kind": "loss_drift", "model": "click", "state": "raised", "evidence": evidence}
+    return {"kind": kind, "model": "click", "state": "raised", "evidence": evidence}
 
 
 @pytest.fixture
@@ -60,6 +60,15 @@ def test_a_loss_drift_starts_a_challenger_trained_on_the_examples_since_the_chan
     assert reports["click"]["challenger"] == report
     asyncio.run(ctx.responder.respond([_drift(since_change=10)]))  # one runs already
     assert ctx.learner.challengers["click"] is challenger
+
+
+def test_a_label_shift_starts_a_challenger_too(ctx) -> None:
+    _learn(ctx, 0, 1_000, random.Random(4))
+    asyncio.run(ctx.responder.respond([_drift(since_change=250, kind="no_skill")]))
+    assert "click" not in ctx.learner.challengers  # no skill is not a drift
+    asyncio.run(ctx.responder.respond([_drift(since_change=250, kind="label_shift")]))
+    challenger = ctx.learner.challengers["click"]
+    assert (challenger.trained_from, challenger.model.version) == (750, 250)
 
 
 def test_a_challenger_retires_after_its_run(ctx, monkeypatch) -> None:
