@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -64,6 +64,16 @@ def _chunk(world: World, rng: random.Random, first: int, n: int, t0: int) -> Ite
     yield from events
 
 
+def _workers_reported(count: int) -> Callable[[list[Any]], bool]:
+    """On ``metrics``: the counters of ``count`` worker processes or more."""
+
+    def reported(messages: list[Any]) -> bool:
+        reports = (contracts.decode_map(m.value()) for m in messages)
+        return len({r["worker"] for r in reports if r.get("kind") == "worker"}) >= count
+
+    return reported
+
+
 def _worker_counters(system: Settings) -> dict[str, dict[str, int]]:
     """The latest counters each worker process of ``system`` published."""
     workers = {}
@@ -94,9 +104,11 @@ def test_sigkill_three_times_loses_nothing_and_learns_nothing_twice(
         start_worker(victim.replace(agents="learn"), serving=False)
         killed = victim.replace(agents="join,labels")
         worker = start_worker(killed, serving=False)
+        started = 2
     else:
         killed = victim
         worker = start_worker(victim)
+        started = 1
 
     world, stream_rng = World(seed=5), random.Random(5)
     sizes = [250, 300, 250, 200]
@@ -124,8 +136,13 @@ def test_sigkill_three_times_loses_nothing_and_learns_nothing_twice(
         target = rng.randint(first - size + 10, first - 130)
         written = reader_for(victim).read("models", snapshot_at("click", target), 60)
         assert snapshot_at("click", target)(written), f"no click snapshot at {target} examples"
+        # and once it has reported its counters: a restarted worker can reach the target
+        # before its first report, and what it did would then be unknown
+        reported = _workers_reported(started)
+        assert reported(reader_for(victim).read("metrics", reported, 30)), "a worker never reported"
         worker.kill()
         worker = start_worker(killed, serving=False)  # the next chunk waits for it as backlog
+        started += 1
 
     # every impression makes a click example, every rating (all within the window) a quality one
     wanted = {
