@@ -33,7 +33,7 @@ from typing import Any
 
 from learners import ENGAGEMENT_ONLY, candidate_features, query_context
 from producers.exploration import EpsilonGreedy
-from producers.incidents import Incident
+from producers.incidents import SCENARIO_RUN, Incident, scenario
 from producers.world import World
 from streams.agents.join import slices_of
 from streams.agents.rank import ranking_for
@@ -44,27 +44,23 @@ from streams.health import WorkerHealth
 from streams.models import CLICK, default_models
 from streams.settings import Settings
 
-__all__ = ["INCIDENTS", "STATIONARY_DURATION_S", "LoopOptions", "LoopRun", "run_loop"]
+__all__ = ["STATIONARY_DURATION_S", "LoopOptions", "LoopRun", "run_loop"]
 
 STATIONARY_DURATION_S = 400.0  # 100,000 queries at 250/s
-#: the broker scenario tests' incidents: after the warm-up, once the click model is skilled
-INCIDENTS = {
-    "drift": Incident("drift", 150.0),
-    "label-corruption": Incident("label-corruption", 150.0, 190.0),
-}
 MODEL_ALERTS = ("loss_drift", "calibration_drift", "label_shift", "no_skill", "score_shift")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class LoopOptions:
-    """One closed-loop run; the defaults are the broker scenario tests' settings."""
+    """One closed-loop run; the defaults are the scenario run's
+    (:data:`producers.incidents.SCENARIO_RUN`)."""
 
-    world_seed: int = 5
-    rate_per_s: int = 250
-    duration_s: float = 230.0
-    attribution_window_s: float = 2.0
+    world_seed: int = SCENARIO_RUN.world_seed
+    rate_per_s: float = SCENARIO_RUN.rate_per_s
+    duration_s: float = SCENARIO_RUN.duration_s
+    attribution_window_s: float = SCENARIO_RUN.attribution_window_s
     grace_s: float = 0.5
-    warmup_examples: int = 30_000
+    warmup_examples: int = SCENARIO_RUN.alert_warmup_examples
     tick_s: float = 0.5
     epsilon: float = 0.1
     label_share: float = 0.3
@@ -243,7 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)  # each alert raised and cleared is in the rows
     console = Console()
     parser = argparse.ArgumentParser(prog="python -m benchmarks.detection", description=__doc__)
-    parser.add_argument("--scenario", default="drift", choices=("stationary", *INCIDENTS))
+    parser.add_argument(
+        "--scenario", default="drift", choices=("stationary", "drift", "label-corruption")
+    )
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--duration-s", type=float, default=None, help="230 (400 stationary)")
@@ -252,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.duration_s or args.scenario == "stationary":
         duration_s = args.duration_s or STATIONARY_DURATION_S
         options = dataclasses.replace(options, duration_s=duration_s)
-    incident = INCIDENTS.get(args.scenario)
+    (incident,) = scenario(args.scenario, options.duration_s).incidents or (None,)
     rows = []
     for loop_seed in range(args.first_seed, args.first_seed + args.runs):
         run = run_loop(options, incident, loop_seed)
@@ -271,7 +269,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"detection-{args.scenario}.json"
     options_record = dataclasses.asdict(options)
-    record = {"scenario": args.scenario, "options": options_record, "runs": rows}
+    record = {
+        "scenario": args.scenario,
+        "options": options_record,
+        "incident": incident and dataclasses.asdict(incident),
+        "runs": rows,
+    }
     path.write_text(json.dumps(record, indent=1) + "\n")
     console.print(f"written to {path}")
     return 0

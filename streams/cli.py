@@ -26,18 +26,27 @@ __all__ = ["main"]
 def _demo(args: argparse.Namespace) -> int:
     from streams.demo import DemoOptions, run_demo
 
-    options = DemoOptions(
-        duration_s=args.duration,
-        rate_per_s=args.rate,
-        seed=args.seed,
-        attribution_window_s=args.window,
-        runs_dir=Path(args.runs_dir),
-        live=not args.no_live,
-        scenario=not args.no_scenario,
-        weights=args.weights,
-        weights_at_half=args.weights_at_half,
-        incidents=args.scenario,
-    )
+    given = {
+        name: value
+        for name, value in (
+            ("duration_s", args.duration),
+            ("rate_per_s", args.rate),
+            ("seed", args.seed),
+            ("attribution_window_s", args.window),
+        )
+        if value is not None
+    }
+    common = {
+        "runs_dir": Path(args.runs_dir),
+        "live": not args.no_live,
+        "scenario": not args.no_scenario,
+        "weights": args.weights,
+        "weights_at_half": args.weights_at_half,
+    }
+    if args.scenario:
+        options = DemoOptions.for_scenario(args.scenario, **given, **common)
+    else:
+        options = DemoOptions(**given, **common)
     summary = run_demo(options)
     return 0 if summary["predictions_received"] == summary["queries_sent"] else 1
 
@@ -279,10 +288,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="run the demo on the embedded broker")
-    demo.add_argument("--duration", type=float, default=60.0, help="seconds of traffic")
-    demo.add_argument("--rate", type=float, default=300.0, help="queries per second")
-    demo.add_argument("--seed", type=int, default=7, help="seed of the simulated world")
-    demo.add_argument("--window", type=float, default=30.0, help="attribution window, seconds")
+    demo.add_argument("--duration", type=float, help="seconds of traffic (60; 230 with --scenario)")
+    demo.add_argument("--rate", type=float, help="queries per second (300; 250 with --scenario)")
+    demo.add_argument("--seed", type=int, help="seed of the simulated world (7; 5 with --scenario)")
+    demo.add_argument(
+        "--window", type=float, help="attribution window, seconds (30; 2 with --scenario)"
+    )
     demo.add_argument("--runs-dir", default="runs", help="where summaries are written")
     demo.add_argument("--no-live", action="store_true", help="no live view (for logs and CI)")
     demo.add_argument(
