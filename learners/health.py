@@ -12,7 +12,7 @@ import numpy as np
 from river import stats
 
 from learners.drift import MeanShift, MeanShiftDetector
-from learners.progressive import binary_entropy, log_loss
+from learners.progressive import binary_entropy, log_loss, ordered_auc
 
 __all__ = ["ModelHealth", "weighted_auc"]
 
@@ -326,10 +326,9 @@ def weighted_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:
     order = np.argsort(p, kind="stable")
     p, positive, negative = p[order], (w * y)[order], (w * (1 - y))[order]
     _, starts = np.unique(p, return_index=True)  # runs of tied scores
-    positive, negative = np.add.reduceat(positive, starts), np.add.reduceat(negative, starts)
-    below = np.cumsum(negative) - negative
-    pairs = positive.sum() * negative.sum()
-    return float(np.sum(positive * (below + 0.5 * negative)) / pairs) if pairs > 0 else math.nan
+    return ordered_auc(
+        np.add.reduceat(positive, starts).tolist(), np.add.reduceat(negative, starts).tolist()
+    )
 
 
 class _LabelSpan:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
-__all__ = ["ProgressiveMetrics", "binary_entropy", "log_loss"]
+__all__ = ["ProgressiveMetrics", "binary_entropy", "log_loss", "ordered_auc"]
 
 _EPS = 1e-15  # probabilities are clipped to [_EPS, 1 - _EPS] for the log loss (as River does)
 
@@ -13,6 +14,23 @@ def log_loss(y: float, p: float) -> float:
     """Cross-entropy of a prediction ``p`` for a target ``y`` in [0, 1] (a click is 1.0)."""
     q = min(max(p, _EPS), 1.0 - _EPS)
     return -(y * math.log(q) + (1.0 - y) * math.log(1.0 - q))
+
+
+def ordered_auc(positive: Sequence[float], negative: Sequence[float]) -> float:
+    """The ROC AUC from the weight of positives and of negatives in each group of equal
+    score, the groups in increasing score order: the weighted share of (positive, negative)
+    pairs in the right order, a pair within one group counting half; ``nan`` without both.
+
+    >>> ordered_auc([0.0, 1.0, 1.0], [1.0, 1.0, 0.0])
+    0.875
+    """
+    area = 0.0
+    negatives_below = 0.0
+    for pos, neg in zip(positive, negative, strict=True):
+        area += pos * (negatives_below + 0.5 * neg)
+        negatives_below += neg
+    pairs = math.fsum(positive) * negatives_below
+    return area / pairs if pairs > 0 else math.nan
 
 
 def binary_entropy(rate: float) -> float:
@@ -99,17 +117,6 @@ class ProgressiveMetrics:
             self._loss -= w * math.log(1.0 - q)
             self._neg[b] += w
 
-    def _auc(self) -> float:
-        w_neg = self._w - self._w_pos
-        if self._w_pos <= 0 or w_neg <= 0:
-            return math.nan
-        area = 0.0
-        neg_below = 0.0
-        for pos, neg in zip(self._pos, self._neg, strict=True):
-            area += pos * (neg_below + 0.5 * neg)
-            neg_below += neg
-        return area / (self._w_pos * w_neg)
-
     def report(self) -> dict[str, float]:
         """``n`` (count of updates) and the weighted metrics described in the class docstring."""
         if self._n == 0:
@@ -123,7 +130,7 @@ class ProgressiveMetrics:
             "n": self._n,
             "logloss": logloss,
             "ne": ne,
-            "auc": self._auc(),
+            "auc": ordered_auc(self._pos, self._neg),
             "base_rate": rate,
             "mean_p": self._p / self._w,
         }
