@@ -38,6 +38,7 @@ from producers.world import World
 from streams.agents.join import slices_of
 from streams.agents.rank import ranking_for
 from streams.agents.serve import predict
+from streams.alerting import large_shift
 from streams.category import CategoryModel
 from streams.emit import Counters
 from streams.health import WorkerHealth
@@ -216,14 +217,9 @@ class _Loop:
                 self.run.alerts.append((record["kind"], record["state"], n))
         shift = reports.get(CLICK, {}).get("label_shift", {})
         z = abs(shift.get("z", math.nan))
-        if (
-            self.run.incident_example is None
-            and n >= self.options.warmup_examples
-            and math.isfinite(z)
-        ):
-            low, high = sorted((shift["recent_rate"], shift["reference_rate"]))
-            if high >= self.health.policy.shift_ratio * low:
-                self.run.quiet_peak_z = max(self.run.quiet_peak_z, z)
+        quiet = self.run.incident_example is None and n >= self.options.warmup_examples
+        if quiet and math.isfinite(z) and large_shift(shift, self.health.policy):
+            self.run.quiet_peak_z = max(self.run.quiet_peak_z, z)
 
 
 def run_loop(options: LoopOptions, incident: Incident | None, loop_seed: int) -> LoopRun:

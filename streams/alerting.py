@@ -56,6 +56,7 @@ __all__ = [
     "dead_letter_rate",
     "input_rate_collapse",
     "label_shift",
+    "large_shift",
     "loss_drift",
     "no_skill",
     "score_shift",
@@ -131,19 +132,24 @@ def calibration_drift(
     return {"calibration": calibration, "band": [low, high], **(change or {})}
 
 
+def large_shift(shift: Mapping[str, float], policy: AlertPolicy) -> bool:
+    """Whether one of a label shift's two rates is ``shift_ratio`` times the other or more."""
+    low, high = sorted((shift["recent_rate"], shift["reference_rate"]))
+    return high >= policy.shift_ratio * low
+
+
 def label_shift(health: Mapping[str, Any], policy: AlertPolicy, raised: bool) -> Evidence | None:
     """The recent label rate a factor ``shift_ratio`` off the reference rate before it, with a
     z of ``shift_z`` or more (once raised: until z falls below ``shift_z_clear``); after the
     warm-up, when the ranker's own learning moves the click rate most."""
     shift = health["label_shift"]
-    z, recent, reference = shift["z"], shift["recent_rate"], shift["reference_rate"]
+    z = shift["z"]
     if health["n"] < policy.warmup_examples or not math.isfinite(z):
         return None
     if raised:
         active = abs(z) >= policy.shift_z_clear
     else:
-        low, high = sorted((recent, reference))
-        active = abs(z) >= policy.shift_z and high >= policy.shift_ratio * low
+        active = abs(z) >= policy.shift_z and large_shift(shift, policy)
     # the change lies within the recent span: a challenger trains from that many examples
     return {**shift, "examples_since_change": shift["recent_examples"]} if active else None
 
