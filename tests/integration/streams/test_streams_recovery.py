@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -64,24 +64,26 @@ def _chunk(world: World, rng: random.Random, first: int, n: int, t0: int) -> Ite
     yield from events
 
 
+def _worker_reports(values: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    """The ``kind: worker`` reports among records of ``metrics``."""
+    reports = (contracts.decode_map(value) for value in values)
+    return (report for report in reports if report.get("kind") == "worker")
+
+
 def _workers_reported(count: int) -> Callable[[list[Any]], bool]:
     """On ``metrics``: the counters of ``count`` worker processes or more."""
 
     def reported(messages: list[Any]) -> bool:
-        reports = (contracts.decode_map(m.value()) for m in messages)
-        return len({r["worker"] for r in reports if r.get("kind") == "worker"}) >= count
+        workers = {r["worker"] for r in _worker_reports(m.value() for m in messages)}
+        return len(workers) >= count
 
     return reported
 
 
 def _worker_counters(system: Settings) -> dict[str, dict[str, int]]:
     """The latest counters each worker process of ``system`` published."""
-    workers = {}
-    for record in asyncio.run(read_topic(system, "metrics")):
-        report = contracts.decode_map(record.value)
-        if report.get("kind") == "worker":
-            workers[report["worker"]] = report["counters"]
-    return workers
+    records = asyncio.run(read_topic(system, "metrics"))
+    return {r["worker"]: r["counters"] for r in _worker_reports(r.value for r in records)}
 
 
 @pytest.mark.parametrize("join_apart", [False, True], ids=["whole-worker", "join-worker"])
