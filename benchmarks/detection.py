@@ -78,6 +78,9 @@ class LoopRun:
     incident_example: int | None = None
     alerts: list[tuple[str, str, int]] = dataclasses.field(default_factory=list)
     quiet_peak_z: float = 0.0
+    #: the category model's alerts raised, as ``(kind, click examples learned)``: none of the
+    #: scenarios touches it
+    category_alerts: list[tuple[str, int]] = dataclasses.field(default_factory=list)
 
     def first_alert_after(self) -> tuple[str, int] | None:
         """The first model alert raised at or after the incident, with its delay in examples."""
@@ -183,7 +186,9 @@ class _Loop:
             at_ms, _, kind, payload = heapq.heappop(self.due)
             if kind == "label":
                 query, leaf = payload
-                category.learn(category.features(query), leaf)
+                guess = category.learn(category.features(query), leaf)
+                label = {"label": leaf, "ts_event": query["ts"], "ts_label": at_ms}
+                self.health.observe_guess(category.name, label, guess, at_ms / 1000)
                 continue
             query, ad, clicked, ts_ms = shown[payload]
             self._learn(query, ad, clicked, ts_ms, at_ms, payload)
@@ -215,6 +220,8 @@ class _Loop:
         for record in records:
             if record["model"] == CLICK and record["kind"] in MODEL_ALERTS:
                 self.run.alerts.append((record["kind"], record["state"], n))
+            elif record["model"] == self.view.category.name and record["state"] == "raised":
+                self.run.category_alerts.append((record["kind"], n))
         shift = reports.get(CLICK, {}).get("label_shift", {})
         z = abs(shift.get("z", math.nan))
         quiet = self.run.incident_example is None and n >= self.options.warmup_examples
@@ -258,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "first_alert": first and {"kind": first[0], "delay_examples": first[1]},
                 "alerts_before_incident": run.alerts_before(),
                 "quiet_peak_label_shift_z": round(run.quiet_peak_z, 2),
+                "category_alerts": run.category_alerts,
                 "alerts": run.alerts,
             }
         )

@@ -14,7 +14,7 @@ from river import stats
 from learners.drift import MeanShift, MeanShiftDetector
 from learners.progressive import binary_entropy, log_loss, ordered_auc
 
-__all__ = ["ModelHealth", "weighted_auc"]
+__all__ = ["Arrivals", "DriftEpisodes", "LabelDelays", "ModelHealth", "weighted_auc"]
 
 _DELAY_QUANTILES = (0.5, 0.9, 0.99)
 #: ADWIN's bound assumes values in [0, 1]: besides the variance, a range term sets how
@@ -136,11 +136,9 @@ class ModelHealth:
         self._total = [0.0, 0.0, 0.0]  # weight, weighted y, weighted p since the start
         self._slices: dict[str, list[float]] = {}
         self._slice_values: dict[str, int] = collections.Counter()
-        self._delay = {q: stats.Quantile(q) for q in _DELAY_QUANTILES}
-        self._seconds: collections.deque[list[float]] = collections.deque()  # [second, count]
-        self._last_at: float | None = None
-        self._shifts: dict[str, list[MeanShift]] = {"loss": [], "calibration": []}
-        self._onsets: dict[str, MeanShift] = {}  # the first detection of the latest episode
+        self._delays = LabelDelays()
+        self._arrivals = Arrivals(rate_span_s)
+        self._episodes = {"loss": DriftEpisodes(window), "calibration": DriftEpisodes(window)}
         self._decay = 1.0 - 1.0 / (4 * window)  # the base rate of the loss's normalizer
         self._slow_rate = [0.0, 0.0]  # exponentially decayed weight and weighted y
 
@@ -174,9 +172,8 @@ class ModelHealth:
         for name, value in (slices or {}).items():
             self._add_to_slice(name, value, item)
         if delay_ms is not None:
-            for quantile in self._delay.values():
-                quantile.update(delay_ms)
-        self._count_at(at_s)
+            self._delays.add(delay_ms)
+        self._arrivals.add(at_s)
         label = (w, w * y)
         sizes = (self.shift_recent, self.shift_gap, self.shift_reference)
         for span, size in zip(self._shift_spans, sizes, strict=True):
@@ -189,13 +186,7 @@ class ModelHealth:
         if normalized is not None:
             watched.append(("loss", self.loss_detector, normalized))
         for name, detector, value in watched:
-            shift = detector.update(value)
-            if shift is not None:
-                shift = dataclasses.replace(shift, n=self._n)  # counted in examples, as ``n``
-                shifts = self._shifts[name]
-                if not shifts or shift.n - shifts[-1].n >= self.window:
-                    self._onsets[name] = shift
-                shifts.append(shift)
+            self._episodes[name].watch(detector, value, self._n)
 
     def _normalized_loss(self, loss: float, y: float, w: float) -> float | None:
         """``loss`` over the entropy of the slowly tracked base rate, times ``_LOSS_SCALE``;
@@ -220,17 +211,6 @@ class ModelHealth:
         totals[1] += item[1]
         totals[2] += item[2]
         totals[3] += 1
-
-    def _count_at(self, at_s: float) -> None:
-        second = math.floor(at_s)
-        seconds = self._seconds
-        if seconds and seconds[-1][0] == second:
-            seconds[-1][1] += 1
-        else:
-            seconds.append([second, 1])
-        while seconds and seconds[0][0] <= second - self.rate_span_s:
-            seconds.popleft()
-        self._last_at = at_s
 
     @property
     def n(self) -> int:
@@ -277,13 +257,11 @@ class ModelHealth:
         }
 
     def last_shift(self, detector: str) -> MeanShift | None:
-        shifts = self._shifts[detector]
-        return shifts[-1] if shifts else None
+        return self._episodes[detector].last
 
     def report(self, now_s: float) -> dict[str, Any]:
         """Everything described in the class docstring, as plain numbers and maps."""
         _, wy, wp = self._total
-        span = [count for second, count in self._seconds if second > now_s - self.rate_span_s]
         return {
             "n": self._n,
             "recent": {**self.recent(), "auc": self.recent_auc()},
@@ -292,21 +270,11 @@ class ModelHealth:
                 key: {"calibration": _ratio(wp_s, wy_s), "n": n_s, "observed_rate": wy_s / w_s}
                 for key, (w_s, wy_s, wp_s, n_s) in sorted(self._slices.items())
             },
-            "label_delay_ms": {
-                f"p{round(q * 100)}": quantile.get() if self._n else math.nan
-                for q, quantile in self._delay.items()
-            },
+            "label_delay_ms": self._delays.report(),
             "label_shift": self.label_shift(),
-            "examples_per_s": sum(span) / self.rate_span_s,
-            "last_learned_at": self._last_at,
-            **{
-                f"{name}_drift": {
-                    "detections": len(shifts),
-                    "last": dataclasses.asdict(shifts[-1]) if shifts else None,
-                    "onset": dataclasses.asdict(self._onsets[name]) if shifts else None,
-                }
-                for name, shifts in self._shifts.items()
-            },
+            "examples_per_s": self._arrivals.per_s(now_s),
+            "last_learned_at": self._arrivals.last_at,
+            **{f"{name}_drift": episodes.report() for name, episodes in self._episodes.items()},
         }
 
 
@@ -375,3 +343,94 @@ class _LabelSpan:
         clicks' evidence, not the kept examples'."""
         w, _, w2, w2y, w2y2 = self.sums
         return _ratio(w2y2 - 2.0 * rate * w2y + rate * rate * w2, w * w)
+
+
+class Arrivals:
+    """Examples per second over the last ``span_s`` seconds, and when the last came.
+
+    >>> arrivals = Arrivals(span_s=10.0)
+    >>> for i in range(50):
+    ...     arrivals.add(100.0 + i / 10)
+    >>> arrivals.per_s(now_s=104.9), arrivals.last_at, arrivals.per_s(now_s=200.0)
+    (5.0, 104.9, 0.0)
+    """
+
+    __slots__ = ("_seconds", "last_at", "span_s")
+
+    def __init__(self, span_s: float) -> None:
+        self.span_s = span_s
+        self._seconds: collections.deque[list[float]] = collections.deque()  # [second, count]
+        self.last_at: float | None = None
+
+    def add(self, at_s: float) -> None:
+        second = math.floor(at_s)
+        seconds = self._seconds
+        if seconds and seconds[-1][0] == second:
+            seconds[-1][1] += 1
+        else:
+            seconds.append([second, 1])
+        while seconds and seconds[0][0] <= second - self.span_s:
+            seconds.popleft()
+        self.last_at = at_s
+
+    def per_s(self, now_s: float) -> float:
+        span = [count for second, count in self._seconds if second > now_s - self.span_s]
+        return sum(span) / self.span_s
+
+
+class LabelDelays:
+    """p50, p90 and p99 of label delays (P² estimates, constant memory); ``nan`` before any."""
+
+    __slots__ = ("_n", "_quantiles")
+
+    def __init__(self) -> None:
+        self._quantiles = {q: stats.Quantile(q) for q in _DELAY_QUANTILES}
+        self._n = 0
+
+    def add(self, delay_ms: float) -> None:
+        self._n += 1
+        for quantile in self._quantiles.values():
+            quantile.update(delay_ms)
+
+    def report(self) -> dict[str, float]:
+        return {
+            f"p{round(q * 100)}": quantile.get() if self._n else math.nan
+            for q, quantile in self._quantiles.items()
+        }
+
+
+class DriftEpisodes:
+    """What one drift detector saw: its detections, counted in examples, and the ``onset``
+    of the latest episode (the first detection after ``window`` examples without one: a change
+    often yields several detections in a row)."""
+
+    __slots__ = ("_onset", "_shifts", "window")
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self._shifts: list[MeanShift] = []
+        self._onset: MeanShift | None = None
+
+    def watch(self, detector: MeanShiftDetector, value: float, n: int) -> None:
+        """Feed ``value``, the ``n``-th example's, to ``detector``; record a detection."""
+        shift = detector.update(value)
+        if shift is None:
+            return
+        shift = dataclasses.replace(shift, n=n)  # counted in examples, as ``n``
+        if self._onset is None or n - self._shifts[-1].n >= self.window:
+            self._onset = shift
+        self._shifts.append(shift)
+
+    @property
+    def last(self) -> MeanShift | None:
+        return self._shifts[-1] if self._shifts else None
+
+    def report(self) -> dict[str, Any]:
+        """``detections``, and the ``last`` detection and ``onset`` as maps (``None`` before
+        any): what :func:`streams.alerting.loss_drift` reads."""
+        last, onset = self.last, self._onset
+        return {
+            "detections": len(self._shifts),
+            "last": None if last is None else dataclasses.asdict(last),
+            "onset": None if onset is None else dataclasses.asdict(onset),
+        }

@@ -193,10 +193,7 @@ class HierarchicalClassifier(base.Classifier):
 
     def learn_one(self, x: Mapping[Hashable, Any], y: str, **kwargs: Any) -> None:
         """Each node on the path of ``y`` learns which of its children ``y`` goes through."""
-        parent = _ROOT
-        parts = self._parts(y)
-        for i in range(len(parts)):
-            child = self.sep.join(parts[: i + 1])
+        for parent, child in self._steps(y):
             local = self._local.get(parent)
             if local is None:
                 if not self.auto_add:
@@ -205,6 +202,14 @@ class HierarchicalClassifier(base.Classifier):
             local.learn_one(x, child, **kwargs)
             if child not in local.classifiers:  # retired, or unknown without auto_add
                 return
+
+    def _steps(self, path: str) -> Iterator[tuple[str, str]]:
+        """Each (parent, child) pair along ``path``, from the root down."""
+        parts = self._parts(path)
+        parent = _ROOT
+        for i in range(len(parts)):
+            child = self.sep.join(parts[: i + 1])
+            yield parent, child
             parent = child
 
     # ------------------------------------------------------------------ prediction
@@ -213,6 +218,29 @@ class HierarchicalClassifier(base.Classifier):
         """Distribution over the children of ``node`` (``{}`` for a leaf)."""
         local = self._local.get(self.sep.join(self._parts(node)))
         return {} if local is None else local.predict_proba_one(x)
+
+    def path_proba(self, x: Mapping[Hashable, Any], path: str) -> float:
+        """The probability of ``path`` (a leaf, or an internal node: its whole subtree), the
+        product of the local probabilities along it as `top_paths` computes them; 0 for a path
+        that is not a node (a class not learned yet, or retired).
+
+        >>> from learners import FTRLLogisticRegression
+        >>> model = HierarchicalClassifier(FTRLLogisticRegression())
+        >>> model.add_node("a/x"); model.add_node("a/y"); model.add_node("b")
+        >>> x = {"bias": 1.0}
+        >>> dict(model.top_paths(x, k=3))["a/x"] == model.path_proba(x, "a/x")
+        True
+        >>> round(model.path_proba(x, "a/x") + model.path_proba(x, "a/y"), 12) == round(
+        ...     model.path_proba(x, "a"), 12), model.path_proba(x, "c")
+        (True, 0.0)
+        """
+        p = 1.0
+        for parent, child in self._steps(path):
+            local = self._local.get(parent)
+            if local is None:
+                return 0.0
+            p *= local.predict_proba_one(x).get(child, 0.0)
+        return p
 
     def top_paths(self, x: Mapping[Hashable, Any], k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` most probable leaves found by beam search (width ``k``), best first.

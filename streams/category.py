@@ -19,6 +19,7 @@ from learners import (
     ProgressiveClassification,
     query_text_features,
 )
+from learners.category_health import CategoryGuess
 from learners.sparse import SparseRows
 
 __all__ = ["CATEGORY", "TOP_PATHS", "CategoryModel", "ClassChange"]
@@ -81,20 +82,23 @@ class CategoryModel:
             return [[] for _ in range(len(rows))]
         return self.estimator.top_paths_rows(rows, k)
 
-    def learn(self, x: Mapping[int, float], path: str) -> str | None:
-        """Predict, record the metrics, then learn; returns the prediction made before learning.
+    def learn(self, x: Mapping[int, float], path: str) -> CategoryGuess | None:
+        """Predict, record the metrics, then learn; returns the guess made before learning:
+        the best path, its probability and the probability of ``path``.
 
-        Labels under a retired path are skipped (and counted): the operator removed that class.
+        Labels under a retired path are skipped (and counted), returning ``None``: the operator
+        removed that class.
         """
         if any(_under(path, retired) for retired in self.retired):
             self.n_retired_labels += 1
             return None
         best = self.top_paths(x, 1)
-        predicted = best[0][0] if best else None
+        predicted, confidence = best[0] if best else (None, 0.0)
+        guess = CategoryGuess(predicted, confidence, self.estimator.path_proba(x, path))
         self.metrics.update(path, predicted)
         self.estimator.learn_one(x, path)
         self.n_learned += 1
-        return predicted
+        return guess
 
     def add_class(self, path: str, *, seq: int, at_ms: int) -> None:
         """Add a path (and its missing ancestors); it may be predicted from now on.

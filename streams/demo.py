@@ -215,7 +215,7 @@ def _summary(
             {key: row[key] for key in ("kind", "model", "raised_at", "cleared_at", "evidence")}
             for row in watcher.alert_history()
         ],
-        "health": {model: _health_summary(watcher, model) for model in (CLICK, QUALITY)},
+        "health": {model: _health_summary(watcher, model) for model in (CLICK, QUALITY, CATEGORY)},
         "snapshots": {
             model: {
                 "written": watcher.counter(f"snapshots.{model}"),

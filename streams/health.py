@@ -1,7 +1,8 @@
 """The health of one worker: its models' figures, its served scores, its inputs, its alerts.
 
 The learner hands every example it learns, with the prediction made before learning, to
-:meth:`WorkerHealth.observe_example`; serve hands the scores it serves to
+:meth:`WorkerHealth.observe_example` (a click or rating model) or :meth:`observe_guess` (the
+category model); serve hands the scores it serves to
 :meth:`observe_scores`. Each report tick (``metrics_interval_s``) :meth:`tick` samples the
 input counters, evaluates the rules of :mod:`streams.alerting` and returns the per-model
 health records for ``metrics`` and the alert records for ``alerts``. The health is not in the
@@ -12,8 +13,9 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from learners.category_health import CategoryGuess, CategoryHealth
 from learners.health import ModelHealth
 from learners.psi import ScoreDistribution
 from streams import alerting
@@ -30,17 +32,19 @@ INPUTS = ("queries", "impressions", "clicks", "ratings", "query-labels", "exampl
 _RECENT_S = 5.0
 _REFERENCE_S = 60.0
 _DEAD_LETTER_SPAN_S = 10.0
+_Health = TypeVar("_Health", ModelHealth, CategoryHealth)
 
 
 class WorkerHealth:
-    """Per-model :class:`ModelHealth` and :class:`ScoreDistribution`, input rates, alerts."""
+    """Per-model :class:`ModelHealth` (:class:`CategoryHealth` for the category model) and
+    :class:`ScoreDistribution`, input rates, alerts."""
 
     def __init__(self, settings: Settings, counters: Counters, worker: str) -> None:
         self.policy = AlertPolicy(
             stale_after_s=settings.stale_after_s, warmup_examples=settings.alert_warmup_examples
         )
         self._counters = counters
-        self.models: dict[str, ModelHealth] = {}
+        self.models: dict[str, ModelHealth | CategoryHealth] = {}
         self.scores: dict[str, ScoreDistribution] = {}
         self.book = AlertBook(worker)
         self._samples: collections.deque[tuple[float, dict[str, int]]] = collections.deque()
@@ -52,10 +56,7 @@ class WorkerHealth:
     ) -> None:
         """One learned example of a model scored in [0, 1], its prediction and population
         weight."""
-        health = self.models.get(name)
-        if health is None:
-            health = self.models[name] = ModelHealth()
-        health.update(
+        self._health(name, ModelHealth).update(
             example["label"],
             p,
             weight,
@@ -63,6 +64,23 @@ class WorkerHealth:
             delay_ms=example["ts_label"] - example["ts_event"],
             slices=example.get("slices"),
         )
+
+    def observe_guess(
+        self, name: str, example: dict[str, Any], guess: CategoryGuess, now_s: float
+    ) -> None:
+        """One learned example of a multiclass model (the category model) and its guess."""
+        self._health(name, CategoryHealth).update(
+            example["label"],
+            guess,
+            at_s=now_s,
+            delay_ms=example["ts_label"] - example["ts_event"],
+        )
+
+    def _health(self, name: str, kind: type[_Health]) -> _Health:
+        health = self.models.get(name)
+        if not isinstance(health, kind):
+            health = self.models[name] = kind()
+        return health
 
     def observe_scores(self, name: str, scores: Iterable[float]) -> None:
         """Scores served by a model past its warm-up (callers check the version)."""
@@ -131,18 +149,14 @@ class WorkerHealth:
                 active[kind, subject] = evidence
 
         serving = self.rate("queries", _RECENT_S, now_s) > 0
-        for name in self.models:
+        for name, health in self.models.items():
             report = reports[name]
             check("loss_drift", name, alerting.loss_drift(report, policy))
-            raised = book.is_raised("label_shift", name)
-            check("label_shift", name, alerting.label_shift(report, policy, raised))
-            check(
-                "calibration_drift",
-                name,
-                alerting.calibration_drift(
-                    report, policy, book.is_raised("calibration_drift", name)
-                ),
-            )
+            if isinstance(health, ModelHealth):  # a click or rating: a label rate, a residual
+                raised = book.is_raised("label_shift", name)
+                check("label_shift", name, alerting.label_shift(report, policy, raised))
+                raised = book.is_raised("calibration_drift", name)
+                check("calibration_drift", name, alerting.calibration_drift(report, policy, raised))
             raised = book.is_raised("no_skill", name)
             check("no_skill", name, alerting.no_skill(report, policy, raised))
             check("stale", name, alerting.stale(report["last_learned_at"], now_s, serving, policy))

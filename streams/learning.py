@@ -111,6 +111,8 @@ class Learner:
             self._ctx.counters[f"learned.{name}"] += 1
             if isinstance(model, LiveModel):
                 self._watch(name, model, example, p)
+            elif p is not None:  # a category guess (None: a retired class's label, skipped)
+                self._ctx.health.observe_guess(name, example, p, time.time())
         else:
             self._ctx.counters[f"{verdict}.{name}"] += 1
         self._hold(name, event, position, message.offset)

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 #: Progressive metrics of a model's ``kind: model`` report, as gauges.
 _MODEL_FIGURES = ("logloss", "ne", "auc", "base_rate", "mean_p", "version", "n")
-_RECENT_FIGURES = ("logloss", "ne", "auc", "calibration", "base_rate")
+_RECENT_FIGURES = ("logloss", "ne", "auc", "calibration", "base_rate", "accuracy")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -49,6 +49,27 @@ def test_classes_change_through_control_while_queries_are_served(
         (r for r in _reports(learned, "model") if r["model"] == "category"), key=lambda r: r["n"]
     )["classes"]
     retired = classes[0]
+    health = max(  # the category model's own health record, as a click model's
+        (
+            r
+            for r in _reports(
+                reader.read(
+                    "metrics",
+                    lambda ms: any(
+                        r["model"] == "category" and r["n"] >= 300 for r in _reports(ms, "health")
+                    ),
+                ),
+                "health",
+            )
+            if r["model"] == "category"
+        ),
+        key=lambda r: r["n"],
+    )
+    recent = health["recent"]
+    assert recent["n"] == health["n"] >= 300 and recent["classes"] == len(classes)
+    assert 0 < recent["accuracy"] < 1 and 0 < recent["ne"] < 1.5 and recent["calibration"] > 0
+    assert health["examples_per_s"] > 0 and health["last_learned_at"] > T0 / 1000
+    assert health["loss_drift"]["detections"] == 0 and "label_shift" not in health
 
     add = asyncio.run(
         send_command(
