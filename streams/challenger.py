@@ -4,7 +4,9 @@ When a model's loss drifts, its learner starts a challenger: an untrained copy o
 champion (same estimator and hyperparameters), trained first on the champion's examples since
 the change the detector located, then on every new example the champion learns, after it.
 Both predict each new example before learning it, so their losses compare on the same
-examples; the challenger's figures are reported next to the champion's.
+examples; the challenger's figures are reported next to the champion's. After its run, a
+challenger that predicted them better by :data:`PROMOTE_MARGIN` can replace its champion
+(:meth:`promotion`; the learner does it where the ``promote`` response is on).
 
 >>> from streams.models import default_models
 >>> champion = default_models()["click"]
@@ -21,6 +23,8 @@ examples; the challenger's figures are reported next to the champion's.
 >>> report = challenger.report()
 >>> report["examples"], report["logloss"] > report["champion_logloss"]
 (1, True)
+>>> challenger.wins(), challenger.promotion(at_version=301).trained_from
+(False, 280)
 """
 
 from __future__ import annotations
@@ -30,9 +34,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from learners.progressive import log_loss
-from streams.models import LiveModel
+from streams.models import LiveModel, Promotion
 
-__all__ = ["Challenger"]
+__all__ = ["PROMOTE_MARGIN", "Challenger"]
+
+#: A challenger wins if its mean log loss on the examples both predicted is at least this much
+#: lower than its champion's (relative): a tie keeps the champion, which knows more history.
+PROMOTE_MARGIN = 0.01
 
 
 @dataclasses.dataclass(slots=True)
@@ -64,6 +72,21 @@ class Challenger:
         self.weight += weight
         self.loss += weight * log_loss(label, p)
         self.champion_loss += weight * log_loss(label, champion_p)
+
+    def wins(self) -> bool:
+        """Whether it predicted the new examples better than its champion, by the margin."""
+        return self.examples > 0 and self.loss < (1.0 - PROMOTE_MARGIN) * self.champion_loss
+
+    def promotion(self, at_version: int) -> Promotion:
+        """The record of replacing the champion (now at ``at_version``) with this model."""
+        report = self.report()
+        return Promotion(
+            version=at_version,
+            trained_from=self.trained_from,
+            examples=self.examples,
+            logloss=report["logloss"],
+            champion_logloss=report["champion_logloss"],
+        )
 
     def report(self) -> dict[str, Any]:
         """Both models' mean log loss on the new examples, and where the challenger began."""

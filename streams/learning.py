@@ -30,7 +30,7 @@ from streams.category import CategoryModel
 from streams.challenger import Challenger
 from streams.emit import Outbox, now_ms
 from streams.ledger import Ledger
-from streams.models import LiveModel
+from streams.models import LiveModel, Promotion
 from streams.snapshotting import latest_snapshots
 
 if TYPE_CHECKING:
@@ -71,6 +71,8 @@ class Learner:
         self._positions: set[str] | None = None  # the examples partitions assigned here
         self._recent: dict[str, collections.deque[dict[str, Any]]] = {}  # scored models
         self.challengers: dict[str, Challenger] = {}
+        #: promotions made since the responder last announced them (as alerts)
+        self.promoted: dict[str, Promotion] = {}
         if not self._key:
             log.warning("no ADSTREAM_SNAPSHOT_KEY: no snapshots, no recovery after a crash")
 
@@ -133,6 +135,8 @@ class Learner:
         challenger = self.challengers.get(name)
         if challenger is not None:
             challenger.learn(example, p, weight)
+            if challenger.examples >= self._ctx.settings.challenge_examples:
+                self._end_challenge(name, model, challenger)
 
     # ------------------------------------------------------------------ challengers
 
@@ -146,8 +150,20 @@ class Learner:
         log.warning("challenger of %s started: %s", name, challenger.report())
         return challenger
 
-    def retire_challenger(self, name: str) -> Challenger | None:
-        return self.challengers.pop(name, None)
+    def _end_challenge(self, name: str, model: LiveModel, challenger: Challenger) -> None:
+        """Retire a challenger after its run; where the ``promote`` response is on and it won,
+        its estimator replaces the champion's. This happens between two examples, before any
+        snapshot of this version: every snapshot of a version has the same lineage."""
+        del self.challengers[name]
+        if not (self._ctx.responder.enabled(name, "promote") and challenger.wins()):
+            log.warning("challenger of %s retired: %s", name, challenger.report())
+            return
+        promotion = challenger.promotion(model.version)
+        model.promote(challenger.model.estimator, promotion)
+        self.promoted[name] = promotion
+        self.request(name)  # the promoted model is durable at the next snapshot tick
+        self._ctx.counters[f"promotions.{name}"] += 1
+        log.warning("challenger of %s promoted: %s", name, promotion)
 
     def _hold(self, name: str, event: Any, position: str, offset: int) -> None:
         """Keep the event unacknowledged until a snapshot contains it (if one does not yet)."""

@@ -25,6 +25,7 @@ __all__ = [
     "QUALITY_PARAMS",
     "LiveModel",
     "ModelRegistry",
+    "Promotion",
     "default_models",
 ]
 
@@ -47,6 +48,21 @@ class Metrics(Protocol):
     def report(self) -> dict[str, Any]: ...
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Promotion:
+    """A challenger that replaced its champion's estimator: when the champion was at
+    ``version``, its estimator became a fresh copy (:meth:`LiveModel.untrained_copy`) trained
+    on the champion's learned examples from ``trained_from`` to ``version``, in order, which is
+    how ``adstream models rebuild`` replays it. ``examples``, ``logloss`` and
+    ``champion_logloss``: the comparison that decided it."""
+
+    version: int
+    trained_from: int
+    examples: int
+    logloss: float
+    champion_logloss: float
+
+
 @dataclasses.dataclass(slots=True)
 class LiveModel:
     """A model scoring one objective in [0, 1], with its metrics and a version.
@@ -61,6 +77,8 @@ class LiveModel:
     metrics: Metrics = dataclasses.field(default_factory=ProgressiveMetrics)
     binary: bool = True
     n_learned: int = 0
+    #: the challengers that replaced this model's estimator, oldest first (snapshot lineage)
+    promotions: list[Promotion] = dataclasses.field(default_factory=list)
 
     @property
     def version(self) -> int:
@@ -108,8 +126,18 @@ class LiveModel:
     def untrained_copy(self) -> LiveModel:
         """The same model before it learned anything: same estimator and hyperparameters."""
         return dataclasses.replace(
-            self, estimator=self.estimator.clone(), metrics=type(self.metrics)(), n_learned=0
+            self,
+            estimator=self.estimator.clone(),
+            metrics=type(self.metrics)(),
+            n_learned=0,
+            promotions=[],
         )
+
+    def promote(self, estimator: base.Classifier, promotion: Promotion) -> None:
+        """Learn and serve with a challenger's ``estimator`` from now on; the version, the
+        metrics and the examples to come go on."""
+        self.estimator = estimator
+        self.promotions.append(promotion)
 
     def report(self) -> dict[str, Any]:
         return {"model": self.name, "version": self.version, **self.metrics.report()}

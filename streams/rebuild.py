@@ -4,9 +4,10 @@
 fresh model from the snapshot's spec (factory and hyperparameters; the learners draw no random
 numbers, so there is no seed to restore), replays the model's examples from ``examples`` up to
 the snapshot's offsets with the learner's own rules (skip what the ledger says was applied),
-re-applies the category model's class changes at the example counts they were applied at, and
-compares: the ledger (count, id digest, offsets, origins), every parameter, and the
-predictions on a probe set (the last examples replayed).
+re-applies the category model's class changes at the example counts they were applied at and
+a scored model's promotions (a challenger trained on its examples from one count to another,
+then learning in its place), and compares: the ledger (count, id digest, offsets, origins),
+every parameter, and the predictions on a probe set (the last examples replayed).
 
 A model's examples are keyed by its name, so they sit in one partition in the order they were
 learned; rebuild needs them still on the topic (Tansu never deletes; on Kafka, keep
@@ -24,7 +25,7 @@ from streams import contracts, snapshots
 from streams.category import CATEGORY, CategoryModel
 from streams.learning import learn_example
 from streams.ledger import Ledger
-from streams.models import default_models
+from streams.models import Promotion, default_models
 from streams.observe import read_topic
 from streams.settings import Settings
 from streams.snapshotting import verify_records
@@ -84,23 +85,38 @@ def model_state(value: Any) -> Any:
 
 
 def replay(
-    model: Any, examples: Iterable[tuple[str, int, dict[str, Any]]], changes: Iterable[Any] = ()
+    model: Any,
+    examples: Iterable[tuple[str, int, dict[str, Any]]],
+    changes: Iterable[Any] = (),
+    promotions: Iterable[Promotion] = (),
 ) -> Ledger:
     """Learn ``(position, offset, example)`` in order as the learner did; the category
-    model's ``changes`` are applied when its example count reaches theirs."""
+    model's ``changes`` are applied when its example count reaches theirs, and a scored
+    model's ``promotions`` when its count reaches their version: a fresh copy learns the
+    examples learned from ``trained_from`` on, as the challenger did, and takes over."""
     pending = sorted(changes, key=lambda change: change.seq)
+    to_promote = sorted(promotions, key=lambda promotion: promotion.version)
+    learned: list[dict[str, Any]] = []  # in learning order, kept only if a promotion needs it
     ledger = Ledger()
 
-    def apply_changes_due() -> None:
+    def apply_due() -> None:
         while pending and pending[0].n_learned <= model.n_learned:
             change = pending.pop(0)
             getattr(model, change.cmd)(change.path, seq=change.seq, at_ms=change.applied_at_ms)
+        while to_promote and to_promote[0].version <= model.n_learned:
+            promotion = to_promote.pop(0)
+            challenger = model.untrained_copy()
+            for example in learned[promotion.trained_from : promotion.version]:
+                challenger.learn_example(example)
+            model.promote(challenger.estimator, promotion)
 
     for position, offset, example in examples:
-        apply_changes_due()
+        apply_due()
         if ledger.admit(position, offset, example) is None:
             learn_example(model, example)
-    apply_changes_due()
+            if to_promote:
+                learned.append(example)
+    apply_due()
     return ledger
 
 
@@ -139,7 +155,12 @@ async def rebuild(settings: Settings, name: str, version: int) -> RebuildVerdict
             examples.append((position, record.offset, example))
     examples.sort(key=lambda item: (item[0], item[1]))
     model = fresh_model(name, meta["spec"], settings.n_bits)
-    ledger = replay(model, examples, getattr(snapshot, "changes", ()))
+    ledger = replay(
+        model,
+        examples,
+        getattr(snapshot, "changes", ()),
+        getattr(snapshot, "promotions", ()),
+    )
     probe = [example["features"] for _, _, example in examples[-PROBES:]]
     rebuilt, expected = _predictions(model, probe), _predictions(snapshot, probe)
     return RebuildVerdict(

@@ -6,8 +6,14 @@ The worker that learns a model acts on its alerts:
   (:class:`streams.challenger.Challenger`): a fresh copy of the model trained on the examples
   since the change the detector located, then learning every example alongside the champion.
   The model's health record reports it (``challenger``: both losses on the same examples) and
-  the ``challenger`` alert is raised while it runs. After ``CHALLENGE_EXAMPLES`` examples it
-  retires: the alert clears, its evidence the final comparison.
+  the ``challenger`` alert is raised while it runs. After ``challenge_examples`` examples
+  (``ADSTREAM_CHALLENGE_EXAMPLES``) it retires: the alert clears, its evidence the final
+  comparison.
+- ``promote``: a retiring challenger that predicted its examples better than the champion
+  (by :data:`streams.challenger.PROMOTE_MARGIN`) replaces the champion's estimator, and the
+  promotion goes into the model's lineage (``LiveModel.promotions``, in every snapshot from
+  then on, replayed by ``adstream models rebuild``). The ``promotion`` alert is raised at the
+  next report, its evidence the comparison, and cleared at the one after.
 - ``rollback``: when ``calibration_drift`` is raised, serve the newest snapshot written before
   the detector saw the change (ADWIN's kept window only bounds where the change began, and
   after a stable stretch that bound reaches far back: it would roll back much further than
@@ -24,6 +30,7 @@ Learning goes on under both: a rollback changes what is served, never what is le
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -37,12 +44,11 @@ from streams.settings import parse_responses
 if TYPE_CHECKING:
     from streams.app import WorkerContext
 
-__all__ = ["AUTO_ROLLBACK", "CHALLENGE_EXAMPLES", "Responder"]
+__all__ = ["AUTO_ROLLBACK", "Responder"]
 
 log = logging.getLogger(__name__)
 
 AUTO_ROLLBACK = "auto-rollback"  # the issuer of the commands a rollback response sends
-CHALLENGE_EXAMPLES = 20_000  # examples a challenger learns alongside its champion
 
 
 class Responder:
@@ -58,7 +64,8 @@ class Responder:
 
     def in_effect(self) -> dict[AlertKey, Evidence | None]:
         """The actions under way, as alert conditions (``None``: checked, not under way) of
-        each scored model this worker learns."""
+        each scored model this worker learns; a promotion made since the last call is one,
+        once."""
         ctx = self._ctx
         actions: dict[AlertKey, Evidence | None] = {}
         for name in ctx.models:
@@ -66,6 +73,8 @@ class Responder:
                 continue
             challenger = ctx.learner.challengers.get(name)
             actions["challenger", name] = challenger.report() if challenger else None
+            promotion = ctx.learner.promoted.pop(name, None)
+            actions["promotion", name] = dataclasses.asdict(promotion) if promotion else None
             pin = self._own_pin(name)
             actions["rollback", name] = {"serving_version": pin.version} if pin else None
         return actions
@@ -81,7 +90,7 @@ class Responder:
             reports.setdefault(name, {})["challenger"] = challenger.report()
 
     async def respond(self, records: Iterable[Mapping[str, Any]]) -> None:
-        """Act on the alerts just raised or cleared; retire challengers that are done."""
+        """Act on the alerts just raised or cleared."""
         ctx = self._ctx
         for record in records:
             kind, name, state = record["kind"], record["model"], record["state"]
@@ -98,10 +107,6 @@ class Responder:
                     await self._roll_back(name, record["evidence"])
                 else:
                     await self._roll_forward(name)
-        for name, challenger in list(ctx.learner.challengers.items()):
-            if challenger.examples >= CHALLENGE_EXAMPLES:
-                ctx.learner.retire_challenger(name)
-                log.warning("challenger of %s retired: %s", name, challenger.report())
 
     def rollback_target(self, name: str, examples_since_detection: int) -> int | None:
         """The newest snapshot version of ``name`` written before the detection."""

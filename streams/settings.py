@@ -20,7 +20,7 @@ AGENTS = ("serve", "rank", "join", "labels", "learn")
 
 
 #: What a learner may do on its model's alerts (see :mod:`streams.responses`).
-RESPONSES = ("challenger", "rollback")
+RESPONSES = ("challenger", "promote", "rollback")
 
 
 def parse_responses(text: str) -> dict[str, tuple[str, ...]]:
@@ -34,7 +34,7 @@ def parse_responses(text: str) -> dict[str, tuple[str, ...]]:
     >>> parse_responses("click=retrain")
     Traceback (most recent call last):
     ...
-    ValueError: unknown response 'retrain' for click; known: challenger, rollback
+    ValueError: unknown response 'retrain' for click; known: challenger, promote, rollback
     """
     config: dict[str, tuple[str, ...]] = {}
     for entry in filter(None, (part.strip() for part in text.split(";"))):
@@ -93,6 +93,9 @@ class Settings:
     #: what a model's learner does on its alerts (streams.responses): ``;``-separated
     #: ``model=response,...`` entries, ``*`` for every other model
     responses: str = "*=challenger,rollback"
+    #: new examples a challenger learns alongside its champion before it retires (or, with
+    #: the ``promote`` response, replaces the champion if it predicted them better)
+    challenge_examples: int = 20_000
     #: the agents this worker runs, comma-separated (empty: all of them); workers with
     #: different agents form different consumer groups, so each sees every input it reads
     agents: str = ""
@@ -109,6 +112,8 @@ class Settings:
         if not 0.0 < self.negative_sampling_rate <= 1.0:
             raise ValueError("negative_sampling_rate must be in (0, 1]")
         parse_responses(self.responses)  # raises on an unknown response
+        if self.challenge_examples < 1:
+            raise ValueError("challenge_examples must be >= 1")
         unknown = self.roles - set(AGENTS)
         if unknown:
             raise ValueError(f"unknown agents {sorted(unknown)}; known: {', '.join(AGENTS)}")

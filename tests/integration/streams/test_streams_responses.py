@@ -1,23 +1,43 @@
 """The automatic responses on the embedded broker: a calibration break rolls the served model
 back to the snapshot before it and forward once the live model is calibrated again; a loss
-drift starts a challenger, reported next to its champion. Every action is an alert, and each
-rollback a command on the control log."""
+drift starts a challenger, reported next to its champion, and with ``promote`` a challenger
+that predicts better replaces it, in a version ``models rebuild`` reproduces. Every action is
+an alert, and each rollback a command on the control log."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from streams import contracts
+from streams import contracts, snapshots
+from streams.control import send_command, wait_applied
+from streams.observe import read_topic
+from streams.rebuild import rebuild
 from streams.responses import AUTO_ROLLBACK
+from tests.integration.conditions import model_reported
 
 pytestmark = pytest.mark.broker
 
 T0 = 1_750_000_000_000
 CLEAN, CORRUPTED, RECOVERED = 8_000, 4_000, 10_000
+
+
+def _example(i: int, feature: int, clicked: bool) -> dict[str, Any]:
+    return contracts.example(
+        example_id=f"imp-{i}",
+        model="click",
+        features={feature: 1.0, 100: 1.0},
+        label=float(clicked),
+        weight=1.0,
+        sampling_rate=1.0,
+        ts_event=T0 + i,
+        ts_label=T0 + i,
+        source={"impressions:0": i},
+    )
 
 
 def _examples(rng: random.Random) -> Iterator[dict[str, Any]]:
@@ -28,17 +48,7 @@ def _examples(rng: random.Random) -> Iterator[dict[str, Any]]:
         p_click = 0.02 + feature / 70
         if CLEAN <= i < CLEAN + CORRUPTED:
             p_click = min(1.0, 5 * p_click)
-        yield contracts.example(
-            example_id=f"imp-{i}",
-            model="click",
-            features={feature: 1.0, 100: 1.0},
-            label=float(rng.random() < p_click),
-            weight=1.0,
-            sampling_rate=1.0,
-            ts_event=T0 + i,
-            ts_label=T0 + i,
-            source={"impressions:0": i},
-        )
+        yield _example(i, feature, rng.random() < p_click)
 
 
 def _alerts(messages: list[Any]) -> list[dict[str, Any]]:
@@ -101,3 +111,58 @@ def test_a_calibration_break_rolls_back_and_forward_and_a_drift_starts_a_challen
     assert evidence["trained_from"] <= CLEAN + CORRUPTED, (evidence, kinds)
     assert evidence["trained_from"] < evidence["started_at"]
     assert evidence["logloss"] > 0 and evidence["champion_logloss"] > 0
+
+
+REVERSED_AT, AFTER = 6_000, 6_000
+
+
+def _reversing_examples(rng: random.Random) -> Iterator[dict[str, Any]]:
+    """Click examples whose features' click propensities reverse at ``REVERSED_AT`` (the
+    click rate stays the same): the model is confidently wrong, its loss drifts, and a model
+    trained since the change predicts better than one that must unlearn."""
+    for i in range(REVERSED_AT + AFTER):
+        feature = rng.randrange(20)
+        p_click = 0.05 + feature / 40 if i < REVERSED_AT else 0.525 - feature / 40
+        yield _example(i, feature, rng.random() < p_click)
+
+
+def test_a_challenger_that_predicts_better_is_promoted_and_its_version_rebuilt_exactly(
+    new_settings, start_worker, produce, reader_for
+) -> None:
+    settings = new_settings(
+        snapshot_key="promotion-test",
+        snapshot_every_examples=1_000,
+        alert_warmup_examples=3_000,
+        responses="*=challenger,promote",
+        challenge_examples=2_000,
+    )
+    start_worker(settings)
+    for example in _reversing_examples(random.Random(12)):
+        produce("examples", b"click", contracts.encode(example), settings)
+
+    def promoted(messages: list[Any]) -> bool:
+        return any(a["kind"] == "promotion" for a in _alerts(messages))
+
+    messages = reader_for(settings).read("alerts", promoted, 120)
+    alerts = [a for a in _alerts(messages) if a["model"] == "click"]
+    kinds = [(a["kind"], a["state"]) for a in alerts]
+    assert promoted(messages), kinds
+    assert kinds.index(("loss_drift", "raised")) < kinds.index(("challenger", "raised"))
+    evidence = next(a for a in alerts if a["kind"] == "promotion")["evidence"]
+    assert evidence["version"] > REVERSED_AT and evidence["examples"] == 2_000, evidence
+    assert evidence["logloss"] < 0.99 * evidence["champion_logloss"], evidence
+
+    # the promotion is in the lineage of every later snapshot; the last is rebuilt exactly
+    total = REVERSED_AT + AFTER
+    assert model_reported("click", total)(
+        reader_for(settings).read("metrics", model_reported("click", total), 60)
+    )
+    seq = asyncio.run(send_command(settings, "snapshot", {"model": "click"}, issued_by="t"))
+    assert asyncio.run(wait_applied(settings, seq, timeout_s=60))
+    records = [r for r in asyncio.run(read_topic(settings, "models")) if r.key == b"click"]
+    newest = max(records, key=lambda r: snapshots.read_metadata(r.value)["version"])
+    meta, last = snapshots.load(newest.value, key=settings.snapshot_key.encode())
+    assert meta["version"] == total
+    assert evidence["version"] in [p.version for p in last.promotions]
+    verdict = asyncio.run(rebuild(settings, "click", total))
+    assert verdict.identical and verdict.examples == total, verdict

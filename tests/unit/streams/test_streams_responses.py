@@ -1,21 +1,27 @@
 """The responses to a model's alerts: a challenger trained on the examples since the change,
-learning alongside its champion and retired after its run; the rollback target (the newest
-snapshot before the change); actions under way as alerts; configuration per model."""
+learning alongside its champion and retired after its run, or promoted if it won (and rebuilt
+exactly from the log and its lineage); the rollback target (the newest snapshot before the
+change); actions under way as alerts; configuration per model."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from streams import responses
+from streams import responses, snapshots
 from streams.app import WorkerContext, create_app
 from streams.emit import Outbox
+from streams.rebuild import fresh_model, model_state, replay
 from streams.serving import Pin
 from streams.settings import Settings, parse_responses
 from tests.unit.streams.fakes import DeliveringProducer, FakeEvent, FakeMessage, click_example
+
+Example = Callable[[int, random.Random], dict[str, Any]]
 
 
 def _example(i: int, rng: random.Random) -> dict[str, Any]:
@@ -23,10 +29,24 @@ def _example(i: int, rng: random.Random) -> dict[str, Any]:
     return click_example(i, {feature: 1.0, 100: 1.0}, float(rng.random() < 0.05 + feature / 40))
 
 
-def _learn(ctx: WorkerContext, first: int, n: int, rng: random.Random) -> None:
+def _reversed(i: int, rng: random.Random) -> dict[str, Any]:
+    """After a change: the features' click propensities reversed."""
+    feature = rng.randrange(20)
+    return click_example(i, {feature: 1.0, 100: 1.0}, float(rng.random() < 0.525 - feature / 40))
+
+
+def _learn(
+    ctx: WorkerContext, first: int, n: int, rng: random.Random, example: Example = _example
+) -> list[tuple[str, int, dict[str, Any]]]:
+    """Learn examples ``first`` to ``first + n`` (offsets of ``examples:0``); returns them as
+    rebuild reads them."""
     outbox = Outbox(DeliveringProducer())
+    rows = []
     for i in range(first, first + n):
-        assert ctx.learner.apply(outbox, FakeEvent(FakeMessage("examples", 0, i)), _example(i, rng))
+        row = ("examples:0", i, example(i, rng))
+        assert ctx.learner.apply(outbox, FakeEvent(FakeMessage("examples", 0, i)), row[2])
+        rows.append(row)
+    return rows
 
 
 def _drift(since_change: int, kind: str = "loss_drift") -> dict[str, Any]:
@@ -71,18 +91,76 @@ def test_a_label_shift_starts_a_challenger_too(ctx) -> None:
     assert (challenger.trained_from, challenger.model.version) == (750, 250)
 
 
-def test_a_challenger_retires_after_its_run(ctx, monkeypatch) -> None:
-    monkeypatch.setattr(responses, "CHALLENGE_EXAMPLES", 200)
+def test_a_challenger_retires_after_its_run_and_without_promote_the_champion_stays() -> None:
+    ctx = create_app(Settings(kafka="127.0.0.1:9", challenge_examples=200))
     rng = random.Random(4)
     _learn(ctx, 0, 500, rng)
+    champion = ctx.models["click"].estimator
     asyncio.run(ctx.responder.respond([_drift(since_change=100)]))
     _learn(ctx, 500, 199, rng)
-    asyncio.run(ctx.responder.respond([]))
     assert "click" in ctx.learner.challengers
-    _learn(ctx, 699, 1, rng)
-    asyncio.run(ctx.responder.respond([]))
+    _learn(ctx, 699, 1, rng, _reversed)  # whatever it shows, not promoted
     assert ctx.learner.challengers == {}
-    assert ctx.responder.in_effect()["challenger", "click"] is None  # the alert clears
+    assert ctx.models["click"].estimator is champion and ctx.models["click"].promotions == []
+    effect = ctx.responder.in_effect()
+    assert effect["challenger", "click"] is None and effect["promotion", "click"] is None
+
+
+def _promoting(challenge_examples: int) -> WorkerContext:
+    return create_app(
+        Settings(
+            kafka="127.0.0.1:9",
+            responses="*=challenger,promote,rollback",
+            challenge_examples=challenge_examples,
+        )
+    )
+
+
+def test_a_challenger_that_predicts_better_is_promoted_with_its_lineage_and_an_alert() -> None:
+    ctx = _promoting(challenge_examples=2_000)
+    rng = random.Random(5)
+    _learn(ctx, 0, 3_000, rng)
+    _learn(ctx, 3_000, 300, rng, _reversed)
+    asyncio.run(ctx.responder.respond([_drift(since_change=300)]))
+    champion = ctx.models["click"].estimator
+    _learn(ctx, 3_300, 1_999, rng, _reversed)
+    assert ctx.models["click"].promotions == []
+    _learn(ctx, 5_299, 1, rng, _reversed)
+    click = ctx.models["click"]
+    (promotion,) = click.promotions
+    assert (promotion.version, promotion.trained_from, promotion.examples) == (5_300, 3_000, 2_000)
+    assert promotion.logloss < 0.99 * promotion.champion_logloss
+    assert click.estimator is not champion and click.version == 5_300
+    assert ctx.learner.challengers == {} and ctx.counters["promotions.click"] == 1
+    assert ctx.responder.in_effect()["promotion", "click"] == dataclasses.asdict(promotion)
+    assert ctx.responder.in_effect()["promotion", "click"] is None  # announced once: clears
+
+
+def test_a_challenger_that_does_not_predict_better_is_not_promoted() -> None:
+    ctx = _promoting(challenge_examples=2_000)
+    rng = random.Random(6)
+    _learn(ctx, 0, 3_000, rng)
+    asyncio.run(ctx.responder.respond([_drift(since_change=300)]))
+    _learn(ctx, 3_000, 2_000, rng)  # nothing changed: the champion knows more
+    assert ctx.learner.challengers == {} and ctx.models["click"].promotions == []
+
+
+def test_a_promoted_model_is_rebuilt_exactly_from_its_examples_and_its_lineage() -> None:
+    ctx = _promoting(challenge_examples=1_000)
+    rng = random.Random(7)
+    rows = _learn(ctx, 0, 2_000, rng)
+    rows += _learn(ctx, 2_000, 400, rng, _reversed)
+    asyncio.run(ctx.responder.respond([_drift(since_change=400)]))
+    rows += _learn(ctx, 2_400, 1_500, rng, _reversed)  # promoted at 3,400, then learns on
+    snapshot = ctx.models["click"]
+    assert [p.version for p in snapshot.promotions] == [3_400]
+    spec = snapshots.spec_of(snapshot)
+    rebuilt = fresh_model("click", spec, n_bits=20)
+    replay(rebuilt, rows, promotions=snapshot.promotions)
+    assert model_state(rebuilt.estimator) == model_state(snapshot.estimator)
+    without = fresh_model("click", spec, n_bits=20)
+    replay(without, rows)  # the log alone is not the promoted model
+    assert model_state(without.estimator) != model_state(snapshot.estimator)
 
 
 def test_no_challenger_where_the_model_is_configured_for_alerts_only() -> None:
