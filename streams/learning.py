@@ -71,7 +71,9 @@ class Learner:
         self._positions: set[str] | None = None  # the examples partitions assigned here
         self._recent: dict[str, collections.deque[dict[str, Any]]] = {}  # scored models
         self.challengers: dict[str, Challenger] = {}
-        #: promotions made since the responder last announced them (as alerts)
+        #: challengers retired, and promotions made, since the responder last announced them
+        #: (as alerts: a challenger may start and retire between two reports)
+        self.retired: dict[str, Challenger] = {}
         self.promoted: dict[str, Promotion] = {}
         if not self._key:
             log.warning("no ADSTREAM_SNAPSHOT_KEY: no snapshots, no recovery after a crash")
@@ -154,7 +156,7 @@ class Learner:
         """Retire a challenger after its run; where the ``promote`` response is on and it won,
         its estimator replaces the champion's. This happens between two examples, before any
         snapshot of this version: every snapshot of a version has the same lineage."""
-        del self.challengers[name]
+        self.retired[name] = self.challengers.pop(name)
         if not (self._ctx.responder.enabled(name, "promote") and challenger.wins()):
             log.warning("challenger of %s retired: %s", name, challenger.report())
             return

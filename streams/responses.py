@@ -64,14 +64,14 @@ class Responder:
 
     def in_effect(self) -> dict[AlertKey, Evidence | None]:
         """The actions under way, as alert conditions (``None``: checked, not under way) of
-        each scored model this worker learns; a promotion made since the last call is one,
-        once."""
+        each scored model this worker learns. A challenger retired, or a promotion made,
+        since the last call is one, once: every challenger is an alert, however short."""
         ctx = self._ctx
         actions: dict[AlertKey, Evidence | None] = {}
         for name in ctx.models:
             if not ctx.learner.learns(name):
                 continue
-            challenger = ctx.learner.challengers.get(name)
+            challenger = ctx.learner.challengers.get(name) or ctx.learner.retired.pop(name, None)
             actions["challenger", name] = challenger.report() if challenger else None
             promotion = ctx.learner.promoted.pop(name, None)
             actions["promotion", name] = dataclasses.asdict(promotion) if promotion else None

@@ -15,10 +15,9 @@ import pytest
 
 from streams import contracts, snapshots
 from streams.control import send_command, wait_applied
-from streams.observe import read_topic
 from streams.rebuild import rebuild
 from streams.responses import AUTO_ROLLBACK
-from tests.integration.conditions import model_reported
+from tests.integration.conditions import model_reported, snapshot_at
 
 pytestmark = pytest.mark.broker
 
@@ -117,13 +116,14 @@ REVERSED_AT, AFTER = 6_000, 6_000
 
 
 def _reversing_examples(rng: random.Random) -> Iterator[dict[str, Any]]:
-    """Click examples whose features' click propensities reverse at ``REVERSED_AT`` (the
-    click rate stays the same): the model is confidently wrong, its loss drifts, and a model
-    trained since the change predicts better than one that must unlearn."""
+    """Click examples of two kinds of feature, clicked 3 % and 50 % of the time, which swap at
+    ``REVERSED_AT`` (the click rate stays the same): the model is confidently wrong, its loss
+    drifts (about 600 examples in, offline), and a model trained since the change predicts
+    better than one that must unlearn (FTRL's steps shrink with what a feature has seen)."""
     for i in range(REVERSED_AT + AFTER):
         feature = rng.randrange(20)
-        p_click = 0.05 + feature / 40 if i < REVERSED_AT else 0.525 - feature / 40
-        yield _example(i, feature, rng.random() < p_click)
+        likely = (feature >= 10) == (i < REVERSED_AT)
+        yield _example(i, feature, rng.random() < (0.5 if likely else 0.03))
 
 
 def test_a_challenger_that_predicts_better_is_promoted_and_its_version_rebuilt_exactly(
@@ -159,9 +159,13 @@ def test_a_challenger_that_predicts_better_is_promoted_and_its_version_rebuilt_e
     )
     seq = asyncio.run(send_command(settings, "snapshot", {"model": "click"}, issued_by="t"))
     assert asyncio.run(wait_applied(settings, seq, timeout_s=60))
-    records = [r for r in asyncio.run(read_topic(settings, "models")) if r.key == b"click"]
-    newest = max(records, key=lambda r: snapshots.read_metadata(r.value)["version"])
-    meta, last = snapshots.load(newest.value, key=settings.snapshot_key.encode())
+    written = reader_for(settings).read("models", snapshot_at("click", total), 60)
+    assert snapshot_at("click", total)(written), "no snapshot of the final version"
+    newest = max(
+        (m for m in written if m.key() == b"click"),
+        key=lambda m: snapshots.read_metadata(m.value())["version"],
+    )
+    meta, last = snapshots.load(newest.value(), key=settings.snapshot_key.encode())
     assert meta["version"] == total
     assert evidence["version"] in [p.version for p in last.promotions]
     verdict = asyncio.run(rebuild(settings, "click", total))

@@ -102,8 +102,10 @@ def test_a_challenger_retires_after_its_run_and_without_promote_the_champion_sta
     _learn(ctx, 699, 1, rng, _reversed)  # whatever it shows, not promoted
     assert ctx.learner.challengers == {}
     assert ctx.models["click"].estimator is champion and ctx.models["click"].promotions == []
-    effect = ctx.responder.in_effect()
-    assert effect["challenger", "click"] is None and effect["promotion", "click"] is None
+    effect = ctx.responder.in_effect()  # retired since the last report: its final figures
+    assert effect["challenger", "click"]["examples"] == 200
+    assert effect["promotion", "click"] is None
+    assert ctx.responder.in_effect()["challenger", "click"] is None  # then the alert clears
 
 
 def _promoting(challenge_examples: int) -> WorkerContext:
