@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from streams import contracts, snapshots
 from streams.control import send_command, wait_applied
 from streams.rebuild import rebuild
 from streams.responses import AUTO_ROLLBACK
+from streams.settings import Settings
 from tests.integration.conditions import model_reported, snapshot_at
 
 pytestmark = pytest.mark.broker
@@ -50,6 +51,23 @@ def _examples(rng: random.Random) -> Iterator[dict[str, Any]]:
         yield _example(i, feature, rng.random() < p_click)
 
 
+@pytest.fixture
+def learning(new_settings, start_worker, produce) -> Callable[..., Settings]:
+    """Starts a worker that snapshots every 1,000 examples, fed ``examples`` of the click
+    model, with the settings given; returns them."""
+
+    def start(examples: Iterable[dict[str, Any]], **overrides: Any) -> Settings:
+        settings = new_settings(
+            snapshot_key="responses-test", snapshot_every_examples=1_000, **overrides
+        )
+        start_worker(settings)
+        for example in examples:
+            produce("examples", b"click", contracts.encode(example), settings)
+        return settings
+
+    return start
+
+
 def _alerts(messages: list[Any]) -> list[dict[str, Any]]:
     return [contracts.decode_map(m.value()) for m in messages]
 
@@ -65,16 +83,9 @@ def _cycle_done(kind: str):
 
 
 def test_a_calibration_break_rolls_back_and_forward_and_a_drift_starts_a_challenger(
-    new_settings, start_worker, produce, reader_for
+    learning, reader_for
 ) -> None:
-    settings = new_settings(
-        snapshot_key="responses-test",
-        snapshot_every_examples=1_000,
-        alert_warmup_examples=4_000,
-    )
-    start_worker(settings)
-    for example in _examples(random.Random(11)):
-        produce("examples", b"click", contracts.encode(example), settings)
+    settings = learning(_examples(random.Random(11)), alert_warmup_examples=4_000)
 
     messages = reader_for(settings).read("alerts", _cycle_done("rollback"), 120)
     alerts = [a for a in _alerts(messages) if a["model"] == "click"]
@@ -127,18 +138,14 @@ def _reversing_examples(rng: random.Random) -> Iterator[dict[str, Any]]:
 
 
 def test_a_challenger_that_predicts_better_is_promoted_and_its_version_rebuilt_exactly(
-    new_settings, start_worker, produce, reader_for
+    learning, reader_for
 ) -> None:
-    settings = new_settings(
-        snapshot_key="promotion-test",
-        snapshot_every_examples=1_000,
+    settings = learning(
+        _reversing_examples(random.Random(12)),
         alert_warmup_examples=3_000,
         responses="*=challenger,promote",
         challenge_examples=2_000,
     )
-    start_worker(settings)
-    for example in _reversing_examples(random.Random(12)):
-        produce("examples", b"click", contracts.encode(example), settings)
 
     def promoted(messages: list[Any]) -> bool:
         return any(a["kind"] == "promotion" for a in _alerts(messages))
