@@ -36,7 +36,8 @@ class ModelHealth:
     wall time, its label delay and its slices (``{"device": "mobile", ...}``).
 
     - ``recent``: log loss, normalized entropy, calibration (weighted mean prediction over
-      weighted observed rate), base rate over the last ``window`` examples.
+      weighted observed rate), base rate over the last ``window`` examples, and the
+      ``population`` they stand for (their total weight).
     - ``calibration`` and ``calibration_by_slice``: the same ratio since the start, overall
       and per slice value (``device=mobile``); at most ``max_slices`` slice values, the rest
       in ``<name>=other``.
@@ -230,6 +231,7 @@ class ModelHealth:
             "base_rate": rate,
             "mean_p": _ratio(wp, weight),
             "positives": wy,
+            "population": weight,  # the examples the window stands for (1/w per kept negative)
         }
 
     def recent_auc(self) -> float:
