@@ -23,6 +23,7 @@ from typing import Any
 
 from streams import contracts, snapshots
 from streams.category import CATEGORY, CategoryModel
+from streams.challenger import Challenger
 from streams.learning import learn_example
 from streams.ledger import Ledger
 from streams.models import Promotion, default_models
@@ -105,10 +106,8 @@ def replay(
             getattr(model, change.cmd)(change.path, seq=change.seq, at_ms=change.applied_at_ms)
         while to_promote and to_promote[0].version <= model.n_learned:
             promotion = to_promote.pop(0)
-            challenger = model.untrained_copy()
-            for example in learned[promotion.trained_from : promotion.version]:
-                challenger.learn_example(example)
-            model.promote(challenger.estimator, promotion)
+            recent = learned[promotion.trained_from : promotion.version]
+            model.promote(Challenger.start(model, recent).model.estimator, promotion)
 
     for position, offset, example in examples:
         apply_due()
