@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import numpy as np
 from river import base
 
+from learners.progressive import predict_then_learn
 from learners.sparse import SparseRows, predict_proba_rows
 
 __all__ = ["NegativeDownsampled", "recalibrate"]
@@ -96,6 +97,10 @@ class NegativeDownsampled(base.Wrapper, base.Classifier):
 
     def learn_one(self, x: Mapping[Any, float], y: bool, w: float = 1.0, **kwargs: Any) -> None:
         self.classifier.learn_one(x, y, w, **kwargs)
+
+    def predict_learn_one(self, x: Mapping[Any, float], y: bool, w: float = 1.0) -> float:
+        """The population probability of ``x``, then the classifier learns ``(x, y)``."""
+        return recalibrate(predict_then_learn(self.classifier, x, y, w), self.rate)
 
     def predict_proba_one(self, x: Mapping[Any, float], **kwargs: Any) -> dict[bool, float]:
         q = recalibrate(self.classifier.predict_proba_one(x, **kwargs)[True], self.rate)

@@ -175,10 +175,10 @@ class FTRLLogisticRegression(base.Classifier):
             z = z_of.get(i)
             if z is None:
                 margin += 0.0 * v  # keeps NaN/inf visible to the check below
-            elif z > l1:
-                margin += v * (l1 - z) / ((beta + math.sqrt(n_of[i])) / alpha + l2)
+            elif z > l1:  # the weight times v, computed as learning computes it
+                margin += (l1 - z) / ((beta + math.sqrt(n_of[i])) / alpha + l2) * v
             elif z < -l1:
-                margin += v * (-l1 - z) / ((beta + math.sqrt(n_of[i])) / alpha + l2)
+                margin += (-l1 - z) / ((beta + math.sqrt(n_of[i])) / alpha + l2) * v
             else:
                 margin += 0.0 * v
         p = _sigmoid(margin, x)
@@ -226,7 +226,13 @@ class FTRLLogisticRegression(base.Classifier):
         return np.fromiter(ints, dtype=np.int64, count=len(ints)), weights
 
     def learn_one(self, x: Mapping[Hashable, float], y: Any, w: float = 1.0) -> None:
-        """Update on one example; ``w > 0`` is an importance weight that scales the gradient.
+        """Update on one example (:meth:`predict_learn_one`, the prediction dropped)."""
+        self.predict_learn_one(x, y, w)
+
+    def predict_learn_one(self, x: Mapping[Hashable, float], y: Any, w: float = 1.0) -> float:
+        """``predict_proba_one(x)[True]``, then the update on ``(x, y)``, in one pass over
+        ``x`` (the update needs that very prediction); returns the prediction. ``w > 0`` is an
+        importance weight that scales the gradient.
 
         ``y`` is a bool (a click) or a soft target in [0, 1] (a rating); the gradient of the
         logistic cross-entropy is ``(p - y) * w * x`` in both cases.
@@ -241,6 +247,11 @@ class FTRLLogisticRegression(base.Classifier):
             finite positive number, if ``x`` has a non-finite value, or if the update would
             overflow.
 
+        >>> model = FTRLLogisticRegression()
+        >>> model.learn_one({"bias": 1.0, 7: 1.0}, True)
+        >>> before = model.predict_proba_one({"bias": 1.0, 7: 0.5})[True]
+        >>> model.predict_learn_one({"bias": 1.0, 7: 0.5}, False) == before
+        True
         """
         target = float(y) if y is True or y is False else _soft_target(y)
         if not (w > 0 and math.isfinite(w)):
@@ -261,7 +272,8 @@ class FTRLLogisticRegression(base.Classifier):
                 wi = 0.0
             margin += wi * v
             active.append((i, v, wi, z, n))
-        residual = (_sigmoid(margin, x) - target) * w
+        p = _sigmoid(margin, x)
+        residual = (p - target) * w
         updates = []
         for i, v, wi, z, n in active:
             g = residual * v
@@ -276,6 +288,7 @@ class FTRLLogisticRegression(base.Classifier):
         if self._copy is not None:
             self._stale.update(x)
         self._n_learned += 1
+        return p
 
 
 def _soft_target(y: Any) -> float:

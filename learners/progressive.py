@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-__all__ = ["ProgressiveMetrics", "binary_entropy", "log_loss", "ordered_auc"]
+__all__ = ["ProgressiveMetrics", "binary_entropy", "log_loss", "ordered_auc", "predict_then_learn"]
 
 _EPS = 1e-15  # probabilities are clipped to [_EPS, 1 - _EPS] for the log loss (as River does)
+
+
+def predict_then_learn(model: Any, x: Mapping[Any, float], y: Any, w: float = 1.0) -> float:
+    """The positive-class probability ``model`` gives ``x``, then ``model.learn_one(x, y, w)``:
+    in one call if the model has ``predict_learn_one`` (the FTRL models: one pass over ``x``).
+    Returns the prediction.
+
+    >>> from river.linear_model import LogisticRegression
+    >>> model = LogisticRegression()
+    >>> predict_then_learn(model, {1: 1.0}, True), model.predict_proba_one({1: 1.0})[True] > 0.5
+    (0.5, True)
+    """
+    predict_learn = getattr(model, "predict_learn_one", None)
+    if predict_learn is not None:
+        return predict_learn(x, y, w)
+    p = model.predict_proba_one(x)[True]
+    model.learn_one(x, y, w)
+    return p
 
 
 def log_loss(y: float, p: float) -> float:

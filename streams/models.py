@@ -15,6 +15,7 @@ from river import base
 
 from learners import FTRLLogisticRegression, ProgressiveMetrics, ProgressiveQuality
 from learners.downsampled import NegativeDownsampled
+from learners.progressive import predict_then_learn
 from learners.sparse import SparseRows, predict_proba_rows
 
 __all__ = [
@@ -110,9 +111,8 @@ class LiveModel:
         """Predict, record the metrics, then learn; returns the prediction made before learning
         (for the population: a down-sampled model's is recalibrated)."""
         y = label >= 0.5 if self.binary else label
-        p = self.estimator.predict_proba_one(x)[True]
         population_w, learn_w = self.weights(label, w, sampling_rate)
-        self.estimator.learn_one(x, y, learn_w)
+        p = predict_then_learn(self.estimator, x, y, learn_w)
         self.metrics.update(y, p, population_w)
         self.n_learned += 1
         return p
