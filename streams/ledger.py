@@ -31,6 +31,7 @@ True
 from __future__ import annotations
 
 import array
+import collections
 import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping
@@ -68,7 +69,10 @@ class Ledger:
     digest: int = 0
     n_learned: int = 0
     capacity: int = 20_000  # recent ids remembered
-    recent: dict[int, None] = dataclasses.field(default_factory=dict)  # id hashes, oldest first
+    #: id hashes, oldest first (ordered: dropping the oldest of a plain dict scans its holes)
+    recent: collections.OrderedDict[int, None] = dataclasses.field(
+        default_factory=collections.OrderedDict
+    )
 
     def admit(self, position: str, offset: int, example: Mapping[str, Any]) -> str | None:
         """Record the (decoded) example at ``position``/``offset`` as handled: ``None`` if it
@@ -94,7 +98,7 @@ class Ledger:
         self.n_learned += 1
         self.recent[hashed] = None
         if len(self.recent) > self.capacity:
-            del self.recent[next(iter(self.recent))]
+            self.recent.popitem(last=False)
 
     def to_meta(self) -> dict[str, Any]:
         """The snapshot metadata fields that carry this ledger."""
@@ -114,5 +118,5 @@ class Ledger:
             origins=dict(meta.get("origins", {})),
             digest=int(meta.get("ids_digest", 0)),
             n_learned=int(meta.get("n_examples", 0)),
-            recent=dict.fromkeys(array.array("Q", meta.get("recent_ids", b""))),
+            recent=collections.OrderedDict.fromkeys(array.array("Q", meta.get("recent_ids", b""))),
         )
