@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Annotated, Any, Literal
 
 import msgpack
@@ -531,6 +531,16 @@ def decode_click(data: bytes) -> dict[str, Any]:
     return event
 
 
+_INT = frozenset({int})  # exact types: a bool is not a number here
+_NUMBER = frozenset({int, float})
+
+
+def _all_finite(numbers: Collection[float]) -> bool:
+    """Whether no number is NaN or infinite: their sum is finite (one C loop), or, when it is
+    not, each of them (finite numbers can sum past the largest float)."""
+    return math.isfinite(sum(numbers)) or all(map(math.isfinite, numbers))
+
+
 def decode_example(data: bytes) -> dict[str, Any]:
     """Decode and validate a labelled example; features must be finite numbers."""
     event = decode_map(data)
@@ -539,9 +549,13 @@ def decode_example(data: bytes) -> dict[str, Any]:
     features = _field(event, "features")
     if type(features) is not dict or len(features) > MAX_FEATURES:
         raise _fail(f"wrong type: features must be a map of at most {MAX_FEATURES} entries")
-    for key, value in features.items():
-        if type(key) is not int or type(value) not in (int, float) or not math.isfinite(value):
-            raise _fail("wrong type: features must map integer keys to finite numbers")
+    values = features.values()
+    if not (
+        _INT.issuperset(map(type, features))
+        and _NUMBER.issuperset(map(type, values))
+        and _all_finite(values)
+    ):
+        raise _fail("wrong type: features must map integer keys to finite numbers")
     if not is_category_path(event.get("label")):  # a category label, or a click label below
         _number(event, "label", 0.0, 1.0)
     _number(event, "weight", 1e-9, 1e9)
