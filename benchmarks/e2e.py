@@ -51,7 +51,6 @@ from learners.errors import AdstreamError
 from producers.world import World
 from streams import contracts
 from streams.agents.serve import predict_many
-from streams.app import MAX_MESSAGE_BYTES
 from streams.broker import broker_for, create_topics, fit_fetch_wait
 from streams.category import CATEGORY
 from streams.emit import now_ms
@@ -60,7 +59,7 @@ from streams.models import CLICK, QUALITY
 from streams.observe import assigned_from_start, consumer_options, wait_until_serving
 from streams.process import WorkerProcess
 from streams.settings import Settings
-from streams.topics import topic_specs
+from streams.topics import MAX_MESSAGE_BYTES, topic_specs
 
 __all__ = [
     "E2EOptions",

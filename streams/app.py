@@ -7,6 +7,7 @@ only route, call learners and emit; everything they share lives in one :class:`W
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import socket
@@ -30,12 +31,10 @@ from streams.models import ModelRegistry, default_models
 from streams.responses import Responder
 from streams.serving import Serving
 from streams.settings import Settings
-from streams.topics import topic_specs
+from streams.topics import MAX_MESSAGE_BYTES, topic_specs
 from streams.transport import fetch_wait_transport
 
 __all__ = ["AdstreamApp", "WorkerContext", "create_app"]
-
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # snapshots are large; Tansu accepts 16 MB messages
 
 
 class AdstreamApp(faust.App):
@@ -68,6 +67,8 @@ class WorkerContext:
     counters: Counters
     dead_letters: DeadLetters
     weights: Weights = ENGAGEMENT_ONLY
+    #: set to report now rather than at the next ``metrics_interval_s`` tick
+    report_requested: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     learner: Learner = dataclasses.field(init=False)
     serving: Serving = dataclasses.field(init=False)
     follower: ModelFollower = dataclasses.field(init=False)
@@ -127,7 +128,7 @@ def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> Wo
         producer_linger_ms=1,
         topic_allow_declare=False,
         topic_disable_leader=True,
-        stream_wait_empty=False,  # learn and join hold events until their effect is durable
+        stream_wait_empty=False,  # the join holds events until their effect is durable
         web_enabled=False,
         autodiscover=False,
         datadir=Path(tempfile.gettempdir()) / f"{settings.group_id}-data",  # not the cwd
@@ -163,4 +164,6 @@ def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> Wo
     for module in (*(agents[name] for name in sorted(roles)), report, control):
         module.register(ctx)
     app.task(ctx.follower.run)
+    if not app.agents:  # a learner alone reads with a loop of its own: no Faust consumer
+        app.boot_strategy = app.BootStrategy(app, enable_kafka_consumer=False)
     return ctx

@@ -1,20 +1,21 @@
-"""Exactly-once learning for one worker: apply each example once, snapshot, acknowledge, restore.
+"""Exactly-once learning for one worker: apply each example once, snapshot, commit, restore.
 
 An example's effect is durable only once a snapshot that contains it is on ``models``. So the
-learner holds every example it handles unacknowledged (Faust commits only acknowledged offsets)
-until a snapshot of its model has been delivered, then acknowledges them all. After a crash,
-Faust re-delivers from the committed offset, which is never past the snapshot: the restored
-learner loads the latest snapshot of each model (:meth:`Learner.restore`, before any agent
-starts), skips the examples its ledger says it has applied (``replayed``: at or below the
-snapshot's offsets; ``duplicate``: a label the join emitted again) and learns the rest, so the
-recovered model is the one that never crashed.
+learner keeps, per model and ``examples`` partition, the first offset it handled since the
+model's last snapshot (:meth:`Learner.unsaved`), and the learning loop commits no partition
+past it: a snapshot's examples are committed once it has been delivered. After a crash, reading
+starts again from the committed offset, which is never past the snapshot: the restored learner
+loads the latest snapshot of each model (:meth:`Learner.restore`, before any agent starts),
+skips the examples its ledger says it has applied (``replayed``: at or below the snapshot's
+offsets; ``duplicate``: a label the join emitted again) and learns the rest, so the recovered
+model is the one that never crashed.
 
 Snapshots are written every ``snapshot_every_examples`` examples of a model (checked per
 example, so versions do not depend on batching), when a model's news is older than
 ``snapshot_every_s``, and on the ``snapshot`` control command. Only a worker that has learned a
 model snapshots it. Without ``ADSTREAM_SNAPSHOT_KEY`` nothing is written or restored, and
-examples are acknowledged at once (at-least-once: a crash then loses what was learned since the
-start).
+examples are committed as soon as they are read (at-least-once: a crash then loses what was
+learned since the start).
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
 from streams import snapshots
 from streams.category import CategoryModel
 from streams.challenger import Challenger
-from streams.emit import Outbox, now_ms
+from streams.emit import Sink, now_ms
 from streams.ledger import Ledger
 from streams.models import LiveModel, Promotion
 from streams.snapshotting import latest_snapshots
@@ -43,8 +44,12 @@ log = logging.getLogger(__name__)
 RECENT_EXAMPLES = 5_000  # the examples per scored model a challenger can be trained from
 
 
-def _position(event: Any) -> str:
-    return f"{event.message.topic}:{event.message.partition}"
+Unsaved = dict[str, int]  # examples partition ("topic:partition") -> the first offset unsaved
+
+
+def _merge_first(into: Unsaved, other: Unsaved) -> None:
+    for position, offset in other.items():
+        into[position] = min(offset, into.get(position, offset))
 
 
 def learn_example(model: LiveModel | CategoryModel, example: dict[str, Any]) -> Any:
@@ -56,7 +61,8 @@ def learn_example(model: LiveModel | CategoryModel, example: dict[str, Any]) -> 
 
 
 class Learner:
-    """The models one worker learns, their ledgers, the events held until a snapshot."""
+    """The models one worker learns, their ledgers, and where each model's last snapshot ends
+    in its input."""
 
     def __init__(self, ctx: WorkerContext) -> None:
         self._ctx = ctx
@@ -64,7 +70,10 @@ class Learner:
         self._topic = ctx.topic_name("models")
         self._ledgers: dict[str, Ledger] = {}
         self._written: dict[str, dict[str, int]] = {}  # model -> offsets of its last snapshot
-        self._held: dict[str, list[Any]] = {}  # model -> Faust events awaiting a snapshot
+        self._unsaved: dict[str, Unsaved] = {}  # model -> examples since its last snapshot
+        #: model -> (what its snapshot in flight saves, the offsets of the one before): until
+        #: the learning loop confirms the delivery (:meth:`delivered`)
+        self._sending: dict[str, tuple[Unsaved, dict[str, int]]] = {}
         self._last: dict[str, tuple[int, float]] = {}  # model -> (version, monotonic time)
         self._requested: set[str] = set()
         self._started = time.monotonic()
@@ -100,16 +109,15 @@ class Learner:
 
     # ------------------------------------------------------------------ learning
 
-    def apply(self, outbox: Outbox, event: Any, example: dict[str, Any]) -> bool:
-        """Learn one decoded example unless the ledger has it; ``False`` if no model of this
-        worker can learn it (unknown model, or a label of the wrong kind)."""
+    def apply(self, out: Sink, position: str, offset: int, example: dict[str, Any]) -> bool:
+        """Learn one decoded example, read at ``offset`` of ``position`` (``topic:partition``),
+        unless the ledger has it; ``False`` if no model of this worker can learn it (unknown
+        model, or a label of the wrong kind). A snapshot that falls due goes to ``out``."""
         name, label = example["model"], example["label"]
         model = self._model(name)
         if model is None or isinstance(model, CategoryModel) != isinstance(label, str):
             return False
-        message = event.message
-        position = f"{message.topic}:{message.partition}"
-        verdict = self.ledger(name).admit(position, message.offset, example)
+        verdict = self.ledger(name).admit(position, offset, example)
         if verdict is None:
             p = learn_example(model, example)
             self._ctx.counters[f"learned.{name}"] += 1
@@ -119,10 +127,11 @@ class Learner:
                 self._ctx.health.observe_guess(name, example, p, time.time())
         else:
             self._ctx.counters[f"{verdict}.{name}"] += 1
-        self._hold(name, event, position, message.offset)
+        if self._key and offset > self._written.get(name, {}).get(position, -1):
+            self._unsaved.setdefault(name, {}).setdefault(position, offset)
         version = self._last.get(name, (0, 0.0))[0]
         if self._key and model.n_learned - version >= self._ctx.settings.snapshot_every_examples:
-            self._write(outbox, name, model)
+            self._write(out, name, model)
         return True
 
     def _watch(self, name: str, model: LiveModel, example: dict[str, Any], p: float) -> None:
@@ -167,18 +176,12 @@ class Learner:
         self._ctx.counters[f"promotions.{name}"] += 1
         log.warning("challenger of %s promoted: %s", name, promotion)
 
-    def _hold(self, name: str, event: Any, position: str, offset: int) -> None:
-        """Keep the event unacknowledged until a snapshot contains it (if one does not yet)."""
-        if self._key and offset > self._written.get(name, {}).get(position, -1):
-            event.message.incref()  # the agent's own ack then leaves it unacknowledged
-            self._held.setdefault(name, []).append(event)
-
     # ------------------------------------------------------------------ snapshots
 
     def request(self, name: str) -> None:
         self._requested.add(name)
 
-    def write_due(self, outbox: Outbox) -> None:
+    def write_due(self, out: Sink) -> None:
         """Snapshot the models requested, and those with news older than ``snapshot_every_s``."""
         if not self._key:
             return
@@ -187,11 +190,11 @@ class Learner:
             if name not in self._ledgers:
                 continue  # another worker learns it
             version, at = self._last.get(name, (0, self._started))
-            news = model.n_learned > version or bool(self._held.get(name))  # skips count too
+            news = model.n_learned > version or bool(self._unsaved.get(name))  # skips count too
             if name in self._requested or (news and time.monotonic() - at >= every_s):
-                self._write(outbox, name, model)
+                self._write(out, name, model)
 
-    def _write(self, outbox: Outbox, name: str, model: Any) -> None:
+    def _write(self, out: Sink, name: str, model: Any) -> None:
         started = time.perf_counter()
         parent = self._last.get(name, (0, 0.0))[0]
         ledger = self.ledger(name)
@@ -206,8 +209,13 @@ class Learner:
             worker=self._ctx.worker_id,
             **ledger.to_meta(),
         )
-        outbox.add(self._topic, name, raw)
-        outbox.ack_after(self._held.pop(name, []))
+        out.add(self._topic, name, raw)
+        saved = self._unsaved.pop(name, {})
+        written_before = self._written.get(name, {})
+        if name in self._sending:  # the one before is not confirmed yet: this one saves it too
+            earlier, written_before = self._sending[name]
+            _merge_first(saved, earlier)
+        self._sending[name] = (saved, written_before)
         self._written[name] = dict(ledger.offsets)
         self._last[name] = (model.version, time.monotonic())
         self._requested.discard(name)
@@ -215,6 +223,29 @@ class Learner:
         counters[f"snapshots.{name}"] += 1
         counters[f"snapshot_bytes.{name}"] = len(raw)
         counters[f"snapshot_us.{name}"] = int((time.perf_counter() - started) * 1e6)
+
+    def delivered(self) -> None:
+        """Every snapshot written so far is on ``models``: its examples are saved."""
+        self._sending.clear()
+
+    def undelivered(self) -> None:
+        """The snapshots written since the last :meth:`delivered` may not be on ``models``:
+        their examples are unsaved again, and each model is snapshotted anew when next due."""
+        for name, (saved, written_before) in self._sending.items():
+            _merge_first(self._unsaved.setdefault(name, {}), saved)
+            self._written[name] = written_before
+            self.request(name)
+        self._sending.clear()
+
+    def unsaved(self) -> Unsaved:
+        """Per ``examples`` partition, the first offset that some model handled and no
+        delivered snapshot holds yet: committing past it could lose an example."""
+        first: Unsaved = {}
+        for unsaved in self._unsaved.values():
+            _merge_first(first, unsaved)
+        for saved, _ in self._sending.values():
+            _merge_first(first, saved)
+        return first
 
     def seconds_since_snapshot(self) -> dict[str, float]:
         """Per model this worker learns: seconds since its last snapshot (or since start)."""
@@ -240,7 +271,8 @@ class Learner:
             self._ledgers[name] = ledger
             self._written[name] = dict(ledger.offsets)
             self._last[name] = (meta["version"], time.monotonic())
-            self._held.pop(name, None)  # not ours to acknowledge: Faust delivers them again
+            self._unsaved.pop(name, None)  # read again from the committed offsets
+            self._sending.pop(name, None)
             self._recent.pop(name, None)  # a restored model's recent past is unknown here
             self.challengers.pop(name, None)
             self._ctx.counters[f"restored.{name}"] = meta["version"]
@@ -264,10 +296,11 @@ class Learner:
                 ]
             )
 
-    def on_revoked(self, positions: set[str]) -> None:
-        """``examples`` partitions no longer ours: their events are not ours to acknowledge."""
-        for name, held in self._held.items():
-            self._held[name] = [event for event in held if _position(event) not in positions]
+    def on_revoked(self, positions: Iterable[str]) -> None:
+        """``examples`` partitions no longer ours: what was read there is not ours to save."""
+        for unsaved in (*self._unsaved.values(), *(saved for saved, _ in self._sending.values())):
+            for position in positions:
+                unsaved.pop(position, None)
 
     def _install(self, name: str, model: Any) -> bool:
         ctx = self._ctx

@@ -1,4 +1,4 @@
-"""librdkafka clients (confluent-kafka) for the serving loop, awaited from asyncio.
+"""librdkafka clients (confluent-kafka) for the serving and learning loops, awaited from asyncio.
 
 aiokafka encodes and decodes the Kafka protocol in Python on the event loop's thread: about
 40 µs per prediction sent and 10 µs per query fetched in a busy serving worker here, a third
@@ -17,15 +17,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import confluent_kafka
 
 from learners.errors import AdstreamError
 from streams.settings import Settings
+from streams.topics import MAX_MESSAGE_BYTES
 
-__all__ = ["BatchConsumer", "BatchProducer", "DeliveryFailed", "client_config"]
+__all__ = ["BatchConsumer", "BatchProducer", "DeliveryFailed", "Partitions", "client_config"]
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,16 @@ def client_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
+Partitions = list[tuple[str, int]]  # (topic, partition)
+Positions = dict[tuple[str, int], int]  # (topic, partition) -> the next offset to read
+
+
 def _position(topic: str, partition: int, offset: int) -> confluent_kafka.TopicPartition:
     return confluent_kafka.TopicPartition(topic, partition, offset)
+
+
+def _partitions(partitions: list[confluent_kafka.TopicPartition]) -> Partitions:
+    return [(tp.topic, tp.partition) for tp in partitions]
 
 
 class _Blocking:
@@ -72,9 +81,24 @@ class _Blocking:
 
 
 class BatchConsumer:
-    """A group consumer of one topic that returns whatever a fetch brought, up to a batch."""
+    """A group consumer of one topic that returns whatever a fetch brought, up to a batch.
 
-    def __init__(self, settings: Settings, topic: str, group_id: str) -> None:
+    A group rebalance can be followed with two coroutines, run on the event loop while the
+    client waits for them (librdkafka calls them during a fetch, never during a batch's work):
+    ``on_assign`` with every partition now assigned, before any of their records is returned;
+    ``on_revoke`` with the partitions taken away, before another member can read them. What
+    ``on_revoke`` returns is committed then, synchronously.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        topic: str,
+        group_id: str,
+        *,
+        on_assign: Callable[[Partitions], Coroutine[Any, Any, None]] | None = None,
+        on_revoke: Callable[[Partitions], Coroutine[Any, Any, Positions]] | None = None,
+    ) -> None:
         self._consumer = confluent_kafka.Consumer(
             client_config(settings)
             | {
@@ -87,8 +111,26 @@ class BatchConsumer:
                 "logger": log,
             }
         )
-        self._consumer.subscribe([topic])
+        self._loop = asyncio.get_running_loop()
+        self._on_assign, self._on_revoke = on_assign, on_revoke
+        self._consumer.subscribe(
+            [topic], on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._revoked
+        )
         self._call = _Blocking("adstream-consumer")
+
+    def _on_loop(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+        """Run a coroutine on the event loop from the client's thread, and wait for it."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def _assigned(self, consumer: Any, partitions: list[confluent_kafka.TopicPartition]) -> None:
+        if self._on_assign is not None:
+            self._on_loop(self._on_assign(_partitions(partitions)))
+
+    def _revoked(self, consumer: Any, partitions: list[confluent_kafka.TopicPartition]) -> None:
+        if self._on_revoke is not None:
+            positions = self._on_loop(self._on_revoke(_partitions(partitions)))
+            if positions:
+                self._commit([_position(t, p, o) for (t, p), o in positions.items()], True)
 
     async def next_batch(self, max_records: int, wait_s: float) -> list[Any]:
         """The messages on hand, up to ``max_records``; when none are, waits up to ``wait_s``
@@ -121,7 +163,7 @@ class BatchConsumer:
         for (topic, partition), offset in first.items():
             await self._call(self._consumer.seek, _position(topic, partition, offset))
 
-    async def commit(self, positions: dict[tuple[str, int], int], *, wait: bool = False) -> None:
+    async def commit(self, positions: Positions, *, wait: bool = False) -> None:
         """Commit the next offset to read of each (topic, partition); a commit lost to a
         rebalance only means those records are read again."""
         offsets = [_position(t, p, o) for (t, p), o in positions.items()]
@@ -149,6 +191,7 @@ class BatchProducer:
             client_config(settings)
             | {
                 "linger.ms": 1,
+                "message.max.bytes": MAX_MESSAGE_BYTES,  # snapshots
                 "enable.idempotence": False,
                 "partitioner": "murmur2_random",  # Java's: keys land where aiokafka puts them
                 "delivery.report.only.error": True,

@@ -6,7 +6,9 @@ import dataclasses
 
 from streams.settings import Settings
 
-__all__ = ["TRAFFIC_TOPICS", "TopicSpec", "topic_specs"]
+__all__ = ["MAX_MESSAGE_BYTES", "TRAFFIC_TOPICS", "TopicSpec", "topic_specs"]
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # snapshots are large; Tansu accepts 16 MB messages
 
 #: Topics whose partition count scales with traffic (``Settings.partitions``).
 TRAFFIC_TOPICS = (

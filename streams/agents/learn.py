@@ -1,56 +1,146 @@
 """learn: examples -> live models, exactly once (:class:`streams.learning.Learner`). Every
 example is predicted before it is learned; signed snapshots go to ``models`` when due, and an
-example is acknowledged only once a snapshot containing it has been delivered."""
+example's offset is committed only once a snapshot containing it has been delivered."""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from streams import contracts
+from streams.emit import Sink
+from streams.rdkafka import BatchConsumer, BatchProducer, DeliveryFailed, Partitions, Positions
 
 if TYPE_CHECKING:
     from streams.app import WorkerContext
 
-__all__ = ["register"]
+__all__ = ["LearnLoop", "register"]
+
+log = logging.getLogger(__name__)
+
+IDLE_WAIT_S = 0.2  # the longest wait for examples: due snapshots are written at least this often
+#: Examples between two reports at most: a backlog drained at tens of thousands of examples a
+#: second has its alerts evaluated (and responded to) as often, in examples, as a live stream.
+EXAMPLES_PER_REPORT = 2_000
 
 
 def register(ctx: WorkerContext) -> None:
-    size, within = ctx.batch
-    learner = ctx.learner
+    ctx.app.task(LearnLoop(ctx).run)
 
-    @ctx.app.agent(ctx.topics["examples"], name="learn")
-    async def learn(stream: Any) -> None:
-        async for events in stream.take_events(size, within):
-            outbox = ctx.outbox()
-            ctx.counters["read.examples"] += len(events)
-            for event in events:
+
+class LearnLoop:
+    """examples -> models, a batch at a time, as an app task with clients of its own.
+
+    Like serving (:class:`~streams.agents.serve.ServeLoop`), learning reads with a librdkafka
+    group consumer (the group ``<group_id>.learn``) rather than a Faust agent, whose per-event
+    machinery cost ten times the learning itself. Exactly-once needs no acknowledgement per
+    event: a snapshot's metadata says which offsets its model holds (the ledger), so after each
+    batch, once its outputs (snapshots, dead letters) are delivered, the loop commits each
+    partition up to the first example no delivered snapshot holds (:meth:`Learner.unsaved`),
+    at most every ``commit_interval_s`` and whenever partitions are revoked.
+
+    A partition that moves here may have been learned by another worker until now: the models
+    learned from it are restored from their latest snapshots before any of its examples is
+    read (:meth:`Learner.on_assigned`). If a batch's outputs are not all delivered, its
+    snapshots are taken as lost (:meth:`Learner.undelivered`) and the batch is read again: its
+    examples are skipped as replays, its dead letters sent again.
+    """
+
+    def __init__(self, ctx: WorkerContext) -> None:
+        self._ctx = ctx
+        self._read: Positions = {}  # partitions read here: the next offset to read
+        self._names: dict[tuple[str, int], str] = {}  # (topic, partition) -> "topic:partition"
+        self._since_report = 0  # examples read since this loop last asked for a report
+
+    def _name(self, topic: str, partition: int) -> str:
+        name = self._names.get((topic, partition))
+        if name is None:
+            name = self._names[topic, partition] = f"{topic}:{partition}"
+        return name
+
+    async def run(self) -> None:
+        ctx, settings = self._ctx, self._ctx.settings
+        consumer = BatchConsumer(
+            settings,
+            settings.topic("examples"),
+            f"{settings.group_id}.learn",
+            on_assign=self.on_assign,
+            on_revoke=self.on_revoke,
+        )
+        producer = BatchProducer(settings)
+        committed_at = time.monotonic()
+        try:
+            while True:
+                messages = await consumer.next_batch(settings.batch_max, IDLE_WAIT_S)
+                self.learn(messages, producer)
+                ctx.learner.write_due(producer)
                 try:
-                    example = contracts.decode_example(event.value)
-                except contracts.InvalidEvent as error:
-                    ctx.dead_letters.reject(outbox, event.message, error.reason)
+                    await producer.flush()
+                except DeliveryFailed as error:
+                    log.error("%s; learning the batch again", error)
+                    ctx.counters["learn.delivery_failed"] += 1
+                    ctx.learner.undelivered()
+                    await consumer.rewind(messages)
                     continue
-                if not learner.apply(outbox, event, example):
-                    ctx.dead_letters.reject(
-                        outbox, event.message, f"unknown model: {example['model'][:64]}"
-                    )
-            learner.write_due(outbox)
-            await outbox.flush()
+                self.delivered(messages)
+                self._since_report += len(messages)
+                if self._since_report >= EXAMPLES_PER_REPORT:
+                    ctx.report_requested.set()
+                    self._since_report = 0
+                if self._read and time.monotonic() - committed_at >= settings.commit_interval_s:
+                    await consumer.commit(self.committable())
+                    committed_at = time.monotonic()
+        finally:
+            await consumer.close()  # revokes every partition: the last commit
+            await producer.close()
 
-    examples = ctx.topic_name("examples")
+    def learn(self, messages: Sequence[Any], out: Sink) -> None:
+        """Learn every valid example of ``messages`` (librdkafka messages) in order; dead-letter
+        the others. Snapshots that fall due go to ``out``."""
+        ctx = self._ctx
+        learner, dead_letters = ctx.learner, ctx.dead_letters
+        ctx.counters["read.examples"] += len(messages)
+        for message in messages:
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            try:
+                example = contracts.decode_example(message.value())
+            except contracts.InvalidEvent as error:
+                reason = error.reason
+            else:
+                if learner.apply(out, self._name(topic, partition), offset, example):
+                    continue
+                name = example["model"][:64]
+                known = learner.knows(name)
+                reason = (
+                    f"label of the wrong kind for {name}" if known else f"unknown model: {name}"
+                )
+            dead_letters.reject_at(out, reason, topic, partition, offset, message.value())
 
-    def positions(partitions: Any) -> set[str]:
-        return {f"{tp.topic}:{tp.partition}" for tp in partitions if tp.topic == examples}
+    def delivered(self, messages: Sequence[Any]) -> None:
+        """The outputs of ``messages`` (and every snapshot written so far) are delivered."""
+        self._ctx.learner.delivered()
+        for message in messages:
+            self._read[message.topic(), message.partition()] = message.offset() + 1
 
-    @ctx.app.on_partitions_assigned.connect
-    async def restore_arrived(app: Any, assigned: Any, **kwargs: Any) -> None:
-        await learner.on_assigned(positions(assigned))
+    def committable(self, read: Positions | None = None) -> Positions:
+        """The offset to commit for each partition read (of ``read``; all by default): the
+        next to read, or the first example there that no delivered snapshot holds yet."""
+        unsaved = self._ctx.learner.unsaved()
+        return {
+            (topic, partition): min(offset, unsaved.get(self._name(topic, partition), offset))
+            for (topic, partition), offset in (self._read if read is None else read).items()
+        }
 
-    @ctx.app.on_partitions_revoked.connect
-    async def forget_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
-        learner.on_revoked(positions(revoked))
+    async def on_assign(self, partitions: Partitions) -> None:
+        """Partitions now assigned here (all of them): restore what moved here."""
+        await self._ctx.learner.on_assigned({self._name(*tp) for tp in partitions})
 
-    @ctx.app.timer(1.0, name="snapshot-clock")
-    async def snapshot_when_due() -> None:  # time-based and requested snapshots, when idle
-        outbox = ctx.outbox()
-        learner.write_due(outbox)
-        await outbox.flush()
+    async def on_revoke(self, partitions: Partitions) -> Positions:
+        """Partitions taken away: forget what was read there; returns what to commit for them
+        (up to what delivered snapshots hold)."""
+        read = {tp: self._read.pop(tp) for tp in partitions if tp in self._read}
+        positions = self.committable(read)
+        self._ctx.learner.on_revoked([self._name(*tp) for tp in partitions])
+        return positions

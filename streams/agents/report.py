@@ -1,9 +1,14 @@
 """report: every ``metrics_interval_s``, the worker's counters, each model's metrics and
 health on ``metrics``, the alerts raised and cleared on ``alerts``, and the same figures on
-the Prometheus endpoint."""
+the Prometheus endpoint. A learner that drains a backlog asks for a report sooner, every
+:data:`~streams.agents.learn.EXAMPLES_PER_REPORT` examples (``WorkerContext.report_requested``):
+alerts, and the responses to them, then come as many examples after a change however fast
+the examples arrive."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +71,15 @@ def register(ctx: WorkerContext) -> None:
     alerts = ctx.topic_name("alerts")
     endpoint = MetricsEndpoint(ctx.settings.metrics_port)
 
-    @ctx.app.timer(ctx.settings.metrics_interval_s, name="report")
+    @ctx.app.task
+    async def report_every_interval() -> None:
+        requested = ctx.report_requested
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(requested.wait(), ctx.settings.metrics_interval_s)
+            requested.clear()
+            await report()
+
     async def report() -> None:
         ts = now_ms()
         now_s = time.time()

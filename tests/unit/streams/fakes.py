@@ -1,10 +1,9 @@
-"""Faust events and a producer, faked for the learner's unit tests (no I/O), and the click
+"""Consumed messages and a producer, faked for the loops' unit tests (no I/O), and the click
 examples they carry."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from typing import Any
 
 from streams import contracts
@@ -31,27 +30,23 @@ def click_example(
     return contracts.decode_example(contracts.encode(event))
 
 
-@dataclasses.dataclass
-class FakeMessage:
-    """A Faust message delivered to one stream: acknowledged when its refcount reaches 0."""
+class RdMessage:
+    """What librdkafka's consumer returns: a message whose fields are methods."""
 
-    topic: str
-    partition: int
-    offset: int
-    refcount: int = 1
-    acked: bool = False
+    def __init__(self, topic: str, partition: int, offset: int, value: bytes) -> None:
+        self._topic, self._partition, self._offset, self._value = topic, partition, offset, value
 
-    def incref(self) -> None:
-        self.refcount += 1
+    def topic(self) -> str:
+        return self._topic
 
+    def partition(self) -> int:
+        return self._partition
 
-@dataclasses.dataclass
-class FakeEvent:
-    message: FakeMessage
+    def offset(self) -> int:
+        return self._offset
 
-    def ack(self) -> None:
-        self.message.refcount -= 1
-        self.message.acked = self.message.refcount == 0
+    def value(self) -> bytes:
+        return self._value
 
 
 class DeliveringProducer:

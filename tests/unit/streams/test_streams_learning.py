@@ -1,5 +1,6 @@
-"""The learner acknowledges an example only once a snapshot containing it has been delivered,
-learns each example once, and skips replays and duplicates (Faust events faked: no I/O)."""
+"""The learning loop commits an example's offset only once a delivered snapshot holds it, learns
+each example once, skips replays and duplicates, and dead-letters what it cannot learn
+(consumed messages and the producer faked: no I/O)."""
 
 from __future__ import annotations
 
@@ -8,67 +9,116 @@ from typing import Any
 
 import pytest
 
-from streams import snapshots
-from streams.app import create_app
+from streams import contracts, snapshots
+from streams.agents.learn import LearnLoop
+from streams.app import WorkerContext, create_app
 from streams.emit import Outbox
 from streams.ledger import id_digest
 from streams.settings import Settings
-from tests.unit.streams.fakes import DeliveringProducer, FakeEvent, FakeMessage, click_example
+from tests.unit.streams.fakes import DeliveringProducer, RdMessage, click_example
+
+P0, P1 = ("examples", 0), ("examples", 1)
 
 
 def _example(i: int, origin_offset: int | None = None) -> dict[str, Any]:
     return click_example(i, {i % 7: 1.0, 100: 1.0}, float(i % 3 == 0), origin_offset)
 
 
+def _messages(items: list[tuple[int, Any]], partition: int = 0) -> list[RdMessage]:
+    """Messages of ``examples`` at (offset, example or raw bytes)."""
+    return [
+        RdMessage(
+            "examples", partition, offset, raw if isinstance(raw, bytes) else contracts.encode(raw)
+        )
+        for offset, raw in items
+    ]
+
+
 @pytest.fixture
-def learner_ctx():
+def ctx() -> WorkerContext:
     settings = Settings(kafka="127.0.0.1:9", snapshot_key="k", snapshot_every_examples=3)
     return create_app(settings)
 
 
-def _batch(ctx, producer, items: list[tuple[int, dict[str, Any]]]) -> list[FakeEvent]:
-    """One agent batch: apply each (offset, example), flush, then the agent's own acks."""
+@pytest.fixture
+def loop(ctx) -> LearnLoop:
+    return LearnLoop(ctx)
+
+
+def _batch(loop: LearnLoop, producer: DeliveringProducer, messages: list[RdMessage]) -> None:
+    """One batch, as the loop runs it: learned, snapshots due written, all delivered."""
     outbox = Outbox(producer)
-    events = [FakeEvent(FakeMessage("examples", 0, offset)) for offset, _ in items]
-    for event, (_, example) in zip(events, items, strict=True):
-        assert ctx.learner.apply(outbox, event, example)
+    loop.learn(messages, outbox)
     asyncio.run(outbox.flush())
-    for event in events:
-        event.ack()
-    return events
+    loop.delivered(messages)
 
 
-def test_examples_are_acknowledged_only_once_a_snapshot_holds_them(learner_ctx) -> None:
+def _snapshots(producer: DeliveringProducer) -> list[dict[str, Any]]:
+    return [snapshots.verify(raw, key=b"k") for topic, raw in producer.sent if "models" in topic]
+
+
+def test_examples_are_committed_only_once_a_delivered_snapshot_holds_them(loop) -> None:
     producer = DeliveringProducer()
-    first = _batch(learner_ctx, producer, [(0, _example(0)), (1, _example(1))])
-    assert not any(event.message.acked for event in first), "acked before any snapshot"
+    _batch(loop, producer, _messages([(0, _example(0)), (1, _example(1))]))
+    assert loop.committable() == {P0: 0}, "committed before any snapshot"
     assert producer.sent == []
-    third = _batch(learner_ctx, producer, [(2, _example(2))])
-    (topic, raw), *_ = producer.sent
-    meta = snapshots.verify(raw, key=b"k")
-    assert topic.endswith("models") and meta["n_examples"] == 3
-    assert meta["offsets"] == {"examples:0": 2} and meta["origins"] == {"impressions:0": 2}
+    _batch(loop, producer, _messages([(2, _example(2)), (3, _example(3))]))
+    (meta,) = _snapshots(producer)
+    assert meta["n_examples"] == 3 and meta["offsets"] == {"examples:0": 2}
+    assert meta["origins"] == {"impressions:0": 2}
     assert meta["ids_digest"] == id_digest(["imp-0", "imp-1", "imp-2"])
-    assert all(event.message.acked for event in first + third)
+    assert loop.committable() == {P0: 3}, "the snapshot holds offsets 0-2, not 3"
 
 
-def test_replays_and_duplicates_are_skipped_not_learned(learner_ctx) -> None:
+def test_an_undelivered_snapshot_saves_nothing_and_is_written_again(ctx, loop) -> None:
     producer = DeliveringProducer()
-    _batch(learner_ctx, producer, [(0, _example(0)), (1, _example(1)), (2, _example(2))])
-    replayed = _batch(learner_ctx, producer, [(1, _example(1))])  # re-delivered by Faust
-    assert all(event.message.acked for event in replayed), "covered by the snapshot: acked"
-    _batch(learner_ctx, producer, [(3, _example(2, origin_offset=2))])  # the join re-emitted it
-    assert learner_ctx.models["click"].n_learned == 3
-    assert learner_ctx.counters["replayed.click"] == 1
-    assert learner_ctx.counters["duplicate.click"] == 1
-    ledger = learner_ctx.learner.ledger("click")
+    outbox = Outbox(producer)
+    messages = _messages([(i, _example(i)) for i in range(4)])
+    loop.learn(messages, outbox)  # a snapshot of offsets 0-2 is written; its delivery fails:
+    ctx.learner.undelivered()
+    assert loop.committable({P0: 4}) == {P0: 0}
+    ctx.learner.write_due(outbox)  # written again at once
+    asyncio.run(outbox.flush())
+    loop.delivered(messages)
+    _, again = _snapshots(producer)
+    assert again["offsets"] == {"examples:0": 3} and again["n_examples"] == 4
+    assert loop.committable() == {P0: 4}
+    _batch(loop, producer, messages)  # the batch read again
+    assert ctx.counters["replayed.click"] == 4 and ctx.models["click"].n_learned == 4
+
+
+def test_replays_and_duplicates_are_skipped_not_learned(ctx, loop) -> None:
+    producer = DeliveringProducer()
+    _batch(loop, producer, _messages([(i, _example(i)) for i in range(3)]))
+    _batch(loop, producer, _messages([(1, _example(1))]))  # read again after a restart
+    _batch(loop, producer, _messages([(3, _example(2, origin_offset=2))]))  # the join re-emitted it
+    assert ctx.models["click"].n_learned == 3
+    assert ctx.counters["replayed.click"] == 1 and ctx.counters["duplicate.click"] == 1
+    ledger = ctx.learner.ledger("click")
     assert ledger.offsets == {"examples:0": 3} and ledger.n_learned == 3
+    assert loop.committable() == {P0: 3}, "a skipped example is saved by the next snapshot"
 
 
-def test_an_example_of_an_unknown_model_is_refused(learner_ctx) -> None:
-    outbox = Outbox(DeliveringProducer())
-    example = {**_example(0), "model": "nope"}
-    assert not learner_ctx.learner.apply(outbox, FakeEvent(FakeMessage("examples", 0, 0)), example)
+def test_what_cannot_be_learned_is_dead_lettered_and_holds_no_commit(ctx, loop) -> None:
+    producer = DeliveringProducer()
+    unknown = {**_example(0), "model": "nope"}
     category_label_for_click = {**_example(1), "label": "a/b/c"}
-    event = FakeEvent(FakeMessage("examples", 0, 1))
-    assert not learner_ctx.learner.apply(outbox, event, category_label_for_click)
+    _batch(loop, producer, _messages([(0, unknown), (1, category_label_for_click), (2, b"\xc1")]))
+    letters = [contracts.decode_dead_letter(value) for _, value in producer.sent]
+    assert [letter["reason"] for letter in letters[:2]] == [
+        "unknown model: nope",
+        "label of the wrong kind for click",
+    ]
+    assert letters[2]["reason"].startswith("not msgpack") and letters[2]["offset"] == 2
+    assert ctx.counters["dead_letters"] == 3 and ctx.models["click"].n_learned == 0
+    assert loop.committable() == {P0: 3}
+
+
+def test_a_revoked_partition_is_committed_up_to_its_snapshot_and_let_go(ctx, loop) -> None:
+    producer = DeliveringProducer()
+    _batch(loop, producer, _messages([(0, _example(0)), (1, _example(1))], partition=0))
+    _batch(loop, producer, _messages([(0, _example(2)), (1, _example(3))], partition=1))
+    assert loop.committable() == {P0: 2, P1: 1}, "the snapshot of 3 examples ends at P1's 0"
+    assert asyncio.run(loop.on_revoke([P1])) == {P1: 1}
+    assert loop.committable() == {P0: 2}
+    assert ctx.learner.unsaved() == {}, "P1's example at offset 1 is no longer ours to save"

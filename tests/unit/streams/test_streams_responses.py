@@ -19,7 +19,7 @@ from streams.emit import Outbox
 from streams.rebuild import fresh_model, model_state, replay
 from streams.serving import Pin
 from streams.settings import Settings, parse_responses
-from tests.unit.streams.fakes import DeliveringProducer, FakeEvent, FakeMessage, click_example
+from tests.unit.streams.fakes import DeliveringProducer, click_example
 
 Example = Callable[[int, random.Random], dict[str, Any]]
 
@@ -44,7 +44,7 @@ def _learn(
     rows = []
     for i in range(first, first + n):
         row = ("examples:0", i, example(i, rng))
-        assert ctx.learner.apply(outbox, FakeEvent(FakeMessage("examples", 0, i)), row[2])
+        assert ctx.learner.apply(outbox, *row)
         rows.append(row)
     return rows
 

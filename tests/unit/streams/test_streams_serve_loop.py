@@ -11,27 +11,8 @@ from streams.agents.serve import ServeLoop
 from streams.category import CategoryModel
 from streams.emit import Counters, DeadLetters, Outbox
 from streams.models import default_models
-from tests.unit.streams.fakes import DeliveringProducer
+from tests.unit.streams.fakes import DeliveringProducer, RdMessage
 from tests.unit.streams.test_streams_pure_agents import make_query
-
-
-class _Message:
-    """What librdkafka's consumer returns: a message whose fields are methods."""
-
-    def __init__(self, offset: int, value: bytes) -> None:
-        self._offset, self._value = offset, value
-
-    def topic(self) -> str:
-        return "queries"
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def value(self) -> bytes:
-        return self._value
 
 
 class _Unscorable:
@@ -55,8 +36,8 @@ def _loop(models: Any) -> tuple[ServeLoop, Outbox, DeliveringProducer, Counters]
     return ServeLoop(ctx), Outbox(producer), producer, counters
 
 
-def _messages(*values: bytes) -> list[_Message]:
-    return [_Message(offset, value) for offset, value in enumerate(values)]
+def _messages(*values: bytes) -> list[RdMessage]:
+    return [RdMessage("queries", 0, offset, value) for offset, value in enumerate(values)]
 
 
 def test_valid_queries_are_predicted_and_bad_ones_dead_lettered() -> None:
