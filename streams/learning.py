@@ -267,27 +267,25 @@ class Learner:
         for name, (meta, model) in latest.items():
             if not self._install(name, model):
                 continue
+            self._forget(name)
             ledger = Ledger.from_meta(meta)
             self._ledgers[name] = ledger
             self._written[name] = dict(ledger.offsets)
             self._last[name] = (meta["version"], time.monotonic())
-            self._unsaved.pop(name, None)  # read again from the committed offsets
-            self._sending.pop(name, None)
-            self._recent.pop(name, None)  # a restored model's recent past is unknown here
-            self.challengers.pop(name, None)
             self._ctx.counters[f"restored.{name}"] = meta["version"]
             log.info("restored %s version %s from its snapshot", name, meta["version"])
         self._ctx.counters["restore_ms"] = int((time.perf_counter() - started) * 1000)
 
     async def on_assigned(self, positions: set[str]) -> None:
-        """``examples`` partitions (``topic:partition``) now ours. Those that are new here may
-        have been learned by another worker until now: restore the models learned from them
-        (and those never learned here) from their latest snapshots, before learning on."""
+        """``examples`` partitions (``topic:partition``) now ours. Those that are new here
+        (all of them, the first time) may have been learned by another worker until now, even
+        since this one started: restore the models learned from them (and those never learned
+        here) from their latest snapshots, before learning on. The
+        models whose examples are all on other partitions are learned elsewhere: forgotten
+        here (their snapshots are followed, as a serving worker follows them)."""
         previous, self._positions = self._positions, set(positions)
-        if previous is None:
-            return  # the first assignment: restored at start
-        arrived = positions - previous
-        if arrived:
+        arrived = positions - (previous or set())
+        if arrived:  # at the first assignment too: another learner may have learned on since
             await self.restore(
                 [
                     name
@@ -295,12 +293,23 @@ class Learner:
                     if name not in self._ledgers or arrived & self._ledgers[name].offsets.keys()
                 ]
             )
+        for name, ledger in list(self._ledgers.items()):
+            if ledger.offsets and not ledger.offsets.keys() & positions:
+                self._forget(name)
+                log.info("%s is learned by another worker", name)
 
     def on_revoked(self, positions: Iterable[str]) -> None:
         """``examples`` partitions no longer ours: what was read there is not ours to save."""
         for unsaved in (*self._unsaved.values(), *(saved for saved, _ in self._sending.values())):
             for position in positions:
                 unsaved.pop(position, None)
+
+    def _forget(self, name: str) -> None:
+        """Drop what this worker knows of learning ``name`` (its model stays, to serve)."""
+        for state in (self._ledgers, self._written, self._last, self._unsaved, self._sending):
+            state.pop(name, None)
+        self._recent.pop(name, None)
+        self.challengers.pop(name, None)
 
     def _install(self, name: str, model: Any) -> bool:
         ctx = self._ctx

@@ -13,7 +13,7 @@ import pytest
 
 from learners import candidate_features, query_context
 from producers.world import World
-from streams import contracts
+from streams import contracts, snapshots
 from streams.cli import main
 from streams.control import send_command, wait_applied
 from streams.ledger import id_digest
@@ -353,3 +353,66 @@ def _reporter(messages: list[Any], model: str) -> str:
     """The worker of the newest report of ``model`` among metrics messages."""
     reports = [contracts.decode_map(m.value()) for m in messages if m.key() == model.encode()]
     return reports[-1]["worker"]
+
+
+def test_a_learner_joining_mid_stream_takes_over_from_the_latest_snapshots(
+    new_settings, start_worker, produce, reader_for
+):
+    """A second learner joins while the first learns on and snapshots. By the time the joiner
+    is assigned its partitions, the snapshots it loaded at start are stale, and the first
+    learner commits those partitions as it lets them go: the joiner must learn on from the
+    snapshots of the moment it is assigned them, and the first must stop writing the models
+    it let go."""
+    common = {
+        "partitions": 4,  # click and quality in one partition, category in another
+        "snapshot_key": "rebalance-test",
+        "snapshot_every_examples": 20,
+        "snapshot_every_s": 1.0,
+        "metrics_interval_s": 0.25,
+    }
+    system, reference = new_settings(**common), new_settings(**common)
+    learners = system.replace(agents="learn")
+    start_worker(reference)
+    first = start_worker(learners, serving=False)
+    stream_rng, produced = random.Random(12), []
+
+    def learn(n: int) -> None:
+        """Produce ``n`` examples, and wait until the click model has learned them."""
+        for example in _examples(stream_rng, len(produced), n):
+            for target in (system, reference):
+                produce("examples", example["model"].encode(), contracts.encode(example), target)
+            produced.append(example)
+        learned = model_reported("click", sum(e["model"] == "click" for e in produced))
+        assert learned(reader_for(system).read("metrics", learned, 90)), "click stalled"
+
+    learn(900)
+    joiner = start_worker(learners, serving=False)
+    for _ in range(40):  # a report apart each: the joiner starts, restores and joins meanwhile
+        learn(60)
+    joined = _workers_reported(2)
+    assert joined(reader_for(system).read("metrics", joined, 60)), "the joiner never reported"
+    learn(600)
+    wanted = {
+        name: [e["example_id"] for e in produced if e["model"] == name]
+        for name in ("click", "quality", "category")
+    }
+    commanded_at_ms = int(time.time() * 1000)
+    for target in (system, reference):
+        for name, ids in wanted.items():
+            reports = reader_for(target).read("metrics", model_reported(name, len(ids)), 120)
+            assert model_reported(name, len(ids))(reports), f"{name} never learned everything"
+            seq = asyncio.run(send_command(target, "snapshot", {"model": name}, issued_by="t"))
+            assert asyncio.run(wait_applied(target, seq, timeout_s=60))
+    _assert_same_models(system, reference, wanted, [e["features"] for e in produced[:300]])
+
+    writers: dict[str, set[str]] = {}  # model -> the workers that wrote its snapshots at the end
+    for record in asyncio.run(read_topic(system, "models")):
+        meta = snapshots.read_metadata(record.value)
+        if meta["created_at"] >= commanded_at_ms:
+            writers.setdefault(meta["model"], set()).add(meta["worker"].rsplit("-", 1)[1])
+    assert writers.keys() == wanted.keys() and all(len(by) == 1 for by in writers.values()), (
+        f"a model was snapshotted by a learner that no longer learns it: {writers}"
+    )
+    assert set().union(*writers.values()) == {str(first.pid), str(joiner.pid)}, (
+        f"the partitions were not shared: {writers}"
+    )
