@@ -27,7 +27,9 @@ EXAMPLES_PER_REPORT = 2_000
 
 
 def register(ctx: WorkerContext) -> None:
-    ctx.app.task(LearnLoop(ctx).run)
+    loop = LearnLoop(ctx)
+    ctx.app.startup_hooks.append(loop.connect)
+    ctx.app.task(loop.run)
 
 
 class LearnLoop:
@@ -50,6 +52,8 @@ class LearnLoop:
 
     def __init__(self, ctx: WorkerContext) -> None:
         self._ctx = ctx
+        self._consumer: BatchConsumer | None = None
+        self._producer: BatchProducer | None = None
         self._read: Positions = {}  # partitions read here: the next offset to read
         self._names: dict[tuple[str, int], str] = {}  # (topic, partition) -> "topic:partition"
         self._since_report = 0  # examples read since this loop last asked for a report
@@ -60,16 +64,23 @@ class LearnLoop:
             name = self._names[topic, partition] = f"{topic}:{partition}"
         return name
 
-    async def run(self) -> None:
-        ctx, settings = self._ctx, self._ctx.settings
-        consumer = BatchConsumer(
+    async def connect(self) -> None:
+        """Create the clients and join the group (a start-up hook, after the models are
+        restored: the group join, seconds on some brokers, goes on while the app starts)."""
+        settings = self._ctx.settings
+        self._consumer = BatchConsumer(
             settings,
             settings.topic("examples"),
             f"{settings.group_id}.learn",
             on_assign=self.on_assign,
             on_revoke=self.on_revoke,
         )
-        producer = BatchProducer(settings)
+        self._producer = BatchProducer(settings)
+
+    async def run(self) -> None:
+        ctx, settings = self._ctx, self._ctx.settings
+        consumer, producer = self._consumer, self._producer
+        assert consumer is not None and producer is not None, "connect() runs at start-up"
         committed_at = time.monotonic()
         try:
             while True:

@@ -82,7 +82,9 @@ def predict(ctx: ServingView, query: dict[str, Any], scored_at_ms: int) -> dict[
 
 
 def register(ctx: WorkerContext) -> None:
-    ctx.app.task(ServeLoop(ctx).run)
+    loop = ServeLoop(ctx)
+    ctx.app.startup_hooks.append(loop.connect)
+    ctx.app.task(loop.run)
 
 
 class ServeLoop:
@@ -101,11 +103,22 @@ class ServeLoop:
     def __init__(self, ctx: WorkerContext) -> None:
         self._ctx = ctx
         self._predictions = ctx.topic_name("predictions")
+        self._consumer: BatchConsumer | None = None
+        self._producer: BatchProducer | None = None
+
+    async def connect(self) -> None:
+        """Create the clients and join the group (a start-up hook: the group join, seconds on
+        some brokers, goes on while the app starts)."""
+        settings = self._ctx.settings
+        self._consumer = BatchConsumer(
+            settings, settings.topic("queries"), f"{settings.group_id}.serve"
+        )
+        self._producer = BatchProducer(settings)
 
     async def run(self) -> None:
         settings = self._ctx.settings
-        consumer = BatchConsumer(settings, settings.topic("queries"), f"{settings.group_id}.serve")
-        producer = BatchProducer(settings)
+        consumer, producer = self._consumer, self._producer
+        assert consumer is not None and producer is not None, "connect() runs at start-up"
         positions: dict[tuple[str, int], int] = {}  # delivered: the next offset to read
         committed_at = time.monotonic()
         try:
