@@ -11,7 +11,10 @@ One run, after the latency harness (never at the same time: two cores):
   topic, time to pickle, sign and queue) and, in-process, the time to verify and load one;
 - the learner is then killed with SIGKILL mid-stream and restarted: **recovery** is the time
   from the restart to the restored model (``restore_ms``), to its first learned example and to
-  having caught up with every example produced.
+  having caught up with every example produced;
+- last, the learner is stopped, a backlog of examples is produced, and a learner is started on
+  it: its **drain rate** is the click model's examples per second, end to end (fetch, decode,
+  ledger, predict, learn, health, snapshots, commits), from its own reports while it drains.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class RecoveryOptions:
     examples_after_kill: int = 10_000
     rate_per_s: float = 5_000.0
     snapshot_every_examples: int = 5_000
+    drain_backlog: int = 200_000
     timeout_s: float = 120.0
 
     @classmethod
@@ -61,6 +65,7 @@ class RecoveryOptions:
             examples_after_kill=2_000,
             rate_per_s=3_000.0,
             snapshot_every_examples=1_000,
+            drain_backlog=20_000,
         )
 
 
@@ -87,14 +92,18 @@ def _examples(n: int, first: int, seed: int = 3) -> list[bytes]:
     return encoded
 
 
-async def _produce(settings: Settings, examples: list[bytes], rate_per_s: float) -> None:
-    """Produce at a steady rate, in 10 ms slices."""
+async def _produce(
+    settings: Settings, examples: list[bytes], rate_per_s: float | None = None
+) -> None:
+    """Produce at a steady rate, in 10 ms slices (``None``: as fast as the producer goes)."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, linger_ms=5)
     await producer.start()
     try:
         started, topic, sent = time.monotonic(), settings.topic("examples"), 0
         while sent < len(examples):
-            due = min(len(examples), int((time.monotonic() - started) * rate_per_s) + 1)
+            elapsed = time.monotonic() - started
+            due = len(examples) if rate_per_s is None else int(elapsed * rate_per_s) + 1
+            due = min(len(examples), due)
             for value in examples[sent:due]:
                 await producer.send(topic, value, key=b"click")
             sent = due
@@ -118,6 +127,43 @@ def _learner_report(watcher: SystemWatcher, pid: int) -> dict[str, Any] | None:
 
 def _click_at(n: int) -> Any:
     return lambda w: (w.model("click") or {}).get("version", 0) >= n
+
+
+async def _drain(
+    watcher: SystemWatcher,
+    settings: Settings,
+    learner_settings: Settings,
+    learned: int,
+    options: RecoveryOptions,
+    log_dir: Path,
+) -> dict[str, Any]:
+    """A learner started on a backlog of ``options.drain_backlog`` examples (the learner before
+    it stopped after ``learned``): the click model's examples per second while it drains,
+    from its reports (their clocks and versions), between the first that shows progress and
+    the last before the end."""
+    backlog = _examples(options.drain_backlog, learned)
+    await _produce(settings, backlog)
+    total = learned + len(backlog)
+    points: dict[int, int] = {}  # report time (ms) -> click version
+
+    def drained(w: SystemWatcher) -> bool:
+        report = w.model("click") or {}
+        if report.get("worker", "").endswith(f"-{learner.pid}"):
+            points[report["ts"]] = report["version"]
+        return report.get("version", 0) >= total
+
+    with WorkerProcess(learner_settings, log_path=log_dir / "recovery-learner-3.log") as learner:
+        await _wait(watcher, drained, options.timeout_s, "draining the backlog")
+    draining = sorted((ts, v) for ts, v in points.items() if learned < v < total)
+    if len(draining) < 2:
+        raise TimeoutError(f"recovery harness: too few reports while draining: {draining}")
+    (first_ts, first_v), (last_ts, last_v) = draining[0], draining[-1]
+    return {
+        "backlog": len(backlog),
+        "examples_per_s": (last_v - first_v) / ((last_ts - first_ts) / 1000),
+        "measured_examples": last_v - first_v,
+        "reports": len(draining),
+    }
 
 
 async def _snapshot_figures(settings: Settings) -> dict[str, Any]:
@@ -222,6 +268,7 @@ async def _measure(
             to_caught_up = time.monotonic() - restarted
         finally:
             second.stop()
+        drain = await _drain(watcher, settings, learner_settings, total, options, log_dir)
     swaps = [
         contracts.decode_map(r.value)
         for r in await read_topic(settings, "metrics")
@@ -229,6 +276,7 @@ async def _measure(
     ]
     freshness = [s["freshness_ms"] for s in swaps if s["freshness_ms"] is not None]
     return {
+        "drain": drain,
         "snapshots": {**await _snapshot_figures(settings), "write_ms": write_us / 1000},
         "freshness": {**latency_summary(freshness), "n": len(freshness)},
         "recovery": {

@@ -7,8 +7,9 @@ Writes to ``benchmarks/results/``:
 - ``e2e.json``: per phase (1,000 and 5,000 queries/s, saturation) both systems' latency
   percentiles and throughput, the adstream/floor ratios, machine info;
 - ``e2e.png``: latency against throughput for both systems, every phase;
-- ``recovery.json``: snapshot sizes and times, serving freshness across processes, and the
-  recovery of a learner killed with SIGKILL (``benchmarks/recovery.py``);
+- ``recovery.json``: snapshot sizes and times, serving freshness across processes, the
+  recovery of a learner killed with SIGKILL, and the rate at which a learner drains a backlog
+  (``benchmarks/recovery.py``);
 - ``summary.json``: per-event hot-path medians in microseconds, the e2e figures and the DESIGN §7
   targets with whether this run met them.
 
@@ -51,7 +52,7 @@ REPO_ROOT = BENCH_DIR.parent
 HOT_PATH_MAX_RATIO = 2.0  # serve hot path / bare predict of the same models
 E2E_P99_MAX_RATIO = 1.25  # adstream p99 / floor p99 at 1,000 queries/s
 SATURATION_MIN_PER_S = 10_000  # queries/s one serving worker drains from a backlog
-LEARN_MIN_PER_S = 20_000  # click model examples/s (model cost only, see README)
+LEARN_MIN_PER_S = 20_000  # click model examples/s one learner process drains from a backlog
 
 #: summary key -> (pytest-benchmark key in extra_info, label)
 HOT_PATH_ROWS = {
@@ -137,30 +138,34 @@ def hot_path_medians_us(hot_path: dict[str, Any]) -> dict[str, float]:
 
 
 def summarize(
-    medians_us: dict[str, float], e2e: dict[str, Any] | None, quick: bool
+    medians_us: dict[str, float],
+    e2e: dict[str, Any] | None,
+    quick: bool,
+    recovery: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The compact summary: per-event medians, e2e figures and the targets."""
+    """The compact summary: per-event medians, e2e figures, the recovery harness's figures
+    and the targets."""
     serve = medians_us.get("serve_per_query", math.nan)
     # the bare predict of the same models: click and quality models per candidate + category
     # model per query
     bare = medians_us.get("predict_bare_per_query", math.nan) + medians_us.get(
         "predict_bare_category_per_query", math.nan
     )
-    learn = medians_us.get("live_predict_learn_per_example", math.nan)
     hot_ratio = serve / bare if bare else math.nan
-    learn_per_s = 1e6 / learn if learn else math.nan
     targets: dict[str, Any] = {
         "hot_path_over_bare_predict": {
             "value": hot_ratio,
             "max": HOT_PATH_MAX_RATIO,
             "met": hot_ratio <= HOT_PATH_MAX_RATIO,
         },
-        "learn_examples_per_s_model_only": {
-            "value": learn_per_s,
-            "min": LEARN_MIN_PER_S,
-            "met": learn_per_s >= LEARN_MIN_PER_S,
-        },
     }
+    if recovery is not None:
+        drained = recovery["drain"]["examples_per_s"]
+        targets["learn_examples_per_s"] = {
+            "value": drained,
+            "min": LEARN_MIN_PER_S,
+            "met": drained >= LEARN_MIN_PER_S,
+        }
     flat = medians_us.get("category_flat_predict_1000", math.nan)
     hier = medians_us.get("category_hier_predict_1000", math.nan)
     summary: dict[str, Any] = {
@@ -169,6 +174,8 @@ def summarize(
         "category_flat_over_hier_predict_1000": flat / hier if hier else math.nan,
         "targets": targets,
     }
+    if recovery is not None:
+        summary["recovery"] = recovery
     if e2e is not None:
         phases = e2e["phases"]
         lowest = min(
@@ -285,10 +292,11 @@ def _table(summary: dict[str, Any]) -> list[Table]:
 
 
 def _recovery_table(recovery: dict[str, Any]) -> Table:
-    table = Table(title="snapshots, serving freshness and recovery after SIGKILL (click model)")
+    table = Table(title="snapshots, serving freshness, recovery after SIGKILL, learning (click)")
     table.add_column("what")
     table.add_column("value", justify="right")
     snap, fresh, back = recovery["snapshots"], recovery["freshness"], recovery["recovery"]
+    drain = recovery["drain"]
     rows = {
         "snapshot size (last / max)": f"{snap['bytes_last']:,} / {snap['bytes_max']:,} B",
         "snapshot write, in the learner (pickle, sign)": f"{snap['write_ms']:.1f} ms",
@@ -302,6 +310,9 @@ def _recovery_table(recovery: dict[str, Any]) -> Table:
         "restart -> first example learned": f"{back['restart_to_learning_s']:.1f} s",
         "restart -> caught up": f"{back['restart_to_caught_up_s']:.1f} s",
         "examples learned again (since the snapshot)": f"{back['relearned_examples']:,}",
+        "a backlog drained by a learner": (
+            f"{drain['examples_per_s']:,.0f} examples/s ({drain['backlog']:,} examples)"
+        ),
     }
     for label, value in rows.items():
         table.add_row(label, value)
@@ -339,8 +350,7 @@ def run_benchmarks(quick: bool = False) -> int:
         return 1
     _write(RESULTS_DIR / "recovery.json", recovery)
 
-    summary = summarize(medians, e2e, quick)
-    summary["recovery"] = recovery
+    summary = summarize(medians, e2e, quick, recovery)
     summary["machine"] = e2e["machine"]
     summary["elapsed_s"] = time.monotonic() - started
     _write(RESULTS_DIR / "summary.json", summary)
