@@ -187,6 +187,7 @@ class BatchProducer:
 
     def __init__(self, settings: Settings) -> None:
         self._errors: list[str] = []
+        self._queued = 0  # records added since the last flush
         self._producer = confluent_kafka.Producer(
             client_config(settings)
             | {
@@ -207,6 +208,7 @@ class BatchProducer:
 
     def add(self, topic: str, key: bytes | str | None, value: bytes) -> None:
         """Queue one record for delivery."""
+        self._queued += 1
         try:
             self._producer.produce(topic, value, key)
         except BufferError:  # the local queue is full: deliver what it holds, then queue
@@ -221,6 +223,9 @@ class BatchProducer:
         DeliveryFailed
             If any was not (the broker refused it, or ``timeout_s`` ran out).
         """
+        if not self._queued:
+            return  # no hop to the client's thread for nothing
+        self._queued = 0
         left = await self._call(self._producer.flush, timeout_s)
         errors, self._errors = self._errors, []
         if left or errors:
