@@ -12,9 +12,12 @@ One run, after the latency harness (never at the same time: two cores):
 - the learner is then killed with SIGKILL mid-stream and restarted: **recovery** is the time
   from the restart to the restored model (``restore_ms``), to its first learned example and to
   having caught up with every example produced;
-- last, the learner is stopped, a backlog of examples is produced, and a learner is started on
-  it: its **drain rate** is the click model's examples per second, end to end (fetch, decode,
-  ledger, predict, learn, health, snapshots, commits), from its own reports while it drains.
+- last, the learner is stopped, a backlog of examples is produced, and a learner process
+  (``ADSTREAM_AGENTS=learn``) is started on it: its **drain rate** is the click model's
+  examples per second, end to end (fetch, decode, ledger, predict, learn, health, snapshots,
+  commits), from its own reports while it drains. Then the same with another backlog and a
+  learner that runs the join beside it (``join,labels,learn``), whose Faust consumer takes
+  its share of the interpreter.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ class RecoveryOptions:
     examples_after_kill: int = 10_000
     rate_per_s: float = 5_000.0
     snapshot_every_examples: int = 5_000
-    drain_backlog: int = 200_000
+    drain_backlog: int = 150_000
     timeout_s: float = 120.0
 
     @classmethod
@@ -135,7 +138,7 @@ async def _drain(
     learner_settings: Settings,
     learned: int,
     options: RecoveryOptions,
-    log_dir: Path,
+    log_path: Path,
 ) -> dict[str, Any]:
     """A learner started on a backlog of ``options.drain_backlog`` examples (the learner before
     it stopped after ``learned``): the click model's examples per second while it drains,
@@ -152,13 +155,14 @@ async def _drain(
             points[report["ts"]] = report["version"]
         return report.get("version", 0) >= total
 
-    with WorkerProcess(learner_settings, log_path=log_dir / "recovery-learner-3.log") as learner:
+    with WorkerProcess(learner_settings, log_path=log_path) as learner:
         await _wait(watcher, drained, options.timeout_s, "draining the backlog")
     draining = sorted((ts, v) for ts, v in points.items() if learned < v < total)
     if len(draining) < 2:
         raise TimeoutError(f"recovery harness: too few reports while draining: {draining}")
     (first_ts, first_v), (last_ts, last_v) = draining[0], draining[-1]
     return {
+        "agents": learner_settings.agents,
         "backlog": len(backlog),
         "examples_per_s": (last_v - first_v) / ((last_ts - first_ts) / 1000),
         "measured_examples": last_v - first_v,
@@ -268,7 +272,14 @@ async def _measure(
             to_caught_up = time.monotonic() - restarted
         finally:
             second.stop()
-        drain = await _drain(watcher, settings, learner_settings, total, options, log_dir)
+        alone = learner_settings.replace(agents="learn")
+        drain = await _drain(
+            watcher, settings, alone, total, options, log_dir / "recovery-learner-3.log"
+        )
+        total += options.drain_backlog
+        beside_join = await _drain(
+            watcher, settings, learner_settings, total, options, log_dir / "recovery-learner-4.log"
+        )
     swaps = [
         contracts.decode_map(r.value)
         for r in await read_topic(settings, "metrics")
@@ -277,6 +288,7 @@ async def _measure(
     freshness = [s["freshness_ms"] for s in swaps if s["freshness_ms"] is not None]
     return {
         "drain": drain,
+        "drain_beside_join": beside_join,
         "snapshots": {**await _snapshot_figures(settings), "write_ms": write_us / 1000},
         "freshness": {**latency_summary(freshness), "n": len(freshness)},
         "recovery": {

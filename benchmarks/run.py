@@ -296,7 +296,7 @@ def _recovery_table(recovery: dict[str, Any]) -> Table:
     table.add_column("what")
     table.add_column("value", justify="right")
     snap, fresh, back = recovery["snapshots"], recovery["freshness"], recovery["recovery"]
-    drain = recovery["drain"]
+    drain, beside = recovery["drain"], recovery["drain_beside_join"]
     rows = {
         "snapshot size (last / max)": f"{snap['bytes_last']:,} / {snap['bytes_max']:,} B",
         "snapshot write, in the learner (pickle, sign)": f"{snap['write_ms']:.1f} ms",
@@ -310,8 +310,11 @@ def _recovery_table(recovery: dict[str, Any]) -> Table:
         "restart -> first example learned": f"{back['restart_to_learning_s']:.1f} s",
         "restart -> caught up": f"{back['restart_to_caught_up_s']:.1f} s",
         "examples learned again (since the snapshot)": f"{back['relearned_examples']:,}",
-        "a backlog drained by a learner": (
+        "a backlog drained by a learner process": (
             f"{drain['examples_per_s']:,.0f} examples/s ({drain['backlog']:,} examples)"
+        ),
+        "... by a learner that runs the join too": (
+            f"{beside['examples_per_s']:,.0f} examples/s ({beside['backlog']:,} examples)"
         ),
     }
     for label, value in rows.items():
