@@ -168,6 +168,27 @@ def _learning_counters(system: Settings, name: str) -> dict[str, dict[str, int]]
     }
 
 
+def _snapshot_when_learned(
+    systems: Iterable[Settings], produced: list[dict[str, Any]], reader_for: Any
+) -> dict[str, list[str]]:
+    """Once each system has learned every produced example of a model, snapshot the model;
+    returns the ids produced, by model."""
+    wanted = {
+        name: [e["example_id"] for e in produced if e["model"] == name]
+        for name in ("click", "quality", "category")
+    }
+    for system in systems:
+        for name, ids in wanted.items():
+            reports = reader_for(system).read("metrics", model_reported(name, len(ids)), 120)
+            assert model_reported(name, len(ids))(reports), (
+                f"{system.topic_prefix} {name} never learned all {len(ids)}: "
+                f"{_learning_counters(system, name)}"
+            )
+            seq = asyncio.run(send_command(system, "snapshot", {"model": name}, issued_by="t"))
+            assert asyncio.run(wait_applied(system, seq, timeout_s=60))
+    return wanted
+
+
 def _examples(rng: random.Random, first: int, n: int) -> Iterator[dict[str, Any]]:
     """Click, quality and category examples, as the join and the labels agent make them."""
     paths = [f"v{a}/c{b}/l{c}" for a in range(3) for b in range(2) for c in range(2)]
@@ -224,19 +245,7 @@ def test_sigkill_of_a_learner_between_snapshots_loses_and_repeats_nothing(
         assert model_reported("click", target)(reports), f"the click model never reached {target}"
         worker.kill()
         worker = start_worker(victim, serving=False)
-    wanted = {
-        name: [e["example_id"] for e in produced if e["model"] == name]
-        for name in ("click", "quality", "category")
-    }
-    for system in (victim, reference):  # once all is learned, snapshot it
-        for name, ids in wanted.items():
-            reports = reader_for(system).read("metrics", model_reported(name, len(ids)), 120)
-            assert model_reported(name, len(ids))(reports), (
-                f"{system.topic_prefix} {name} never learned all {len(ids)}: "
-                f"{_learning_counters(system, name)}"
-            )
-            seq = asyncio.run(send_command(system, "snapshot", {"model": name}, issued_by="t"))
-            assert asyncio.run(wait_applied(system, seq, timeout_s=60))
+    wanted = _snapshot_when_learned((victim, reference), produced, reader_for)
     probe = [e["features"] for e in produced[:300]]
     versions = _assert_same_models(victim, reference, wanted, probe)
     counters = _worker_counters(victim).values()
@@ -333,16 +342,7 @@ def test_a_learner_taking_over_partitions_restores_their_models_first(
             owner = _reporter(reports, "click")
             (killed,) = [w for w in workers if owner.endswith(f"-{w.pid}")]
             killed.kill()
-    wanted = {
-        name: [e["example_id"] for e in produced if e["model"] == name]
-        for name in ("click", "quality", "category")
-    }
-    for system in (victim, reference):
-        for name, ids in wanted.items():
-            reports = reader_for(system).read("metrics", model_reported(name, len(ids)), 120)
-            assert model_reported(name, len(ids))(reports), f"{name} never learned everything"
-            seq = asyncio.run(send_command(system, "snapshot", {"model": name}, issued_by="t"))
-            assert asyncio.run(wait_applied(system, seq, timeout_s=60))
+    wanted = _snapshot_when_learned((victim, reference), produced, reader_for)
     _assert_same_models(victim, reference, wanted, [e["features"] for e in produced[:300]])
     clicks = reader_for(victim).read("metrics", model_reported("click", len(wanted["click"])))
     survivor = _worker_counters(victim)[_reporter(clicks, "click")]
@@ -392,17 +392,8 @@ def test_a_learner_joining_mid_stream_takes_over_from_the_latest_snapshots(
     joined = _workers_reported(2)
     assert joined(reader_for(system).read("metrics", joined, 60)), "the joiner never reported"
     learn(600)
-    wanted = {
-        name: [e["example_id"] for e in produced if e["model"] == name]
-        for name in ("click", "quality", "category")
-    }
     commanded_at_ms = int(time.time() * 1000)
-    for target in (system, reference):
-        for name, ids in wanted.items():
-            reports = reader_for(target).read("metrics", model_reported(name, len(ids)), 120)
-            assert model_reported(name, len(ids))(reports), f"{name} never learned everything"
-            seq = asyncio.run(send_command(target, "snapshot", {"model": name}, issued_by="t"))
-            assert asyncio.run(wait_applied(target, seq, timeout_s=60))
+    wanted = _snapshot_when_learned((system, reference), produced, reader_for)
     _assert_same_models(system, reference, wanted, [e["features"] for e in produced[:300]])
 
     writers: dict[str, set[str]] = {}  # model -> the workers that wrote its snapshots at the end
