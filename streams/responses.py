@@ -89,22 +89,29 @@ class Responder:
         for name, challenger in self._ctx.learner.challengers.items():
             reports.setdefault(name, {})["challenger"] = challenger.report()
 
-    async def respond(self, records: Iterable[Mapping[str, Any]]) -> None:
-        """Act on the alerts just raised or cleared."""
+    async def respond(
+        self, records: Iterable[Mapping[str, Any]], versions: Mapping[str, int] | None = None
+    ) -> None:
+        """Act on the alerts just raised or cleared. ``versions``: the models' versions when
+        the alerts were evaluated (by default, now); the evidence counts examples back from
+        there, and a learner goes on learning meanwhile (thousands of examples, draining)."""
         ctx = self._ctx
         for record in records:
             kind, name, state = record["kind"], record["model"], record["state"]
             if name not in ctx.models or not ctx.learner.learns(name):
                 continue
+            version = ctx.models[name].version
+            learned_since = version - (versions or {}).get(name, version)
             drift = kind in ("loss_drift", "label_shift")
             if drift and state == "raised" and self.enabled(name, "challenger"):
                 if name not in ctx.learner.challengers:
                     since = record["evidence"].get("examples_since_change", 0)
-                    ctx.learner.start_challenger(name, since)
+                    ctx.learner.start_challenger(name, since + learned_since)
                     ctx.counters[f"challengers.{name}"] += 1
             elif kind == "calibration_drift" and self.enabled(name, "rollback"):
                 if state == "raised":
-                    await self._roll_back(name, record["evidence"])
+                    since = record["evidence"].get("examples_since_detection", 0)
+                    await self._roll_back(name, since + learned_since)
                 else:
                     await self._roll_forward(name)
 
@@ -114,10 +121,10 @@ class Responder:
         older = [v for v in self._ctx.follower.versions(name) if v <= detected_at]
         return max(older, default=None)
 
-    async def _roll_back(self, name: str, evidence: Mapping[str, Any]) -> None:
+    async def _roll_back(self, name: str, examples_since_detection: int) -> None:
         if name in self._ctx.serving.pins:
             return  # pinned already (by us or an operator): leave it
-        version = self.rollback_target(name, evidence.get("examples_since_detection", 0))
+        version = self.rollback_target(name, examples_since_detection)
         if version is None:
             log.warning("calibration of %s broke, and no snapshot before the change", name)
             self._ctx.counters[f"rollbacks_impossible.{name}"] += 1

@@ -87,6 +87,7 @@ def register(ctx: WorkerContext) -> None:
             now_s, ts, ctx.learner.seconds_since_snapshot(), ctx.responder.in_effect()
         )
         ctx.responder.annotate(reports)
+        versions = {name: model.version for name, model in ctx.models.items()}
         models = model_metrics(ctx, ts)
         outbox = ctx.outbox()
         for record in (worker_metrics(ctx, ts), *models):
@@ -97,7 +98,7 @@ def register(ctx: WorkerContext) -> None:
             record = {"v": contracts.SCHEMA_VERSION, **alert}
             outbox.add(alerts, f"{alert['kind']}:{alert['model']}", contracts.encode(record))
         await outbox.flush()
-        await ctx.responder.respond(raised_or_cleared)
+        await ctx.responder.respond(raised_or_cleared, versions)
         endpoint.view = HealthView(
             worker=ctx.worker_id,
             models={record["model"]: record for record in models},

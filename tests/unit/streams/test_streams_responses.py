@@ -242,3 +242,17 @@ def test_no_snapshot_before_the_detection_means_no_rollback(ctx, sent) -> None:
     ctx.follower._index["click"] = {1_000: 0}
     asyncio.run(ctx.responder.respond([_calibration("raised", since_detection=300)]))
     assert sent == [] and ctx.counters["rollbacks_impossible.click"] == 1
+
+
+def test_responses_count_back_from_the_versions_the_alerts_were_evaluated_at(ctx, sent) -> None:
+    """The learner learned 400 more examples between the report that raised the alerts and
+    the responses: the detection and the change are still where the evidence put them."""
+    rng = random.Random(12)
+    _learn(ctx, 0, 1_000, rng)
+    evaluated_at = {"click": ctx.models["click"].version}
+    _learn(ctx, 1_000, 400, rng)
+    ctx.follower._index["click"] = {600: 0, 900: 1, 1_200: 2}
+    alerts = [_calibration("raised", since_detection=200), _drift(since_change=300)]
+    asyncio.run(ctx.responder.respond(alerts, evaluated_at))
+    assert sent == [("rollback", "click", 600)], "900 and 1,200 came after the detection at 800"
+    assert ctx.learner.challengers["click"].trained_from == 700
