@@ -280,9 +280,9 @@ class Learner:
         """``examples`` partitions (``topic:partition``) now ours. Those that are new here
         (all of them, the first time) may have been learned by another worker until now, even
         since this one started: restore the models learned from them (and those never learned
-        here) from their latest snapshots, before learning on. The
-        models whose examples are all on other partitions are learned elsewhere: forgotten
-        here (their snapshots are followed, as a serving worker follows them)."""
+        here) from their latest snapshots, before learning on. The models whose examples are
+        all on other partitions are learned elsewhere: forgotten here (their snapshots are
+        followed, as a serving worker follows them)."""
         previous, self._positions = self._positions, set(positions)
         arrived = positions - (previous or set())
         if arrived:  # at the first assignment too: another learner may have learned on since

@@ -63,6 +63,10 @@ def _position(topic: str, partition: int, offset: int) -> confluent_kafka.TopicP
     return confluent_kafka.TopicPartition(topic, partition, offset)
 
 
+def _offsets(positions: Positions) -> list[confluent_kafka.TopicPartition]:
+    return [_position(topic, partition, offset) for (topic, partition), offset in positions.items()]
+
+
 def _partitions(partitions: list[confluent_kafka.TopicPartition]) -> Partitions:
     return [(tp.topic, tp.partition) for tp in partitions]
 
@@ -130,7 +134,7 @@ class BatchConsumer:
         if self._on_revoke is not None:
             positions = self._on_loop(self._on_revoke(_partitions(partitions)))
             if positions:
-                self._commit([_position(t, p, o) for (t, p), o in positions.items()], True)
+                self._commit(_offsets(positions), True)
 
     async def next_batch(self, max_records: int, wait_s: float) -> list[Any]:
         """The messages on hand, up to ``max_records``; when none are, waits up to ``wait_s``
@@ -166,8 +170,7 @@ class BatchConsumer:
     async def commit(self, positions: Positions, *, wait: bool = False) -> None:
         """Commit the next offset to read of each (topic, partition); a commit lost to a
         rebalance only means those records are read again."""
-        offsets = [_position(t, p, o) for (t, p), o in positions.items()]
-        await self._call(self._commit, offsets, wait)
+        await self._call(self._commit, _offsets(positions), wait)
 
     def _commit(self, offsets: list[confluent_kafka.TopicPartition], wait: bool) -> None:
         try:
