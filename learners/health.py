@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import collections
 import dataclasses
 import math
@@ -130,10 +131,8 @@ class ModelHealth:
         self.shift_gap = shift_gap
         self.shift_reference = shift_reference
         self._n = 0
-        # recent, gap, reference: each span hands its oldest example on to the next
-        self._shift_spans = (_LabelSpan(), _LabelSpan(), _LabelSpan())
-        self._recent: collections.deque[tuple[float, float, float, float]] = collections.deque()
-        self._sums = [0.0, 0.0, 0.0, 0.0]  # weight, weighted y, weighted p, weighted loss
+        # the examples behind ``recent`` and ``label_shift``, summed when those are read
+        self._history = _History(max(window, shift_recent + shift_gap + shift_reference))
         self._total = [0.0, 0.0, 0.0]  # weight, weighted y, weighted p since the start
         self._slices: dict[str, list[float]] = {}
         self._slice_values: dict[str, int] = collections.Counter()
@@ -157,37 +156,22 @@ class ModelHealth:
         y = float(y)
         loss = log_loss(y, p)
         self._n += 1
-        item = (w, w * y, w * p, w * loss)
-        self._recent.append(item)
-        sums = self._sums
-        for i, value in enumerate(item):
-            sums[i] += value
-        if len(self._recent) > self.window:
-            for i, value in enumerate(self._recent.popleft()):
-                sums[i] -= value
-        if self._n % self.window == 0:  # no drift from adding and subtracting floats
-            self._sums = [math.fsum(column) for column in zip(*self._recent, strict=True)]
-        self._total[0] += w
-        self._total[1] += w * y
-        self._total[2] += w * p
-        for name, value in (slices or {}).items():
-            self._add_to_slice(name, value, item)
+        self._history.add(w, y, p, loss)
+        total = self._total
+        total[0] += w
+        total[1] += w * y
+        total[2] += w * p
+        if slices:
+            for name, value in slices.items():
+                self._add_to_slice(name, value, w, y, p)
         if delay_ms is not None:
             self._delays.add(delay_ms)
         self._arrivals.add(at_s)
-        label = (w, w * y)
-        sizes = (self.shift_recent, self.shift_gap, self.shift_reference)
-        for span, size in zip(self._shift_spans, sizes, strict=True):
-            span.add(label)
-            if len(span) <= size:
-                break
-            label = span.pop()  # the oldest moves on to the next span
-        watched = [("calibration", self.calibration_detector, y - p)]
+        episodes = self._episodes
+        episodes["calibration"].watch(self.calibration_detector, y - p, self._n)
         normalized = self._normalized_loss(loss, y, w)
         if normalized is not None:
-            watched.append(("loss", self.loss_detector, normalized))
-        for name, detector, value in watched:
-            self._episodes[name].watch(detector, value, self._n)
+            episodes["loss"].watch(self.loss_detector, normalized, self._n)
 
     def _normalized_loss(self, loss: float, y: float, w: float) -> float | None:
         """``loss`` over the entropy of the slowly tracked base rate, times ``_LOSS_SCALE``;
@@ -200,7 +184,7 @@ class ModelHealth:
             return None
         return _LOSS_SCALE * loss / entropy
 
-    def _add_to_slice(self, name: str, value: str, item: tuple[float, ...]) -> None:
+    def _add_to_slice(self, name: str, value: str, w: float, y: float, p: float) -> None:
         key = f"{name}={value}"
         if key not in self._slices:
             if self._slice_values[name] >= self.max_slices:
@@ -208,9 +192,9 @@ class ModelHealth:
             else:
                 self._slice_values[name] += 1
         totals = self._slices.setdefault(key, [0.0, 0.0, 0.0, 0])
-        totals[0] += item[0]
-        totals[1] += item[1]
-        totals[2] += item[2]
+        totals[0] += w
+        totals[1] += w * y
+        totals[2] += w * p
         totals[3] += 1
 
     @property
@@ -219,12 +203,14 @@ class ModelHealth:
 
     def recent(self) -> dict[str, float]:
         """Figures over the last ``window`` examples (``nan`` where undefined)."""
-        weight, wy, wp, wloss = self._sums
+        w, y, p, loss = self._history.last(self.window)
+        weight = float(w.sum())
+        wy, wp, wloss = (float(np.dot(w, column)) for column in (y, p, loss))
         rate = _ratio(wy, weight)
         logloss = _ratio(wloss, weight)
         entropy = binary_entropy(rate) if weight > 0 else 0.0
         return {
-            "n": len(self._recent),
+            "n": len(w),
             "logloss": logloss,
             "ne": logloss / entropy if entropy > 0 else math.nan,
             "calibration": _ratio(wp, wy),
@@ -238,24 +224,26 @@ class ModelHealth:
         """The ROC AUC of the last ``window`` predictions, each example weighted (``nan`` for
         soft labels, or without both classes): how well the model still ranks clicks above
         non-clicks, whatever its calibration."""
-        if not self._recent:
-            return math.nan
-        w, wy, wp, _ = (np.fromiter(column, float) for column in zip(*self._recent, strict=True))
-        return weighted_auc(wy / w, wp / w, w)
+        w, y, p, _ = self._history.last(self.window)
+        return weighted_auc(y, p, w) if len(w) else math.nan
 
     def label_shift(self) -> dict[str, float]:
         """The label rate of the recent span against the reference span, and the
         two-proportion z of the difference (``nan`` until the reference span has examples)."""
-        spans = self._shift_spans[0], self._shift_spans[2]
-        recent, reference = (span.rate() for span in spans)
-        pooled = _ratio(sum(span.sums[1] for span in spans), sum(span.sums[0] for span in spans))
-        variance = sum(span.variance(pooled) for span in spans)
-        z = (recent - reference) / math.sqrt(variance) if variance > 0 else math.nan
+        history = self._history
+        w, y, *_ = history.last(self.shift_recent)
+        recent = _LabelMoments.of(w, y)
+        reference = _LabelMoments.of(
+            *history.last(self.shift_reference, skip=self.shift_recent + self.shift_gap)[:2]
+        )
+        pooled = _ratio(recent.wy + reference.wy, recent.w + reference.w)
+        variance = recent.variance(pooled) + reference.variance(pooled)
+        z = (recent.rate - reference.rate) / math.sqrt(variance) if variance > 0 else math.nan
         return {
-            "recent_rate": recent,
-            "reference_rate": reference,
+            "recent_rate": recent.rate,
+            "reference_rate": reference.rate,
             "z": z,
-            "recent_examples": len(self._shift_spans[0]),
+            "recent_examples": len(w),
         }
 
     def last_shift(self, detector: str) -> MeanShift | None:
@@ -301,50 +289,61 @@ def weighted_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:
     )
 
 
-class _LabelSpan:
-    """Consecutive examples' ``(weight, weighted label)``, with the running sums behind the
-    weighted label rate and its variance: of ``w``, ``w y``, ``w**2``, ``w**2 y``, ``w**2 y**2``."""
+class _History:
+    """The weight, label, prediction and loss of the last ``size`` examples, in ring buffers:
+    one write per example, summed with numpy only when a figure is read."""
 
-    __slots__ = ("items", "sums")
+    __slots__ = ("_columns", "n", "size")
 
-    def __init__(self) -> None:
-        self.items: collections.deque[tuple[float, float]] = collections.deque()
-        self.sums = [0.0] * 5
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.n = 0  # examples added
+        self._columns = tuple(array.array("d", bytes(8 * size)) for _ in range(4))
 
-    def __len__(self) -> int:
-        return len(self.items)
+    def add(self, w: float, y: float, p: float, loss: float) -> None:
+        slot = self.n % self.size
+        weights, labels, predictions, losses = self._columns
+        weights[slot] = w
+        labels[slot] = y
+        predictions[slot] = p
+        losses[slot] = loss
+        self.n += 1
 
-    def add(self, item: tuple[float, float]) -> None:
-        self.items.append(item)
-        self._count(item, 1.0)
+    def last(self, count: int, skip: int = 0) -> list[np.ndarray]:
+        """Weights, labels, predictions and losses of the ``count`` examples before the last
+        ``skip`` (those still kept), oldest first."""
+        end = self.n - skip
+        start = max(end - count, self.n - self.size, 0)
+        slots = np.arange(start, max(start, end)) % self.size
+        return [np.frombuffer(column)[slots] for column in self._columns]
 
-    def pop(self) -> tuple[float, float]:
-        """Remove and return the oldest item."""
-        item = self.items.popleft()
-        self._count(item, -1.0)
-        if not self.items:
-            self.sums = [0.0] * 5  # no float residue in an empty span
-        return item
 
-    def _count(self, item: tuple[float, float], sign: float) -> None:
-        w, wy = item
-        sums = self.sums
-        sums[0] += sign * w
-        sums[1] += sign * wy
-        sums[2] += sign * w * w
-        sums[3] += sign * w * wy
-        sums[4] += sign * wy * wy
+@dataclasses.dataclass(frozen=True, slots=True)
+class _LabelMoments:
+    """A span of examples' sums of ``w``, ``w y``, ``w**2``, ``w**2 y`` and ``w**2 y**2``: its
+    weighted label rate, and that rate's variance."""
 
+    w: float
+    wy: float
+    w2: float
+    w2y: float
+    w2y2: float
+
+    @classmethod
+    def of(cls, w: np.ndarray, y: np.ndarray) -> _LabelMoments:
+        wy = w * y
+        return cls(*(float(column.sum()) for column in (w, wy, w * w, w * wy, wy * wy)))
+
+    @property
     def rate(self) -> float:
-        return _ratio(self.sums[1], self.sums[0])
+        return _ratio(self.wy, self.w)
 
     def variance(self, rate: float) -> float:
         """The variance of this span's weighted label rate if the true rate is ``rate``:
         ``sum w**2 (y - rate)**2 / (sum w)**2``, the ratio estimator's. Unweighted, it is
         ``rate (1 - rate) / n``; with negatives kept at 2 % and weighing 50, it counts the
         clicks' evidence, not the kept examples'."""
-        w, _, w2, w2y, w2y2 = self.sums
-        return _ratio(w2y2 - 2.0 * rate * w2y + rate * rate * w2, w * w)
+        return _ratio(self.w2y2 - 2.0 * rate * self.w2y + rate * rate * self.w2, self.w * self.w)
 
 
 class Arrivals:
