@@ -26,7 +26,7 @@ import time
 from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
-from streams import snapshots
+from streams import contracts, snapshots
 from streams.category import CategoryModel
 from streams.challenger import Challenger
 from streams.emit import Sink, now_ms
@@ -78,7 +78,7 @@ class Learner:
         self._requested: set[str] = set()
         self._started = time.monotonic()
         self._positions: set[str] | None = None  # the examples partitions assigned here
-        self._recent: dict[str, collections.deque[dict[str, Any]]] = {}  # scored models
+        self._recent: dict[str, collections.deque[bytes]] = {}  # scored models
         self.challengers: dict[str, Challenger] = {}
         #: challengers retired, and promotions made, since the responder last announced them
         #: (as alerts: a challenger may start and retire between two reports)
@@ -109,10 +109,13 @@ class Learner:
 
     # ------------------------------------------------------------------ learning
 
-    def apply(self, out: Sink, position: str, offset: int, example: dict[str, Any]) -> bool:
-        """Learn one decoded example, read at ``offset`` of ``position`` (``topic:partition``),
-        unless the ledger has it; ``False`` if no model of this worker can learn it (unknown
-        model, or a label of the wrong kind). A snapshot that falls due goes to ``out``."""
+    def apply(
+        self, out: Sink, position: str, offset: int, example: dict[str, Any], raw: bytes
+    ) -> bool:
+        """Learn one example (``raw``, decoded), read at ``offset`` of ``position``
+        (``topic:partition``), unless the ledger has it; ``False`` if no model of this worker
+        can learn it (unknown model, or a label of the wrong kind). A snapshot that falls due
+        goes to ``out``."""
         name, label = example["model"], example["label"]
         model = self._model(name)
         if model is None or isinstance(model, CategoryModel) != isinstance(label, str):
@@ -122,7 +125,7 @@ class Learner:
             p = learn_example(model, example)
             self._ctx.counters[f"learned.{name}"] += 1
             if isinstance(model, LiveModel):
-                self._watch(name, model, example, p)
+                self._watch(name, model, example, raw, p)
             elif p is not None:  # a category guess (None: a retired class's label, skipped)
                 self._ctx.health.observe_guess(name, example, p, time.time())
         else:
@@ -134,15 +137,18 @@ class Learner:
             self._write(out, name, model)
         return True
 
-    def _watch(self, name: str, model: LiveModel, example: dict[str, Any], p: float) -> None:
+    def _watch(
+        self, name: str, model: LiveModel, example: dict[str, Any], raw: bytes, p: float
+    ) -> None:
         """After a scored model learned an example: its health, its recent examples (what a
-        challenger is trained from) and its challenger, if one runs."""
+        challenger is trained from, kept encoded: compact, and decoded again only then) and
+        its challenger, if one runs."""
         weight = model.weights(example["label"], example["weight"], example["sampling_rate"])[0]
         self._ctx.health.observe_example(name, example, p, weight, time.time())
         recent = self._recent.get(name)
         if recent is None:
             recent = self._recent[name] = collections.deque(maxlen=RECENT_EXAMPLES)
-        recent.append(example)
+        recent.append(raw)
         challenger = self.challengers.get(name)
         if challenger is not None:
             challenger.learn(example, p, weight)
@@ -156,7 +162,8 @@ class Learner:
         last ``RECENT_EXAMPLES`` as that), learning every example from now on."""
         recent = list(self._recent.get(name, ()))
         start = len(recent) - min(max(since_change, 1), len(recent))
-        challenger = Challenger.start(self._ctx.models[name], recent[start:])
+        examples = [contracts.decode_example(raw) for raw in recent[start:]]
+        challenger = Challenger.start(self._ctx.models[name], examples)
         self.challengers[name] = challenger
         log.warning("challenger of %s started: %s", name, challenger.report())
         return challenger

@@ -115,19 +115,20 @@ class LearnLoop:
         ctx.counters["read.examples"] += len(messages)
         for message in messages:
             topic, partition, offset = message.topic(), message.partition(), message.offset()
+            raw = message.value()
             try:
-                example = contracts.decode_example(message.value())
+                example = contracts.decode_example(raw)
             except contracts.InvalidEvent as error:
                 reason = error.reason
             else:
-                if learner.apply(out, self._name(topic, partition), offset, example):
+                if learner.apply(out, self._name(topic, partition), offset, example, raw):
                     continue
                 name = example["model"][:64]
                 known = learner.knows(name)
                 reason = (
                     f"label of the wrong kind for {name}" if known else f"unknown model: {name}"
                 )
-            dead_letters.reject_at(out, reason, topic, partition, offset, message.value())
+            dead_letters.reject_at(out, reason, topic, partition, offset, raw)
 
     def delivered(self, messages: Sequence[Any]) -> None:
         """The outputs of ``messages`` (and every snapshot written so far) are delivered."""

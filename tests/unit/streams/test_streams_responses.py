@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from streams import responses, snapshots
+from streams import contracts, responses, snapshots
 from streams.app import WorkerContext, create_app
 from streams.emit import Outbox
 from streams.rebuild import fresh_model, model_state, replay
@@ -44,7 +44,7 @@ def _learn(
     rows = []
     for i in range(first, first + n):
         row = ("examples:0", i, example(i, rng))
-        assert ctx.learner.apply(outbox, *row)
+        assert ctx.learner.apply(outbox, *row, contracts.encode(row[2]))
         rows.append(row)
     return rows
 
