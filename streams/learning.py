@@ -105,7 +105,10 @@ class Learner:
         return name in self._ledgers
 
     def ledger(self, name: str) -> Ledger:
-        return self._ledgers.setdefault(name, Ledger())
+        ledger = self._ledgers.get(name)
+        if ledger is None:
+            ledger = self._ledgers[name] = Ledger()
+        return ledger
 
     # ------------------------------------------------------------------ learning
 

@@ -77,28 +77,25 @@ class Ledger:
     def admit(self, position: str, offset: int, example: Mapping[str, Any]) -> str | None:
         """Record the (decoded) example at ``position``/``offset`` as handled: ``None`` if it
         is new and is to be learned now, ``"replayed"`` or ``"duplicate"`` if it is skipped."""
-        verdict = None
+        offsets = self.offsets
+        if offset <= offsets.get(position, -1):
+            return "replayed"
+        offsets[position] = offset
         origin = origin_of(example["source"])
         hashed = _id_hash(example["example_id"])
-        if offset <= self.offsets.get(position, -1):
-            verdict = "replayed"
-        elif hashed in self.recent or (
+        recent = self.recent
+        if hashed in recent or (
             origin is not None and origin[1] <= self.origins.get(origin[0], -1)
         ):
-            verdict = "duplicate"
-        self.offsets[position] = max(offset, self.offsets.get(position, -1))
-        if verdict is None:
-            self._learned(origin, hashed)
-        return verdict
-
-    def _learned(self, origin: Origin | None, hashed: int) -> None:
+            return "duplicate"
         if origin is not None:
-            self.origins[origin[0]] = max(origin[1], self.origins.get(origin[0], -1))
+            self.origins[origin[0]] = origin[1]  # above the highest so far: not a duplicate
         self.digest = (self.digest + hashed) & _MASK
         self.n_learned += 1
-        self.recent[hashed] = None
-        if len(self.recent) > self.capacity:
-            self.recent.popitem(last=False)
+        recent[hashed] = None
+        if len(recent) > self.capacity:
+            recent.popitem(last=False)
+        return None
 
     def to_meta(self) -> dict[str, Any]:
         """The snapshot metadata fields that carry this ledger."""
