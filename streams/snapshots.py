@@ -24,6 +24,7 @@ streams.snapshots.SnapshotRefused: bad signature: tampered, or signed with anoth
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import importlib
@@ -61,6 +62,12 @@ class SnapshotRefused(AdstreamError, ValueError):
 
 def library_versions() -> dict[str, str]:
     """Versions of Python and of the libraries a pickled model depends on."""
+    return dict(_installed_versions())
+
+
+@functools.cache
+def _installed_versions() -> dict[str, str]:
+    # once per process: reading the installed packages' metadata takes a millisecond
     versions = {"python": platform.python_version()}
     for name in _LIBRARIES:
         try:
