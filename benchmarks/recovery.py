@@ -38,6 +38,7 @@ from benchmarks.e2e import latency_summary
 from learners import features_for
 from producers.world import World
 from streams import contracts, snapshots
+from streams.agents.join import slices_of
 from streams.broker import broker_for
 from streams.observe import SystemWatcher, read_topic, wait_until_serving
 from streams.process import WorkerProcess
@@ -73,7 +74,7 @@ class RecoveryOptions:
 
 
 def _examples(n: int, first: int, seed: int = 3) -> list[bytes]:
-    """Encoded click examples with the features the join gives the click model."""
+    """Encoded click examples with the features and slices the join gives the click model."""
     world, rng = World(seed=seed), random.Random(seed)
     encoded = []
     for i in range(first, first + n):
@@ -90,6 +91,7 @@ def _examples(n: int, first: int, seed: int = 3) -> list[bytes]:
             ts_event=query["ts"],
             ts_label=query["ts"],
             source={"impressions:0": i},
+            slices=slices_of(query, ad),
         )
         encoded.append(contracts.encode(example))
     return encoded
