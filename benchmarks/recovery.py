@@ -44,7 +44,7 @@ from streams.observe import SystemWatcher, read_topic, wait_until_serving
 from streams.process import WorkerProcess
 from streams.settings import Settings
 
-__all__ = ["RecoveryOptions", "run_recovery"]
+__all__ = ["RecoveryOptions", "click_examples", "run_recovery"]
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class RecoveryOptions:
         )
 
 
-def _examples(n: int, first: int, seed: int = 3) -> list[bytes]:
+def click_examples(n: int, first: int, seed: int = 3) -> list[bytes]:
     """Encoded click examples with the features and slices the join gives the click model."""
     world, rng = World(seed=seed), random.Random(seed)
     encoded = []
@@ -146,7 +146,7 @@ async def _drain(
     it stopped after ``learned``): the click model's examples per second while it drains,
     from its reports (their clocks and versions), between the first that shows progress and
     the last before the end."""
-    backlog = _examples(options.drain_backlog, learned)
+    backlog = click_examples(options.drain_backlog, learned)
     await _produce(settings, backlog)
     total = learned + len(backlog)
     points: dict[int, int] = {}  # report time (ms) -> click version
@@ -206,8 +206,8 @@ def run_recovery(options: RecoveryOptions, log_dir: Path) -> dict[str, Any]:
         snapshot_every_s=5.0,
         metrics_interval_s=0.25,
     )
-    before = _examples(options.examples_before_kill, 0)
-    after = _examples(options.examples_after_kill, options.examples_before_kill)
+    before = click_examples(options.examples_before_kill, 0)
+    after = click_examples(options.examples_after_kill, options.examples_before_kill)
     total = len(before) + len(after)
     with broker_for(base, log_path=log_dir / "recovery-broker.log") as settings:
         learner_settings = settings.replace(agents="join,labels,learn")

@@ -67,6 +67,7 @@ HOT_PATH_ROWS = {
     "encode_per_query": "encode a prediction",
     "learn_per_example": "FTRL learn_one, per example",
     "live_predict_learn_per_example": "LiveModel predict+metrics+learn, per example",
+    "learn_loop_per_example": "learn loop (decode to snapshot), per example",
     "river_predict_learn_per_example": "bare River predict+learn, per example",
 }
 

@@ -20,18 +20,23 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from confluent_kafka import Message
 from river import linear_model, optim
 
+from benchmarks.recovery import click_examples
 from benchmarks.trained import TRAIN_QUERIES, TS0_MS, labelled, train
 from learners import candidate_features, query_context
 from producers.world import World
 from streams import contracts
+from streams.agents.learn import LearnLoop
 from streams.agents.serve import predict, predict_many
+from streams.app import create_app
 from streams.models import CLICK, ENGAGEMENT, QUALITY, LiveModel
 from streams.settings import Settings
 
 WORKLOAD_SEED = 1
 WORKLOAD_QUERIES = 200
+LEARN_ROUND = 10_000  # examples the learn loop learns per round
 
 
 class Workload:
@@ -235,6 +240,42 @@ def test_live_model_predict_learn(benchmark: Any, workload: Workload) -> None:
             learn(x, y)
 
     _run(benchmark, run, key="live_predict_learn_per_example", events=len(examples), unit="example")
+
+
+class _Outputs(list[bytes]):
+    """Where the learn loop's outputs (snapshots, dead letters) go: kept, never sent."""
+
+    def add(self, topic: str, key: bytes | str | None, value: bytes) -> None:
+        self.append(value)
+
+    async def flush(self) -> None:
+        self.clear()
+
+
+@pytest.mark.benchmark(group="learn")
+def test_learn_loop(benchmark: Any) -> None:
+    """What a learning worker does per example, in-process: ``LearnLoop.learn`` on librdkafka
+    messages of click examples with the join's features and slices (decode, ledger, predict,
+    progressive metrics, learn, health, recent examples, snapshots every 5,000; the fetch and
+    the delivery excepted). Every round learns examples never seen: the ledger skips replays."""
+    ctx = create_app(Settings(kafka="127.0.0.1:9", snapshot_key="bench"))
+    loop, outputs, rounds = LearnLoop(ctx), _Outputs(), 5
+    encoded = click_examples((rounds + 1) * LEARN_ROUND, 0)
+    batches = iter(
+        [
+            Message(topic="examples", partition=0, offset=offset, value=value)
+            for offset, value in enumerate(encoded[start : start + LEARN_ROUND], start)
+        ]
+        for start in range(0, len(encoded), LEARN_ROUND)
+    )
+    loop.learn(next(batches), outputs)  # warm-up: the model's weights, its health, the ledger
+
+    def round_of_examples() -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (next(batches), outputs), {}
+
+    benchmark.extra_info.update(key="learn_loop_per_example", events=LEARN_ROUND, unit="example")
+    benchmark.pedantic(loop.learn, setup=round_of_examples, rounds=rounds)
+    assert ctx.models[CLICK].n_learned == (rounds + 1) * LEARN_ROUND, "examples were skipped"
 
 
 @pytest.mark.benchmark(group="learn")
