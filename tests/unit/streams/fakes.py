@@ -1,5 +1,5 @@
-"""Consumed messages and a producer, faked for the loops' unit tests (no I/O), and the click
-examples they carry."""
+"""A producer, faked for the loops' unit tests (no I/O), and the click examples they consume
+(as librdkafka messages: ``confluent_kafka.Message``, built without a broker)."""
 
 from __future__ import annotations
 
@@ -28,25 +28,6 @@ def click_example(
         source={"impressions:0": i if origin_offset is None else origin_offset},
     )
     return contracts.decode_example(contracts.encode(event))
-
-
-class RdMessage:
-    """What librdkafka's consumer returns: a message whose fields are methods."""
-
-    def __init__(self, topic: str, partition: int, offset: int, value: bytes) -> None:
-        self._topic, self._partition, self._offset, self._value = topic, partition, offset, value
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def value(self) -> bytes:
-        return self._value
 
 
 class DeliveringProducer:

@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from confluent_kafka import Message
 
 from streams import contracts, snapshots
 from streams.agents.learn import LearnLoop
@@ -15,7 +16,7 @@ from streams.app import WorkerContext, create_app
 from streams.emit import Outbox
 from streams.ledger import id_digest
 from streams.settings import Settings
-from tests.unit.streams.fakes import DeliveringProducer, RdMessage, click_example
+from tests.unit.streams.fakes import DeliveringProducer, click_example
 
 P0, P1 = ("examples", 0), ("examples", 1)
 
@@ -24,11 +25,14 @@ def _example(i: int, origin_offset: int | None = None) -> dict[str, Any]:
     return click_example(i, {i % 7: 1.0, 100: 1.0}, float(i % 3 == 0), origin_offset)
 
 
-def _messages(items: list[tuple[int, Any]], partition: int = 0) -> list[RdMessage]:
+def _messages(items: list[tuple[int, Any]], partition: int = 0) -> list[Message]:
     """Messages of ``examples`` at (offset, example or raw bytes)."""
     return [
-        RdMessage(
-            "examples", partition, offset, raw if isinstance(raw, bytes) else contracts.encode(raw)
+        Message(
+            topic="examples",
+            partition=partition,
+            offset=offset,
+            value=raw if isinstance(raw, bytes) else contracts.encode(raw),
         )
         for offset, raw in items
     ]
@@ -45,7 +49,7 @@ def loop(ctx) -> LearnLoop:
     return LearnLoop(ctx)
 
 
-def _batch(loop: LearnLoop, producer: DeliveringProducer, messages: list[RdMessage]) -> None:
+def _batch(loop: LearnLoop, producer: DeliveringProducer, messages: list[Message]) -> None:
     """One batch, as the loop runs it: learned, snapshots due written, all delivered."""
     outbox = Outbox(producer)
     loop.learn(messages, outbox)

@@ -6,12 +6,14 @@ import asyncio
 import types
 from typing import Any
 
+from confluent_kafka import Message
+
 from streams import contracts
 from streams.agents.serve import ServeLoop
 from streams.category import CategoryModel
 from streams.emit import Counters, DeadLetters, Outbox
 from streams.models import default_models
-from tests.unit.streams.fakes import DeliveringProducer, RdMessage
+from tests.unit.streams.fakes import DeliveringProducer
 from tests.unit.streams.test_streams_pure_agents import make_query
 
 
@@ -36,8 +38,11 @@ def _loop(models: Any) -> tuple[ServeLoop, Outbox, DeliveringProducer, Counters]
     return ServeLoop(ctx), Outbox(producer), producer, counters
 
 
-def _messages(*values: bytes) -> list[RdMessage]:
-    return [RdMessage("queries", 0, offset, value) for offset, value in enumerate(values)]
+def _messages(*values: bytes) -> list[Message]:
+    return [
+        Message(topic="queries", partition=0, offset=offset, value=value)
+        for offset, value in enumerate(values)
+    ]
 
 
 def test_valid_queries_are_predicted_and_bad_ones_dead_lettered() -> None:
