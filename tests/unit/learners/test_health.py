@@ -50,6 +50,37 @@ def test_a_model_that_loses_its_skill_is_a_loss_drift_within_3000_examples(seed)
     assert onset["after"] > onset["before"]
 
 
+@pytest.mark.parametrize("n", [1, 2_999, 3_000, 3_001, 17_003])
+def test_the_windows_hold_exactly_the_last_examples_whatever_has_been_overwritten(n):
+    """The recent window and the label-shift spans, read from ring buffers, against the same
+    figures computed directly from every example fed."""
+    rng = random.Random(n)
+    health = ModelHealth(window=3_000, shift_recent=1_000, shift_gap=500, shift_reference=2_000)
+    fed = []
+    for i in range(n):
+        y, p, w = rng.random() < 0.1, rng.uniform(0.01, 0.3), rng.choice((1.0, 1.0, 4.0))
+        health.update(y, p, w, at_s=i / 100)
+        fed.append((w, float(y), p))
+
+    def rate(examples):
+        weight = sum(w for w, _, _ in examples)
+        return sum(w * y for w, y, _ in examples) / weight if examples else math.nan
+
+    window = fed[-3_000:]
+    recent = health.recent()
+    assert recent["n"] == len(window)
+    assert recent["population"] == pytest.approx(sum(w for w, _, _ in window), rel=1e-12)
+    assert recent["mean_p"] == pytest.approx(
+        sum(w * p for w, _, p in window) / recent["population"], rel=1e-12
+    )
+    assert recent["base_rate"] == pytest.approx(rate(window), rel=1e-12, nan_ok=True)
+    shift = health.label_shift()
+    reference = fed[max(n - 3_500, 0) : max(n - 1_500, 0)]
+    assert shift["recent_examples"] == min(n, 1_000)
+    assert shift["recent_rate"] == pytest.approx(rate(fed[-1_000:]), rel=1e-12, nan_ok=True)
+    assert shift["reference_rate"] == pytest.approx(rate(reference), rel=1e-12, nan_ok=True)
+
+
 def _label_shift_trace(rates, seed: int, sampling_rate: float = 1.0) -> list[dict]:
     """The label-shift figure every 250 examples of a calibrated model fed ``rates`` (one
     click rate per example); negatives kept at ``sampling_rate`` weigh ``1 / sampling_rate``."""
