@@ -67,6 +67,9 @@ class WorkerContext:
     counters: Counters
     dead_letters: DeadLetters
     weights: Weights = ENGAGEMENT_ONLY
+    #: what the worker holds now, set (not counted) by its agents: ``join.held``, the items in
+    #: the join's state; reported with the counters, beside the process's resident memory
+    gauges: dict[str, int] = dataclasses.field(default_factory=dict)
     #: set to report now rather than at the next ``metrics_interval_s`` tick
     report_requested: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     learner: Learner = dataclasses.field(init=False)

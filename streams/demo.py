@@ -233,6 +233,40 @@ def _summary(
     }
 
 
+def _memory_summary(
+    watcher: SystemWatcher, traffic_started_ms: int, duration_s: float
+) -> dict[str, Any]:
+    """The worker's resident memory and join state over the run, from its reports: ``samples``
+    of [seconds since the traffic started, RSS in MiB, items in the join's state], and each
+    figure when the traffic started, at half time, at its end, and its peak meanwhile (``{}``
+    without ``/proc``)."""
+    samples = [
+        [
+            round((ts - traffic_started_ms) / 1000, 1),
+            round(gauges["rss_bytes"] / 2**20, 1),
+            gauges.get("join.held", 0),
+        ]
+        for ts, _, gauges in watcher.gauges
+        if "rss_bytes" in gauges
+    ]
+    during = [s for s in samples if 0 <= s[0] <= duration_s]
+    if not during:
+        return {}
+    before = [s for s in samples if s[0] < 0]
+    first = before[-1] if before else during[0]  # the last report before the traffic
+    half = next(s for s in during if s[0] >= duration_s / 2 or s is during[-1])
+
+    def figures(column: int) -> dict[str, float]:
+        return {
+            "start": first[column],
+            "half": half[column],
+            "end": during[-1][column],
+            "max": max(s[column] for s in during),
+        }
+
+    return {"rss_mib": figures(1), "join_held": figures(2), "samples": samples}
+
+
 def _health_summary(watcher: SystemWatcher, model: str) -> dict[str, Any]:
     """A model's calibration (overall, recent, per slice), PSI and drift detections."""
     health = watcher.health.get(model, {})
@@ -296,7 +330,7 @@ async def _drive(
             incidents=played.incidents if played else (),
         )
         meter = _RateMeter()
-        started = time.monotonic()
+        started, traffic_started_ms = time.monotonic(), round(time.time() * 1000)
         weights_change = (
             asyncio.ensure_future(
                 _set_weights(
@@ -329,6 +363,7 @@ async def _drive(
         await _settle(watcher, settings.metrics_interval_s)
         changes = scenario.report(stats, watcher)
         summary = _summary(options, stats, watcher, startup_s, elapsed_s, changes)
+        summary["memory"] = _memory_summary(watcher, traffic_started_ms, options.duration_s)
         console.log("estimating a grid of weights from the logged traffic (off-policy)")
         summary["sweep"] = _sweep_at_the_versions_used(
             await run_sweep(settings, run_dir), summary["business"]
@@ -459,6 +494,14 @@ def _summary_table(summary: dict[str, Any]) -> Table:
             for a in summary["alerts"]
         ),
         ("dead letters", f"{summary['dead_letters']:,}"),
+        *(
+            (
+                f"worker {what}: traffic start / half time / end / peak",
+                "{start:,} / {half:,} / {end:,} / {max:,}".format(**summary["memory"][key]),
+            )
+            for key, what in (("rss_mib", "RSS MiB"), ("join_held", "join state items"))
+            if summary["memory"]
+        ),
     ]
     for name, value in rows:
         table.add_row(name, value)

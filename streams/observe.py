@@ -127,14 +127,22 @@ def _decoded(
         return None
 
 
+#: worker reports whose gauges a watcher keeps (a day of one worker's, one a second)
+GAUGE_HISTORY = 86_400
+
+
 class SystemWatcher:
-    """Follows ``metrics``, ``alerts`` and ``dead-letter``: latest counters per worker, model
-    reports and health, control-command effects, alerts, dead letters by reason.
-    ``async with SystemWatcher(settings) as watcher: ...``."""
+    """Follows ``metrics``, ``alerts`` and ``dead-letter``: latest counters per worker, every
+    worker's gauges over time, model reports and health, control-command effects, alerts, dead
+    letters by reason. ``async with SystemWatcher(settings) as watcher: ...``."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.workers: dict[str, dict[str, Any]] = {}
+        #: (report ts, worker, its gauges) of the last ``GAUGE_HISTORY`` worker reports
+        self.gauges: collections.deque[tuple[int, str, dict[str, int]]] = collections.deque(
+            maxlen=GAUGE_HISTORY
+        )
         self.models: dict[str, dict[str, Any]] = {}
         self.dead_letters: list[dict[str, Any]] = []
         self.dead_letter_reasons: collections.Counter[str] = collections.Counter()
@@ -224,6 +232,7 @@ class SystemWatcher:
             return
         if record.get("kind") == "worker":
             self.workers[record["worker"]] = record
+            self.gauges.append((record["ts"], record["worker"], record.get("gauges", {})))
         elif record.get("kind") == "control":
             self.control_effects.setdefault(record["seq"], record)
         elif record.get("kind") == "health":

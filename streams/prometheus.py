@@ -35,6 +35,7 @@ class HealthView:
     models: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     health: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     counters: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    gauges: Mapping[str, int] = dataclasses.field(default_factory=dict)
     alerts: tuple[Mapping[str, Any], ...] = ()
     now_s: float = 0.0
 
@@ -153,6 +154,13 @@ def families(view: HealthView) -> list[Metric]:
             )
     for counter, value in sorted(view.counters.items()):
         add("counter", "the worker's cumulative counters", {"counter": counter}, value)
+    for gauge, value in sorted(view.gauges.items()):
+        add(
+            "gauge",
+            "what the worker holds now (rss_bytes: its resident memory)",
+            {"gauge": gauge},
+            value,
+        )
     for alert in view.alerts:
         add(
             "alert_active",

@@ -240,6 +240,7 @@ def register(ctx: WorkerContext) -> None:
                 watermark.observe(position, record["ts"], now_ms=received_ms)
             last_input = time.monotonic()
             emit(outbox, join.advance(watermark.current(now_ms=received_ms, behind=unread())))
+            ctx.gauges["join.held"] = len(join)
             await outbox.flush()
 
     @ctx.app.timer(1.0, name="join-idle-clock")
@@ -248,4 +249,5 @@ def register(ctx: WorkerContext) -> None:
             return
         outbox = ctx.outbox()
         emit(outbox, join.advance(now_ms() - grace_ms))
+        ctx.gauges["join.held"] = len(join)
         await outbox.flush()

@@ -126,6 +126,7 @@ def test_the_prometheus_view_of_a_health_report_parses():
         models={"click": {"logloss": 0.2, "ne": 0.9, "auc": 0.7, "version": 20_000}},
         health={"click": health},
         counters={"predictions": 5},
+        gauges={"rss_bytes": 123_456_789, "join.held": 42},
         alerts=({"kind": "calibration_drift", "model": "click"},),
         now_s=250.0,
     )
@@ -140,6 +141,8 @@ def test_the_prometheus_view_of_a_health_report_parses():
     assert parsed["adstream_model_ne"].samples[0].value == 0.9
     assert parsed["adstream_alert_active"].samples[0].labels["kind"] == "calibration_drift"
     assert parsed["adstream_model_psi"].samples[0].value == 0.05
+    gauges = {s.labels["gauge"]: s.value for s in parsed["adstream_gauge"].samples}
+    assert gauges == {"rss_bytes": 123_456_789, "join.held": 42}
     assert {s.labels["quantile"] for s in parsed["adstream_model_label_delay_ms"].samples} == {
         "p50",
         "p90",
