@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-unit test-integration test-scenarios lint bench bench-detection clean
+.PHONY: help demo test test-unit test-integration test-scenarios lint bench bench-detection bench-memory clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,6 +43,9 @@ bench: $(STAMP) ## Hot path, adstream vs the floor at 1k/5k queries/s and satura
 
 bench-detection: $(STAMP) ## Detection delays of the model alerts, offline (ARGS="--scenario drift --runs 11")
 	$(BIN)/python -m benchmarks.detection $(ARGS)
+
+bench-memory: $(STAMP) ## Worker RSS and join state under steady traffic, 10 min (ARGS="--duration 120 --rate 200")
+	$(BIN)/python -m benchmarks.memory $(ARGS)
 
 clean: ## Remove the virtualenv, caches and demo runs
 	rm -rf $(VENV) runs .pytest_cache .benchmarks

@@ -142,6 +142,8 @@ def test_clicks_become_examples_and_the_loss_falls(settings, start_worker, produ
         if name.endswith(("_clicks", "_impressions"))
     }
     assert positives == clicks, f"every click within the window makes a positive: {join_counts}"
+    gauges = reports_of("worker", metrics)[-1]["gauges"]  # what the worker holds now
+    assert gauges["rss_bytes"] > 50 * 2**20 and gauges["join.held"] > 0, gauges
 
 
 def test_the_join_keeps_every_click_and_a_sampled_share_of_the_negatives(
