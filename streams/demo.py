@@ -43,7 +43,7 @@ from streams.scenario import TaxonomyScenario
 from streams.settings import Settings
 from streams.sweep import run_sweep
 
-__all__ = ["DemoOptions", "run_demo"]
+__all__ = ["DemoOptions", "memory_summary", "run_demo"]
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ def _summary(
     }
 
 
-def _memory_summary(
+def memory_summary(
     watcher: SystemWatcher, traffic_started_ms: int, duration_s: float
 ) -> dict[str, Any]:
     """The worker's resident memory and join state over the run, from its reports: ``samples``
@@ -363,7 +363,7 @@ async def _drive(
         await _settle(watcher, settings.metrics_interval_s)
         changes = scenario.report(stats, watcher)
         summary = _summary(options, stats, watcher, startup_s, elapsed_s, changes)
-        summary["memory"] = _memory_summary(watcher, traffic_started_ms, options.duration_s)
+        summary["memory"] = memory_summary(watcher, traffic_started_ms, options.duration_s)
         console.log("estimating a grid of weights from the logged traffic (off-policy)")
         summary["sweep"] = _sweep_at_the_versions_used(
             await run_sweep(settings, run_dir), summary["business"]
