@@ -5,6 +5,7 @@ each example once, skips replays and duplicates, and dead-letters what it cannot
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 import pytest
@@ -126,3 +127,50 @@ def test_a_revoked_partition_is_committed_up_to_its_snapshot_and_let_go(ctx, loo
     assert asyncio.run(loop.on_revoke([P1])) == {P1: 1}
     assert loop.committable() == {P0: 2}
     assert ctx.learner.unsaved() == {}, "P1's example at offset 1 is no longer ours to save"
+
+
+@pytest.mark.parametrize("batch_size", [7, 500])
+def test_batching_changes_no_prediction_no_metric_and_no_snapshot(batch_size) -> None:
+    """The same examples learned one message at a time and in batches: the same model, the
+    same progressive metrics and health, the same snapshots (versions and offsets)."""
+    rng = random.Random(11)
+    messages = _messages(
+        [
+            (i, _example(i) if i % 97 else b"\xc1")  # a dead letter now and then
+            for i in range(1_500)
+        ]
+    )
+    for i, message in enumerate(messages):  # features that differ from one example to the next
+        if i % 97:
+            example = contracts.decode_example(message.value())
+            example["features"] = {rng.randrange(50): 1.0, 100: 1.0}
+            example["label"] = float(rng.random() < 0.2)
+            messages[i] = Message(
+                topic="examples", partition=0, offset=i, value=contracts.encode(example)
+            )
+    runs = []
+    for size in (1, batch_size):
+        settings = Settings(
+            kafka="127.0.0.1:9", snapshot_key="k", snapshot_every_examples=200, snapshot_every_s=1e9
+        )
+        ctx = create_app(settings)
+        loop, producer = LearnLoop(ctx), DeliveringProducer()
+        for start in range(0, len(messages), size):
+            _batch(loop, producer, messages[start : start + size])
+        model = ctx.models["click"]
+        health = ctx.health.models["click"]
+        saved = [(meta["version"], meta["offsets"]) for meta in _snapshots(producer)]
+        runs.append(
+            (
+                model.estimator._z,
+                model.estimator._n,
+                model.report(),
+                health.recent(),
+                health.label_shift(),
+                health.recent_auc(),
+                saved,
+                ctx.counters["dead_letters"],
+            )
+        )
+    assert runs[0] == runs[1]
+    assert runs[0][-2], "snapshots were written"
