@@ -135,19 +135,13 @@ def test_batching_changes_no_prediction_no_metric_and_no_snapshot(batch_size) ->
     same progressive metrics and health, the same snapshots (versions and offsets)."""
     rng = random.Random(11)
     messages = _messages(
-        [
-            (i, _example(i) if i % 97 else b"\xc1")  # a dead letter now and then
+        [  # features that differ from one example to the next; a dead letter now and then
+            (i, click_example(i, {rng.randrange(50): 1.0, 100: 1.0}, float(rng.random() < 0.2)))
+            if i % 97
+            else (i, b"\xc1")
             for i in range(1_500)
         ]
     )
-    for i, message in enumerate(messages):  # features that differ from one example to the next
-        if i % 97:
-            example = contracts.decode_example(message.value())
-            example["features"] = {rng.randrange(50): 1.0, 100: 1.0}
-            example["label"] = float(rng.random() < 0.2)
-            messages[i] = Message(
-                topic="examples", partition=0, offset=i, value=contracts.encode(example)
-            )
     runs = []
     for size in (1, batch_size):
         settings = Settings(
