@@ -130,7 +130,6 @@ class ModelHealth:
         self.shift_recent = shift_recent
         self.shift_gap = shift_gap
         self.shift_reference = shift_reference
-        self._n = 0
         # the examples behind ``recent`` and ``label_shift``, summed when those are read
         self._history = _History(max(window, shift_recent + shift_gap + shift_reference))
         self._total = [0.0, 0.0, 0.0]  # weight, weighted y, weighted p since the start
@@ -155,7 +154,6 @@ class ModelHealth:
         """Record one prediction (see :meth:`last_shift` for what the detectors saw)."""
         y = float(y)
         loss = log_loss(y, p)
-        self._n += 1
         self._history.add(w, y, p, loss)
         total = self._total
         total[0] += w
@@ -167,11 +165,11 @@ class ModelHealth:
         if delay_ms is not None:
             self._delays.add(delay_ms)
         self._arrivals.add(at_s)
-        episodes = self._episodes
-        episodes["calibration"].watch(self.calibration_detector, y - p, self._n)
+        episodes, n = self._episodes, self._history.n
+        episodes["calibration"].watch(self.calibration_detector, y - p, n)
         normalized = self._normalized_loss(loss, y, w)
         if normalized is not None:
-            episodes["loss"].watch(self.loss_detector, normalized, self._n)
+            episodes["loss"].watch(self.loss_detector, normalized, n)
 
     def _normalized_loss(self, loss: float, y: float, w: float) -> float | None:
         """``loss`` over the entropy of the slowly tracked base rate, times ``_LOSS_SCALE``;
@@ -180,7 +178,7 @@ class ModelHealth:
         slow[0] = slow[0] * self._decay + w
         slow[1] = slow[1] * self._decay + w * y
         entropy = binary_entropy(slow[1] / slow[0])
-        if entropy <= 0 or self._n < self.window:
+        if entropy <= 0 or self.n < self.window:
             return None
         return _LOSS_SCALE * loss / entropy
 
@@ -199,7 +197,7 @@ class ModelHealth:
 
     @property
     def n(self) -> int:
-        return self._n
+        return self._history.n
 
     def recent(self) -> dict[str, float]:
         """Figures over the last ``window`` examples (``nan`` where undefined)."""
@@ -253,7 +251,7 @@ class ModelHealth:
         """Everything described in the class docstring, as plain numbers and maps."""
         _, wy, wp = self._total
         return {
-            "n": self._n,
+            "n": self.n,
             "recent": {**self.recent(), "auc": self.recent_auc()},
             "calibration": _ratio(wp, wy),
             "calibration_by_slice": {
