@@ -116,6 +116,11 @@ def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> Wo
     """Build the app and every agent; returns the context that owns them."""
     if not settings.kafka:
         raise ValueError("settings.kafka must name the bootstrap servers (start a broker first)")
+    if settings.snapshots == "on" and not settings.snapshot_key:
+        raise ValueError(
+            "snapshots are on and no snapshot key is resolved: build the app from "
+            "settings.with_snapshot_key() (or set snapshots='off' explicitly)"
+        )
     brokers = ";".join(f"kafka://{server}" for server in settings.kafka.split(","))
     app = AdstreamApp(
         settings.group_id,

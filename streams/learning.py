@@ -13,9 +13,9 @@ model is the one that never crashed.
 Snapshots are written every ``snapshot_every_examples`` examples of a model (checked per
 example, so versions do not depend on batching), when a model's news is older than
 ``snapshot_every_s``, and on the ``snapshot`` control command. Only a worker that has learned a
-model snapshots it. Without ``ADSTREAM_SNAPSHOT_KEY`` nothing is written or restored, and
-examples are committed as soon as they are read (at-least-once: a crash then loses what was
-learned since the start).
+model snapshots it. Only with ``ADSTREAM_SNAPSHOTS=off`` (said explicitly; logged as a
+warning) is nothing written or restored, and examples are committed as soon as they are read
+(at-least-once: a crash then loses what was learned since the start).
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ class Learner:
 
     def __init__(self, ctx: WorkerContext) -> None:
         self._ctx = ctx
-        self._key = ctx.settings.snapshot_key.encode()
+        snapshotting = ctx.settings.snapshots == "on"
+        self._key = ctx.settings.snapshot_key.encode() if snapshotting else b""
         self._topic = ctx.topic_name("models")
         self._ledgers: dict[str, Ledger] = {}
         self._written: dict[str, dict[str, int]] = {}  # model -> offsets of its last snapshot
@@ -84,8 +85,12 @@ class Learner:
         #: (as alerts: a challenger may start and retire between two reports)
         self.retired: dict[str, Challenger] = {}
         self.promoted: dict[str, Promotion] = {}
-        if not self._key:
-            log.warning("no ADSTREAM_SNAPSHOT_KEY: no snapshots, no recovery after a crash")
+        if not self._key and "learn" in ctx.settings.roles:
+            log.warning(
+                "ADSTREAM_SNAPSHOTS=off: this worker learns WITHOUT snapshots: no recovery after "
+                "a crash (a restarted learner starts again from version 0), and serving "
+                "replicas cannot follow its models"
+            )
 
     # ------------------------------------------------------------------ models
 

@@ -12,6 +12,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from streams import keys
+
 __all__ = ["AGENTS", "ENV_PREFIX", "RESPONSES", "Settings", "parse_responses"]
 
 ENV_PREFIX = "ADSTREAM_"
@@ -58,7 +60,9 @@ class Settings:
 
     ``kafka`` is the bootstrap server list of an existing cluster (``ADSTREAM_KAFKA``); when it
     is empty the project starts its embedded broker. Security settings pass through to every
-    client; ``sasl_password`` and ``snapshot_key`` are secrets and never printed.
+    client; ``sasl_password`` and ``snapshot_key`` are secrets and never printed. With
+    ``snapshots`` on (the default), a worker never learns without a snapshot key: see
+    :meth:`with_snapshot_key`.
     """
 
     kafka: str = ""
@@ -76,8 +80,15 @@ class Settings:
     sasl_mechanism: str = ""
     sasl_username: str = ""
     sasl_password: str = dataclasses.field(default="", repr=False)
-    #: HMAC key of model snapshots; without one, no snapshot is written or loaded
+    #: ``on``: a learner snapshots its models (signed) and restores them after a restart;
+    #: ``off``: it learns without snapshots, so a crash or restart loses what it learned
+    snapshots: str = "on"
+    #: HMAC key of model snapshots; empty: the key file in ``state_dir``, created on first
+    #: use (see :meth:`with_snapshot_key`)
     snapshot_key: str = dataclasses.field(default="", repr=False)
+    #: where the snapshot key file lives (empty: ``$XDG_STATE_HOME/adstream``, else
+    #: ``~/.local/state/adstream``)
+    state_dir: str = ""
     snapshot_every_examples: int = 5_000
     snapshot_every_s: float = 30.0
     #: how often Faust commits the offsets of acknowledged inputs
@@ -109,6 +120,8 @@ class Settings:
             raise ValueError("fetch_max_wait_ms must be in 1..500 (0 returns nothing on Tansu)")
         if not 8 <= self.n_bits <= 28:
             raise ValueError("n_bits must be in 8..28")
+        if self.snapshots not in ("on", "off"):
+            raise ValueError(f"snapshots must be 'on' or 'off', got {self.snapshots!r}")
         if not 0.0 < self.negative_sampling_rate <= 1.0:
             raise ValueError("negative_sampling_rate must be in (0, 1]")
         parse_responses(self.responses)  # raises on an unknown response
@@ -146,6 +159,22 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+    def with_snapshot_key(self, *, create: bool = True) -> Settings:
+        """These settings with the snapshot key resolved, as every worker and the CLI use them:
+        unchanged with snapshots off or a key given, else the key of the file in
+        ``state_dir`` (created first unless ``create`` is false). Raises
+        :class:`streams.keys.KeyFileError` when there is no usable key."""
+        if self.snapshots == "off" or self.snapshot_key:
+            return self
+        path = keys.state_dir(self.state_dir) / keys.KEY_FILE
+        key = keys.load_or_create_key(path) if create else keys.read_key(path)
+        if key is None:
+            raise keys.KeyFileError(
+                f"no snapshot key: ADSTREAM_SNAPSHOT_KEY is not set and there is no {path} "
+                "(a worker creates it when it first starts; share it, or set the variable)"
+            )
+        return self.replace(snapshot_key=key)
 
     def topic(self, name: str) -> str:
         """The full name of a logical topic (``queries`` -> ``adstream.queries``)."""

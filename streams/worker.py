@@ -54,10 +54,10 @@ async def freeze_startup_heap() -> None:
 def run_worker(settings: Settings, *, loglevel: str = "WARNING") -> None:
     """Build the app and run it in this process until it is told to stop, with the collector
     tuned for serving (:func:`tune_collector`, then :func:`freeze_startup_heap` once start-up
-    is done)."""
+    is done). The snapshot key is resolved here (:meth:`Settings.with_snapshot_key`)."""
     configure_logging(loglevel)
     tune_collector()
-    ctx = create_app(settings)
+    ctx = create_app(settings.with_snapshot_key())
     ctx.app.startup_hooks.append(freeze_startup_heap)  # the last: after model recovery
     worker = faust.Worker(
         ctx.app, loglevel=loglevel, quiet=True, override_logging=False, redirect_stdouts=False

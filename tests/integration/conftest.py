@@ -40,9 +40,12 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
 
 
 @pytest.fixture
-def new_settings(broker: EmbeddedBroker) -> Callable[..., Settings]:
-    """Settings of a system of its own: a fresh topic prefix and consumer group, topics
-    created (keyword arguments override the test defaults)."""
+def new_settings(
+    broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., Settings]:
+    """Settings of a system of its own: a fresh topic prefix and consumer group, a state
+    directory of its own (so no two systems share a snapshot key file), topics created
+    (keyword arguments override the test defaults)."""
 
     def make(**overrides: Any) -> Settings:
         run = uuid.uuid4().hex[:10]
@@ -55,6 +58,7 @@ def new_settings(broker: EmbeddedBroker) -> Callable[..., Settings]:
             "join_grace_s": 0.5,
             "metrics_interval_s": 0.5,
             "metrics_port": 0,  # tests that read /metrics choose a free port
+            "state_dir": str(tmp_path_factory.mktemp("state")),
         }
         fresh = Settings(**{**defaults, **overrides})
         create_topics(fresh.kafka, list(topic_specs(fresh).values()), fresh)

@@ -56,7 +56,7 @@ def _drift(since_change: int, kind: str = "loss_drift") -> dict[str, Any]:
 
 @pytest.fixture
 def ctx() -> WorkerContext:
-    return create_app(Settings(kafka="127.0.0.1:9"))
+    return create_app(Settings(kafka="127.0.0.1:9", snapshots="off"))
 
 
 def test_a_loss_drift_starts_a_challenger_trained_on_the_examples_since_the_change(ctx) -> None:
@@ -92,7 +92,7 @@ def test_a_label_shift_starts_a_challenger_too(ctx) -> None:
 
 
 def test_a_challenger_retires_after_its_run_and_without_promote_the_champion_stays() -> None:
-    ctx = create_app(Settings(kafka="127.0.0.1:9", challenge_examples=200))
+    ctx = create_app(Settings(kafka="127.0.0.1:9", snapshots="off", challenge_examples=200))
     rng = random.Random(4)
     _learn(ctx, 0, 500, rng)
     champion = ctx.models["click"].estimator
@@ -112,6 +112,7 @@ def _promoting(challenge_examples: int) -> WorkerContext:
     return create_app(
         Settings(
             kafka="127.0.0.1:9",
+            snapshots="off",
             responses="*=challenger,promote,rollback",
             challenge_examples=challenge_examples,
         )
@@ -166,7 +167,9 @@ def test_a_promoted_model_is_rebuilt_exactly_from_its_examples_and_its_lineage()
 
 
 def test_no_challenger_where_the_model_is_configured_for_alerts_only() -> None:
-    ctx = create_app(Settings(kafka="127.0.0.1:9", responses="*=challenger,rollback;click="))
+    ctx = create_app(
+        Settings(kafka="127.0.0.1:9", snapshots="off", responses="*=challenger,rollback;click=")
+    )
     _learn(ctx, 0, 100, random.Random(5))
     asyncio.run(ctx.responder.respond([_drift(since_change=50)]))
     assert ctx.learner.challengers == {}

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from streams.keys import KeyFileError
 from streams.settings import AGENTS, ENV_PREFIX, Settings
 from streams.topics import TRAFFIC_TOPICS, topic_specs
 
@@ -235,3 +236,43 @@ def test_a_worker_runs_every_agent_unless_told_which() -> None:
     assert Settings(agents="learn,join").group_id == Settings(agents="join,learn").group_id
     with pytest.raises(ValueError, match="unknown agents \\['sever'\\]"):
         Settings(agents="sever,rank")
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+def test_snapshots_are_on_unless_turned_off_explicitly() -> None:
+    assert Settings().snapshots == "on"
+    assert Settings.from_env({"ADSTREAM_SNAPSHOTS": "off"}).snapshots == "off"
+    for wrong in ("", "OFF", "no", "false", "0"):
+        with pytest.raises(ValueError, match=f"snapshots must be 'on' or 'off', got {wrong!r}"):
+            Settings.from_env({"ADSTREAM_SNAPSHOTS": wrong})
+
+
+def test_without_a_key_the_state_dir_key_is_created_once_and_reused(tmp_path) -> None:
+    settings = Settings(state_dir=str(tmp_path / "state"))
+    with pytest.raises(KeyFileError, match="no snapshot key: ADSTREAM_SNAPSHOT_KEY is not set"):
+        settings.with_snapshot_key(create=False)  # the CLI reads a key, never makes one
+    resolved = settings.with_snapshot_key()
+    key = (tmp_path / "state" / "snapshot.key").read_text().strip()
+    assert resolved.snapshot_key == key and len(key) == 64
+    assert resolved.replace(snapshot_key="") == settings
+    assert settings.with_snapshot_key().snapshot_key == resolved.snapshot_key
+    assert settings.with_snapshot_key(create=False).snapshot_key == resolved.snapshot_key
+    assert Settings.from_env(resolved.env()) == resolved  # a child process gets the same key
+    assert key not in repr(resolved) and key not in str(resolved)
+
+
+def test_a_given_key_or_snapshots_off_leave_the_state_dir_alone(tmp_path) -> None:
+    given = Settings(snapshot_key="from-a-secret-store", state_dir=str(tmp_path))
+    assert given.with_snapshot_key() is given
+    off = Settings(snapshots="off", state_dir=str(tmp_path))
+    assert off.with_snapshot_key() is off and off.snapshot_key == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_app_is_never_built_with_snapshots_on_and_no_key() -> None:
+    from streams.app import create_app
+
+    with pytest.raises(ValueError, match="with_snapshot_key"):
+        create_app(Settings(kafka="127.0.0.1:9"))
