@@ -17,7 +17,9 @@ import sys
 from getpass import getuser
 from pathlib import Path
 
+from learners.errors import AdstreamError
 from producers.incidents import SCENARIOS
+from streams.keys import KeyFileError
 from streams.settings import Settings
 
 __all__ = ["main"]
@@ -48,7 +50,14 @@ def _demo(args: argparse.Namespace) -> int:
     else:
         options = DemoOptions(**given, **common)
     summary = run_demo(options)
-    return 0 if summary["predictions_received"] == summary["queries_sent"] else 1
+    if summary["predictions_received"] != summary["queries_sent"]:
+        print(
+            f"not every query was answered: {summary['predictions_received']:,} predictions "
+            f"for {summary['queries_sent']:,} queries",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -68,13 +77,18 @@ def _broker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _running_system() -> Settings | None:
-    """Settings of the running system the command talks to (``ADSTREAM_KAFKA`` must be set)."""
+def _running_system(*, snapshots: bool = False) -> Settings | None:
+    """Settings of the running system the command talks to (``ADSTREAM_KAFKA`` must be set),
+    with the workers' snapshot key if the command reads ``snapshots`` (never a new one)."""
     settings = Settings.from_env()
     if not settings.kafka:
         print("set ADSTREAM_KAFKA to the running system's bootstrap servers", file=sys.stderr)
         return None
-    return settings
+    return settings.with_snapshot_key(create=False) if snapshots else settings
+
+
+def _issuer() -> str:
+    return f"cli@{getuser()}"
 
 
 def _command(settings: Settings, cmd: str, arguments: dict, timeout_s: float) -> int:
@@ -83,7 +97,7 @@ def _command(settings: Settings, cmd: str, arguments: dict, timeout_s: float) ->
     from streams.control import send_command, wait_applied
 
     try:
-        seq = asyncio.run(send_command(settings, cmd, arguments, issued_by=f"cli@{getuser()}"))
+        seq = asyncio.run(send_command(settings, cmd, arguments, issued_by=_issuer()))
     except InvalidEvent as error:
         print(f"not sent: {error.reason}", file=sys.stderr)
         return 2
@@ -91,7 +105,8 @@ def _command(settings: Settings, cmd: str, arguments: dict, timeout_s: float) ->
     if not effects:
         print(
             f"command {seq} sent; no worker applied it within {timeout_s:g} s "
-            "(rejected? see the dead-letter topic)"
+            "(rejected? see the dead-letter topic)",
+            file=sys.stderr,
         )
         return 1
     print(f"command {seq} ({cmd} {arguments}) applied by {len(effects)} worker(s)")
@@ -107,7 +122,7 @@ def _classes(args: argparse.Namespace) -> int:
     if args.action == "list":
         report = asyncio.run(latest_category_report(settings))
         if report is None:
-            print("no category model has reported yet")
+            print("no category model has reported yet", file=sys.stderr)
             return 1
         for path in report["classes"]:
             print(path)
@@ -143,20 +158,23 @@ def _weights(args: argparse.Namespace) -> int:
 def _models(args: argparse.Namespace) -> int:
     from streams.snapshotting import snapshot_catalog
 
-    settings = _running_system()
+    settings = _running_system(snapshots=args.action != "promote")
     if settings is None:
         return 2
     if args.action == "snapshot":
-        return _command(settings, "snapshot", {"model": args.name}, args.timeout)
+        return _snapshot(settings, args.name, args.timeout)
     if args.action == "rebuild":
         return _rebuild(settings, args.name, int(args.version))
     if args.action in ("promote", "rollback"):
         return _serve_version(settings, args.action, args.name, args.version, args.timeout)
     if args.action == "show":
         return _show(settings, args.name, args.version)
-    for row in asyncio.run(snapshot_catalog(settings)):
-        if args.name and row["model"] != args.name:
-            continue
+    rows = [
+        row
+        for row in asyncio.run(snapshot_catalog(settings))
+        if not args.name or row["model"] == args.name
+    ]
+    for row in rows:
         if "refused" in row:
             print(f"{row['model']}  REFUSED at offset {row['offset']}: {row['refused']}")
         else:
@@ -165,6 +183,53 @@ def _models(args: argparse.Namespace) -> int:
                 f"examples {row['n_examples']:,}  {row['bytes']:,} bytes  "
                 f"offsets {row['offsets']}  created {row['created_at']}"
             )
+    if not rows:
+        print(f"no snapshot{f' of {args.name}' if args.name else ''} on models", file=sys.stderr)
+        return 1
+    if not any(row.get("verified") for row in rows):
+        print(
+            f"none of the {len(rows)} snapshots verifies with this snapshot key "
+            "(is it the workers' key? see docs/operations.md, 'The snapshot key')",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _snapshot(settings: Settings, name: str, timeout_s: float) -> int:
+    """snapshot NAME: send the command, then wait until a worker that applied it has written
+    a snapshot of NAME since; exit 1 with the workers' reasons when none did."""
+    from streams import snapshots
+    from streams.contracts import InvalidEvent
+    from streams.control import send_command
+    from streams.modelops import wait_snapshot
+
+    arguments = {"model": name}
+    try:
+        seq = asyncio.run(send_command(settings, "snapshot", arguments, issued_by=_issuer()))
+    except InvalidEvent as error:
+        print(f"not sent: {error.reason}", file=sys.stderr)
+        return 2
+    effects, written = asyncio.run(wait_snapshot(settings, name, seq, timeout_s=timeout_s))
+    if written is None:
+        reasons = "; ".join(f"{e['worker']}: {e.get('note', 'applied')}" for e in effects)
+        print(
+            f"no snapshot of {name} written within {timeout_s:g} s of command {seq}: "
+            + (reasons or "no worker applied it (rejected? see the dead-letter topic)"),
+            file=sys.stderr,
+        )
+        return 1
+    meta, raw = written
+    try:
+        snapshots.verify(raw, key=settings.snapshot_key.encode())
+    except snapshots.SnapshotRefused as error:
+        print(
+            f"{meta['worker']} wrote {name} version {meta['version']}, but this snapshot key "
+            f"refuses it: {error}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"snapshot of {name} version {meta['version']} written by {meta['worker']}")
     return 0
 
 
@@ -191,7 +256,10 @@ def _serve_version(
     wanted = None if target == LATEST else target
     swaps = asyncio.run(wait_serving(settings, name, wanted, since, timeout_s=timeout_s))
     if not swaps:
-        print(f"no worker serves {name} version {target} yet (is that version on models?)")
+        print(
+            f"no worker serves {name} version {target} yet (is that version on models?)",
+            file=sys.stderr,
+        )
         return 1
     served = ", ".join(f"{swap['worker']}: version {swap['version']}" for swap in swaps)
     print(f"serving {name}: {served}")
@@ -210,7 +278,10 @@ def _show(settings: Settings, name: str, version: str | None) -> int:
         and (version is None or row["version"] == int(version))
     ]
     if not rows:
-        print(f"no verified snapshot of {name}" + (f" at version {version}" if version else ""))
+        print(
+            f"no verified snapshot of {name}" + (f" at version {version}" if version else ""),
+            file=sys.stderr,
+        )
         return 1
     for field, value in sorted(rows[-1].items()):
         shown = f"<{len(value):,} bytes>" if isinstance(value, bytes) else value
@@ -262,7 +333,10 @@ def _sweep(settings: Settings, out_dir: Path) -> int:
     console = Console()
     console.print(table)
     console.print(f"written {out_dir / 'sweep.json'} and {out_dir / 'sweep.png'}")
-    return 0 if rows and rows[0]["n"] else 1
+    if not (rows and rows[0]["n"]):
+        print("no logged traffic to estimate from (no ranked impressions yet)", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -378,9 +452,28 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"models {args.action} needs a model NAME")
     if args.command == "models" and args.action in ("rebuild", "promote") and not args.version:
         parser.error(f"models {args.action} needs a NAME and a VERSION")
+    if args.command == "models" and args.version and not _is_version(args):
+        parser.error(f"models {args.action}: VERSION is a number, got {args.version!r}")
     if args.command != "worker":
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return args.run(args)
+    try:
+        Settings.from_env()  # every command reads them: say what is wrong before anything
+    except ValueError as error:
+        print(f"adstream {args.command}: bad ADSTREAM_* settings: {error}", file=sys.stderr)
+        return 2
+    try:
+        return args.run(args)
+    except KeyFileError as error:
+        print(f"adstream {args.command}: {error}", file=sys.stderr)
+        return 2
+    except AdstreamError as error:  # raised on purpose, with its reason: no traceback
+        print(f"adstream {args.command}: {error}", file=sys.stderr)
+        return 1
+
+
+def _is_version(args: argparse.Namespace) -> bool:
+    """Whether ``args.version`` is a version number (or ``latest``, for promote)."""
+    return args.version.isdigit() or (args.action == "promote" and args.version == "latest")
 
 
 if __name__ == "__main__":

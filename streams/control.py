@@ -10,7 +10,8 @@ dead letters of rejected commands once. Adding a class that exists or removing o
 not is accepted and changes nothing (commands are idempotent).
 
 Each worker publishes ``{"kind": "control", "seq", "cmd", "args", "worker", "issued_at",
-"applied_at"}`` on ``metrics`` when it applies a command: its effect time on that worker.
+"applied_at"}`` on ``metrics`` when it applies a command: its effect time on that worker (and,
+for ``snapshot``, a ``note``: ``requested``, or why this worker writes none).
 """
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ def check(ctx: WorkerContext, command: dict[str, Any]) -> None:
         raise CommandRejected(f"unknown model for {command['cmd']}: {model[:64]}")
 
 
-def apply(ctx: WorkerContext, command: dict[str, Any], at_ms: int) -> None:
-    """Apply a checked command to this worker's state."""
+def apply(ctx: WorkerContext, command: dict[str, Any], at_ms: int) -> str | None:
+    """Apply a checked command to this worker's state; returns a note of its outcome here
+    where the command alone does not tell it (``snapshot``: requested, or why not)."""
     args = command["args"]
     if command["cmd"] in ("add_class", "remove_class"):  # learned and served alike
         served = ctx.serving.category
@@ -67,11 +69,12 @@ def apply(ctx: WorkerContext, command: dict[str, Any], at_ms: int) -> None:
             change = getattr(category, command["cmd"])
             change(args["path"], seq=command["seq"], at_ms=at_ms)
     elif command["cmd"] == "snapshot":  # written by the worker that learns the model
-        ctx.learner.request(args["model"])
+        return ctx.learner.request(args["model"])
     elif command["cmd"] in ("promote", "rollback"):  # the serving version, on every worker
         ctx.follower.pin(args["model"], args["version"], command["issued_by"])
     elif command["cmd"] == "set_weights":  # versioned by the command's sequence number
         ctx.weights = Weights(alpha=args["alpha"], beta=args["beta"], version=command["seq"])
+    return None
 
 
 def _decode_checked(ctx: WorkerContext, value: bytes) -> dict[str, Any]:
@@ -105,7 +108,7 @@ def register(ctx: WorkerContext) -> None:
                             ctx.counters["control_replayed_or_stale"] += 1
                             continue
                         at = now_ms()
-                        apply(ctx, command, at)
+                        note = apply(ctx, command, at)
                         applied = command["seq"]
                         ctx.counters["control_applied"] += 1
                         log.info("applied control command %s %s", command["seq"], command["cmd"])
@@ -117,6 +120,7 @@ def register(ctx: WorkerContext) -> None:
                             "applied_at": at,
                             "issued_at": command["ts"],
                             **{k: command[k] for k in ("seq", "cmd", "args")},
+                            **({"note": note} if note else {}),
                         }
                         outbox.add(metrics, "control", contracts.encode(effect))
                 await outbox.flush()

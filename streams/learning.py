@@ -193,8 +193,17 @@ class Learner:
 
     # ------------------------------------------------------------------ snapshots
 
-    def request(self, name: str) -> None:
+    def request(self, name: str) -> str:
+        """Snapshot ``name`` when next due; returns what this worker will do about it:
+        ``requested``, or why it writes no snapshot of ``name``."""
         self._requested.add(name)
+        if not self._key:
+            return "snapshots are off on this worker (ADSTREAM_SNAPSHOTS=off)"
+        if "learn" not in self._ctx.settings.roles:
+            return "this worker does not learn (ADSTREAM_AGENTS)"
+        if name not in self._ledgers:
+            return f"this worker has not learned {name} (yet)"
+        return "requested"
 
     def write_due(self, out: Sink) -> None:
         """Snapshot the models requested, and those with news older than ``snapshot_every_s``."""

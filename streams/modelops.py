@@ -1,5 +1,6 @@
-"""Operating served model versions from outside (the CLI): what each worker serves, the
-version a rollback goes back to, and waiting until every worker serves a version."""
+"""Operating model versions from outside (the CLI): what each worker serves, the version a
+rollback goes back to, waiting until every worker serves a version, and waiting until the
+snapshot a command asked for is on ``models``."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from learners.errors import AdstreamError
-from streams import contracts
+from streams import contracts, snapshots
 from streams.observe import assigned_from_start, consumer_options, read_topic
 from streams.settings import Settings
 from streams.snapshotting import snapshot_catalog
 
-__all__ = ["NoOlderVersion", "rollback_target", "served_versions", "wait_serving"]
+__all__ = ["NoOlderVersion", "rollback_target", "served_versions", "wait_serving", "wait_snapshot"]
 
 ALIVE_WITHIN_MS = 30_000  # a worker silent for longer than this before the newest word is gone
 
@@ -83,5 +84,41 @@ async def wait_serving(
                     if (version is None and not swap["pinned"]) or swap["version"] == version:
                         found.append(swap)
         return found
+    finally:
+        await consumer.stop()
+
+
+async def wait_snapshot(
+    settings: Settings, name: str, seq: int, timeout_s: float = 10.0
+) -> tuple[list[dict[str, Any]], tuple[dict[str, Any], bytes] | None]:
+    """The effect records of ``snapshot`` command ``seq`` (one per worker that applied it,
+    with its ``note``), and the snapshot of ``name`` it caused, ``(metadata, raw)``, once one
+    is on ``models`` (``None`` after ``timeout_s``). A snapshot is the command's when a worker
+    that applied it wrote it at or after applying it (both times on that worker's clock)."""
+    consumer = AIOKafkaConsumer(**consumer_options(settings))
+    await consumer.start()
+    try:
+        topics = [settings.topic("metrics"), settings.topic("models")]
+        await assigned_from_start(consumer, topics)
+        deadline = time.monotonic() + timeout_s
+        effects: dict[str, dict[str, Any]] = {}  # worker -> its effect record
+        written: list[tuple[dict[str, Any], bytes]] = []  # snapshots of name, in topic order
+        while time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=100)).values():
+                for record in records:
+                    if record.topic == topics[0] and record.key == b"control":
+                        effect = contracts.decode_map(record.value)
+                        if effect.get("seq") == seq:
+                            effects[effect["worker"]] = effect
+                    elif record.topic == topics[1] and record.key == name.encode():
+                        try:
+                            written.append((snapshots.read_metadata(record.value), record.value))
+                        except snapshots.SnapshotRefused:
+                            continue  # not a snapshot: nothing the command wrote
+            for meta, raw in written:
+                effect = effects.get(meta.get("worker", ""))
+                if effect and meta.get("created_at", -1) >= effect["applied_at"]:
+                    return list(effects.values()), (meta, raw)
+        return list(effects.values()), None
     finally:
         await consumer.stop()

@@ -152,7 +152,10 @@ class Settings:
         for field in dataclasses.fields(cls):
             raw = environ.get(ENV_PREFIX + field.name.upper())
             if raw is not None:
-                values[field.name] = type(field.default)(raw)
+                try:
+                    values[field.name] = type(field.default)(raw)
+                except ValueError as error:  # name the variable, not only the bad literal
+                    raise ValueError(f"{ENV_PREFIX}{field.name.upper()}={raw!r}: {error}") from None
         values.update(overrides)
         return cls(**values)
 

@@ -276,3 +276,10 @@ def test_an_app_is_never_built_with_snapshots_on_and_no_key() -> None:
 
     with pytest.raises(ValueError, match="with_snapshot_key"):
         create_app(Settings(kafka="127.0.0.1:9"))
+    assert create_app(Settings(kafka="127.0.0.1:9", snapshots="off")).learner.request("click") == (
+        "snapshots are off on this worker (ADSTREAM_SNAPSHOTS=off)"
+    )
+    ctx = create_app(Settings(kafka="127.0.0.1:9", snapshot_key="k", agents="serve,rank"))
+    assert ctx.learner.request("click") == "this worker does not learn (ADSTREAM_AGENTS)"
+    ctx = create_app(Settings(kafka="127.0.0.1:9", snapshot_key="k"))
+    assert ctx.learner.request("click") == "this worker has not learned click (yet)"
