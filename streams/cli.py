@@ -2,7 +2,8 @@
 
 adstream demo [--duration S] [--rate R] [--seed N] [--window S] [--scenario NAME]
 adstream worker [--loglevel LEVEL]
-adstream broker            run the embedded broker in the foreground, topics created
+adstream broker            run the embedded broker in the foreground, topics created (until
+                           SIGINT or SIGTERM, which stop it and exit 0)
 adstream bench [--quick]   hot-path micro-benchmarks and the end-to-end harness
 adstream models list|show|snapshot|promote|rollback|rebuild   snapshots and served versions
 """
@@ -14,6 +15,7 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from getpass import getuser
 from pathlib import Path
 
@@ -68,12 +70,24 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _broker(args: argparse.Namespace) -> int:
+    """Run the embedded broker until SIGINT or SIGTERM, then stop it (its process group) and
+    exit 0. Both handlers are installed whatever was inherited: a background job of a script
+    starts with SIGINT ignored, and SIGTERM's default would leave the broker running."""
     from streams.broker import broker_for
 
+    received: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        received.append(signum)  # no more: the broker may be starting or stopping
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
     with broker_for(Settings.from_env()) as ready:
         print(f"embedded broker at {ready.kafka}; export ADSTREAM_KAFKA={ready.kafka}")
-        print("Ctrl-C stops it (it keeps nothing: memory only)")
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        print("Ctrl-C or SIGTERM stops it (it keeps nothing: memory only)", flush=True)
+        while not received:
+            time.sleep(0.1)  # a signal interrupts it; its handler only records the signal
+    print(f"{signal.Signals(received[0]).name}: embedded broker stopped", file=sys.stderr)
     return 0
 
 
@@ -444,7 +458,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command not in ("worker", "broker"):  # Faust handles its own; broker waits for it
+    if args.command not in ("worker", "broker"):  # Faust handles its own; broker its own too
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if args.command == "classes" and args.action != "list" and not args.path:
         parser.error(f"classes {args.action} needs a PATH")

@@ -1,5 +1,6 @@
 """A demo stopped with SIGTERM (a supervisor, ``timeout``, ``kill``) stops its embedded broker
-and worker too, as Ctrl-C does: nothing it started outlives it."""
+and worker too, as Ctrl-C does: nothing it started outlives it. So does ``adstream broker`` on
+SIGTERM, and on SIGINT even when started with SIGINT ignored (a script's background job)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,48 @@ def test_sigterm_stops_the_demo_and_its_embedded_broker(tmp_path) -> None:
     finally:
         if demo.poll() is None:
             demo.kill()
+
+
+def _tansu_on(port: int) -> list[str]:
+    """The Tansu processes listening on ``port``, as ``pgrep -af`` shows them."""
+    found = subprocess.run(["pgrep", "-af", f"tansu.*:{port}"], capture_output=True, text=True)
+    return [line for line in found.stdout.splitlines() if "pgrep" not in line]
+
+
+def _ignore_sigint() -> None:
+    """What bash does for a background job of a non-interactive script."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    ("sig", "started_with"),
+    [(signal.SIGTERM, None), (signal.SIGINT, _ignore_sigint)],
+    ids=["sigterm", "sigint-inherited-ignored"],
+)
+def test_the_broker_command_stops_its_broker_and_exits_0(sig, started_with, tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADSTREAM_")}
+    output = tmp_path / "broker.out"
+    with output.open("w") as sink:
+        command = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "broker"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+            preexec_fn=started_with,
+        )
+    port = None
+    try:
+        ready = re.compile(r"embedded broker at 127\.0\.0\.1:(\d+)")
+        port = int(_wait_for(lambda: ready.search(output.read_text()), 60, "ready").group(1))
+        assert _listening(port) and _tansu_on(port)
+        command.send_signal(sig)
+        assert command.wait(timeout=30) == 0, output.read_text()
+        _wait_for(lambda: not _tansu_on(port), 15, "no Tansu process left on its port")
+        assert not _listening(port)
+        assert f"{sig.name}: embedded broker stopped" in output.read_text()
+    finally:
+        if command.poll() is None:
+            command.kill()
+            command.wait()
+        for line in _tansu_on(port) if port else []:  # what this test started, by its pid
+            os.kill(int(line.split()[0]), signal.SIGKILL)
