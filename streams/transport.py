@@ -11,13 +11,14 @@ again from its committed offset, so the same offset arrives again and is learned
 and held: counting the stale acknowledgement would let a commit pass it before the snapshot
 that contains it.
 
-And it never commits past a message still in flight. faust-streaming 0.15 commits the first
-run of acknowledged offsets when the message at the committed offset is the only one missing
-(faust-streaming#606: its guard lets a gap of one through), and any run before the first
-commit. The learner holds each example unacknowledged until a snapshot contains it, so a model
-holding the head of a partition while another model's snapshot acknowledged what follows would
-lose that one example in a crash. :meth:`_Consumer._new_offset` withholds the commit until the
-head message is acknowledged.
+And it commits by one rule (:class:`streams.commits.InFlight`): each partition up to the
+lowest offset an agent still holds, whatever was acknowledged after it. faust-streaming 0.15
+commits the first run of acknowledged offsets instead, guarded by gap bookkeeping that lets a
+gap of one through (faust-streaming#606) and any run before the first commit: a malformed
+impression, dead-lettered and acknowledged at once, carried the join's commit past the valid
+impressions it held in open windows, and a crash lost them. Every message handed to an agent
+is reported read by a sensor (Faust's stream loop tracks messages inline, never through the
+consumer), every acknowledgement done.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ from collections.abc import Set
 from typing import Any
 
 import aiokafka
+import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
+
+from streams.commits import InFlight
 
 __all__ = ["Transport", "fetch_wait_transport"]
 
@@ -43,45 +47,47 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return consumer
 
 
+class _ReadTracker(faust.Sensor):
+    """Reports every message handed to an agent as in flight."""
+
+    def __init__(self, in_flight: InFlight, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._in_flight = in_flight
+
+    def on_message_in(self, tp: TP, offset: int, message: Any) -> None:
+        self._in_flight.read(tp, offset)
+
+
 class _Consumer(faust_aiokafka.Consumer):
     thread_class: type[_ConsumerThread] = _ConsumerThread
-    _first_read: dict[TP, int]  # per partition, the lowest offset delivered since assignment
+    in_flight: InFlight  # what the agents hold: the commit never passes it
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._first_read = {}
+        self.in_flight = InFlight()
         super().__init__(*args, **kwargs)
+        self.app.sensors.add(_ReadTracker(self.in_flight))
 
     def _new_consumer_thread(self) -> _ConsumerThread:
         return self.thread_class(self, loop=self.loop, beacon=self.beacon)
 
     def ack(self, message: Any) -> bool:
-        """Mark a message safe to commit, unless it was fetched before the last rebalance."""
+        """Mark a message done, unless it was fetched before the last rebalance."""
         generation = message.generation_id
         if generation is not None and generation != self.app.consumer_generation_id:
             return False  # it is read again from the committed offset
+        self.in_flight.done(message.tp, message.offset)
         return super().ack(message)
 
-    def track_message(self, message: Any) -> None:
-        super().track_message(message)
-        if message.generation_id == self.app.consumer_generation_id:
-            tp, offset = message.tp, message.offset
-            self._first_read[tp] = min(offset, self._first_read.get(tp, offset))
-
     async def on_partitions_revoked(self, revoked: Set[TP]) -> None:
-        for tp in revoked:
-            self._first_read.pop(tp, None)
         await super().on_partitions_revoked(revoked)
+        self.in_flight.forget(revoked)
 
     def _new_offset(self, tp: TP) -> int | None:
-        """The offset to commit: ``None`` while the message at the head of ``tp`` (its
-        committed offset, or the first offset read if none is committed) is in flight."""
-        head = self._committed_offset[tp]
-        if head is None:
-            head = self._first_read.get(tp)
-        in_flight = head is not None and head not in self._acked_index[tp]
-        if in_flight and not self._gap[tp].overlaps(head):  # a gap has no message to wait for
-            return None
-        return super()._new_offset(tp)
+        """The offset to commit for ``tp``: the lowest offset in flight, else one past the
+        last read. Faust's own lists of acknowledged offsets are not used: emptied here."""
+        self._acked[tp].clear()
+        self._acked_index[tp].clear()
+        return self.in_flight.committable(tp)
 
 
 class Transport(faust_aiokafka.Transport):

@@ -4,6 +4,7 @@ twice; its final models equal those of a worker that was never killed, on the sa
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -30,10 +31,37 @@ QUERY_EVERY_MS = 20  # event time between queries
 CHUNK_GAP_MS = 60_000  # event time between chunks: no window is open across a chunk boundary
 
 
-def _chunk(world: World, rng: random.Random, first: int, n: int, t0: int) -> Iterator[tuple]:
-    """``(ts, topic, key, event)`` of ``n`` queries from index ``first``, in event-time order:
-    each shows a random candidate; clicks (some after the 2 s window) and ratings follow."""
-    events: list[tuple[int, str, bytes, dict[str, Any]]] = []
+#: Topics that get malformed records mixed in, and how each kind of bad record looks there.
+MALFORMED_EVERY = 37  # a malformed record after every this many valid ones, per topic
+
+
+def _malformed(topic: str, n: int) -> bytes:
+    """The ``n``-th malformed record of ``topic``, unique (so its dead letter can be found):
+    in turn, bytes that are no msgpack map, a map missing a field, and a NaN or wrong type."""
+    kind = n % 3
+    if kind == 0:
+        return b"\xc1 not msgpack " + f"{topic}-{n}".encode()
+    if kind == 1:
+        return contracts.encode({"v": contracts.SCHEMA_VERSION, "junk": f"{topic}-{n}"})
+    bad: dict[str, Any] = {
+        "impressions": {"impression_id": f"bad-{n}", "event_id": "q", "ad_id": 1, "ts": 1},
+        "clicks": {"impression_id": f"bad-{n}", "ts": float("nan")},
+        "ratings": {"impression_id": f"bad-{n}", "quality": float("nan"), "ts": 1},
+        "query-labels": {"event_id": f"bad-{n}", "query": "q", "path": "", "ts": 1},
+        "control": {"seq": -n, "cmd": "set_weights", "args": {}, "issued_by": "t", "ts": 1},
+    }[topic]
+    return contracts.encode({"v": contracts.SCHEMA_VERSION, **bad})
+
+
+def _chunk(
+    world: World, rng: random.Random, first: int, n: int, t0: int, *, malformed: bool = False
+) -> Iterator[tuple]:
+    """``(ts, topic, key, event or raw bytes)`` of ``n`` queries from index ``first``, in
+    event-time order: each shows a random candidate; clicks (some after the 2 s window) and
+    ratings follow. With ``malformed``, bad records are mixed into every input the join reads,
+    and into ``control``. (No category labels: the category model's answers are features of
+    the click and quality examples, so what it learned would differ between the systems.)"""
+    events: list[tuple[int, str, bytes, dict[str, Any] | bytes]] = []
     for i in range(first, first + n):
         ts = t0 + (i - first) * QUERY_EVERY_MS
         query, truth = world.next_query(ts)
@@ -61,7 +89,23 @@ def _chunk(world: World, rng: random.Random, first: int, n: int, t0: int) -> Ite
             )
             events.append((rating["ts"], "ratings", impression_id.encode(), rating))
     events.sort(key=lambda event: event[0])
-    yield from events
+    if not malformed:
+        yield from events
+        return
+    seen: collections.Counter[str] = collections.Counter()
+    for event in events:
+        yield event
+        topic = event[1]
+        seen[topic] += 1
+        if topic != "queries" and seen[topic] % MALFORMED_EVERY == 0:
+            yield (event[0], topic, b"bad", _malformed(topic, first + seen[topic]))
+    for k in range(2):  # the control topic is read whole by every worker: a few suffice
+        yield (events[-1][0], "control", b"bad", _malformed("control", first + k))
+
+
+def _values(system: Settings, logical: str) -> list[bytes]:
+    """The values of every record on a topic of ``system``."""
+    return [record.value for record in asyncio.run(read_topic(system, logical))]
 
 
 def _worker_reports(values: Iterable[bytes]) -> Iterator[dict[str, Any]]:
@@ -91,8 +135,13 @@ def test_sigkill_three_times_loses_nothing_and_learns_nothing_twice(
     join_apart, new_settings, start_worker, produce, reader_for
 ):
     """The whole loop in one worker (or the join in a worker of its own, the learner in
-    another), killed three times at random moments while it joins and learns; restarted each
-    time at once, with a backlog waiting. The reference is one worker never killed."""
+    another), killed three times at random moments while it joins and learns, with malformed
+    records mixed into every input; restarted each time at once, with a backlog waiting. The
+    reference is one worker never killed.
+
+    A dead-lettered input must not let the committed offset pass the inputs the join still
+    holds: before that rule, the join committed one past each malformed impression while
+    earlier impressions waited in open windows, and a kill lost them."""
     rng = random.Random(2026)
     common = {
         "partitions": 1,  # one impressions partition: the join's output order is the input's
@@ -115,11 +164,17 @@ def test_sigkill_three_times_loses_nothing_and_learns_nothing_twice(
     world, stream_rng = World(seed=5), random.Random(5)
     sizes = [250, 300, 250, 200]
     expected_ids: list[str] = []
+    malformed: list[tuple[str, bytes]] = []
     probe: list[dict[int, float]] = []
     first = 0
     for k, size in enumerate(sizes):
-        chunk = list(_chunk(world, stream_rng, first, size, T0 + k * CHUNK_GAP_MS))
+        chunk = _chunk(world, stream_rng, first, size, T0 + k * CHUNK_GAP_MS, malformed=True)
         for _, topic, key, event in chunk:
+            if isinstance(event, bytes):
+                malformed.append((topic, event))
+                for system in (victim, reference):
+                    produce(topic, key, event, system)
+                continue
             for system in (victim, reference):
                 produce(topic, key, contracts.encode(event), system)
             if topic == "impressions":
@@ -152,6 +207,18 @@ def test_sigkill_three_times_loses_nothing_and_learns_nothing_twice(
         "quality": [i for i in expected_ids if i.endswith(":quality")],
     }
     _assert_same_models(victim, reference, wanted, probe)
+    # Every malformed record was dead-lettered (the control topic's by a serving worker)
+    dead = {
+        (letter["topic"], letter["payload"])
+        for letter in map(contracts.decode_map, _values(victim, "dead-letter"))
+    }
+    serving = not join_apart
+    missed = [
+        (topic, payload)
+        for topic, payload in malformed
+        if (victim.topic(topic), payload) not in dead and (serving or topic != "control")
+    ]
+    assert not missed, f"{len(missed)} malformed records never dead-lettered: {missed[:3]}"
     # The recovery paths ran: the learner skipped the labels each restarted join emitted
     # again; each restarted learner restored a snapshot.
     counters = _worker_counters(victim).values()

@@ -1,6 +1,7 @@
-"""The worker consumer's commits: never past a message still in flight (faust-streaming#606),
-and not counting the acknowledgement of a message fetched before the last rebalance (that
-offset is read again from the committed offset and held anew)."""
+"""The worker consumer's commits: never past a message an agent still holds, whatever was
+acknowledged after it (faust-streaming#606; a dead-lettered impression behind held ones), and
+not counting the acknowledgement of a message fetched before the last rebalance (that offset
+is read again from the committed offset and held anew)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def consumer() -> Iterator[_Consumer]:
 
 
 def _read(consumer: _Consumer, offsets: range) -> list[Message]:
-    """Messages at ``offsets`` of ``examples``, delivered to the streams."""
+    """Messages at ``offsets`` of ``examples``, handed to the agents as a Faust stream does
+    (it reports each to the sensors, inline)."""
     generation = consumer.app.consumer_generation_id
     topic, partition = EXAMPLES
     messages = [
@@ -41,35 +43,46 @@ def _read(consumer: _Consumer, offsets: range) -> list[Message]:
         for offset in offsets
     ]
     for message in messages:
-        consumer.track_message(message)
+        consumer.app.sensors.on_message_in(message.tp, message.offset, message)
     return messages
 
 
-def test_no_commit_passes_the_one_message_in_flight_at_the_committed_offset(consumer) -> None:
-    consumer._committed_offset[EXAMPLES] = 10
-    head, *rest = _read(consumer, range(10, 14))
-    for message in rest:  # another model's snapshot acknowledged what follows the head
+def _committed_next(consumer: _Consumer) -> int | None:
+    """The offset of ``examples`` committed after the consumer's next commit."""
+    offsets = consumer._filter_committable_offsets([EXAMPLES])
+    return offsets.get(EXAMPLES, consumer._committed_offset[EXAMPLES])
+
+
+@pytest.mark.parametrize("committed", [None, 10], ids=["fresh-group", "committed"])
+def test_a_dead_letter_acknowledged_at_once_does_not_carry_the_commit_past_held_inputs(
+    consumer, committed
+) -> None:
+    consumer._committed_offset[EXAMPLES] = committed
+    held, more_held, malformed, valid = _read(consumer, range(10, 14))
+    consumer.ack(malformed)  # dead-lettered at once, while 10 and 11 wait in open windows
+    consumer.ack(valid)
+    assert _committed_next(consumer) == 10  # stock faust-streaming 0.15: 14 in a fresh group
+    consumer.ack(more_held)
+    assert _committed_next(consumer) == 10
+    consumer.ack(held)
+    assert _committed_next(consumer) == 14
+
+
+def test_the_commit_moves_up_to_the_lowest_input_still_held(consumer) -> None:
+    first, second, third, *rest = _read(consumer, range(0, 6))
+    for message in (first, third, *rest):
         consumer.ack(message)
-    assert consumer._new_offset(EXAMPLES) is None  # stock faust-streaming 0.15 says 14
-    consumer.ack(head)
-    assert consumer._new_offset(EXAMPLES) == 14
+    assert _committed_next(consumer) == 1  # before any commit, too
+    consumer._committed_offset[EXAMPLES] = 1
+    consumer.ack(second)
+    assert _committed_next(consumer) == 6
 
 
-def test_before_the_first_commit_the_first_message_read_is_the_head(consumer) -> None:
-    head, *rest = _read(consumer, range(0, 5))
-    for message in rest:
-        consumer.ack(message)
-    assert consumer._new_offset(EXAMPLES) is None
-    consumer.ack(head)
-    assert consumer._new_offset(EXAMPLES) == 5
-
-
-def test_a_gap_at_the_head_has_nothing_to_wait_for(consumer) -> None:
-    consumer._committed_offset[EXAMPLES] = 10
-    consumer._gap[EXAMPLES].addi(10, 12)  # offsets 10 and 11 hold no message (compacted)
+def test_offsets_never_delivered_hold_nothing_back(consumer) -> None:
+    consumer._committed_offset[EXAMPLES] = 10  # 10 and 11 hold no message (compacted)
     for message in _read(consumer, range(12, 14)):
         consumer.ack(message)
-    assert consumer._new_offset(EXAMPLES) == 14
+    assert _committed_next(consumer) == 14
 
 
 def test_a_stale_generation_acknowledgement_does_not_count() -> None:
