@@ -11,10 +11,13 @@ follows the wall clock less the grace period: windows close on an idle stream to
 
 No labelled example is lost when the join's worker dies: every input it accepts stays
 unacknowledged until it has left the join's state (its label delivered to ``examples``, its
-rejection to ``dead-letter``), so Faust's committed offsets never pass an input the state still
-needs. A restarted join re-reads those inputs and rebuilds the state; the labels it emits again
-are skipped by the learner (their origin, the impression, is at or below one it has applied).
-Dead letters of the re-read inputs are written again.
+rejection to ``dead-letter``), and the worker's consumer commits each partition only up to the
+lowest input still unacknowledged (:mod:`streams.commits`), so a malformed input acknowledged
+at once never carries the commit past the valid ones held before it. A restarted join re-reads
+those inputs and rebuilds the state; the labels it emits again are skipped by the learner
+(their origin, the impression, is at or below one it has applied). Dead letters of the
+re-read inputs are written again, and a re-read click whose impression was labelled before
+the crash (so is not re-read) is dead-lettered as a click for an unknown impression.
 """
 
 from __future__ import annotations

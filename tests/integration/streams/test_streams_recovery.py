@@ -474,3 +474,54 @@ def test_a_learner_joining_mid_stream_takes_over_from_the_latest_snapshots(
     assert set().union(*writers.values()) == {str(first.pid), str(joiner.pid)}, (
         f"the partitions were not shared: {writers}"
     )
+
+
+def test_sigkill_of_the_labels_agent_amid_malformed_labels_loses_and_repeats_nothing(
+    new_settings, start_worker, produce, reader_for
+):
+    """The labels agent, in a worker of its own, killed three times while it turns query labels
+    (malformed ones mixed in) into category examples: the category model learns every valid
+    label exactly once, and every malformed one is dead-lettered."""
+    rng = random.Random(31)
+    system = new_settings(
+        snapshot_key="labels-test", snapshot_every_examples=50, snapshot_every_s=1.0
+    )
+    start_worker(system.replace(agents="learn"), serving=False)
+    labels = system.replace(agents="labels")
+    worker = start_worker(labels, serving=False)
+    world = World(seed=9)
+    expected: list[str] = []
+    malformed: list[bytes] = []
+    for chunk in range(4):
+        for i in range(300):
+            query, truth = world.next_query(T0 + (chunk * 300 + i) * QUERY_EVERY_MS)
+            label = contracts.query_label(
+                event_id=query["event_id"], query=query["query"], path=truth.leaf, ts=query["ts"]
+            )
+            produce("query-labels", query["event_id"].encode(), contracts.encode(label), system)
+            expected.append(f"label:{query['event_id']}")
+            if i % MALFORMED_EVERY == 0:
+                malformed.append(_malformed("query-labels", len(expected)))
+                produce("query-labels", b"bad", malformed[-1], system)
+        if chunk == 3:
+            break
+        target = rng.randint(len(expected) - 250, len(expected) - 50)  # mid-chunk
+        learned = model_reported("category", target)
+        assert learned(reader_for(system).read("metrics", learned, 60)), f"never reached {target}"
+        worker.kill()
+        worker = start_worker(labels, serving=False)
+
+    learned = model_reported("category", len(expected))
+    assert learned(reader_for(system).read("metrics", learned, 120)), "labels were lost"
+    seq = asyncio.run(send_command(system, "snapshot", {"model": "category"}, issued_by="t"))
+    assert asyncio.run(wait_applied(system, seq, timeout_s=60))
+    meta, _ = _poll_latest(system, {"category": len(expected)})
+    assert meta["category"]["n_examples"] == len(expected)
+    assert meta["category"]["ids_digest"] == id_digest(expected), "a label was learned twice"
+    dead = {
+        letter["payload"]
+        for letter in map(contracts.decode_map, _values(system, "dead-letter"))
+        if letter["topic"] == system.topic("query-labels")
+    }
+    missed = set(malformed) - dead
+    assert not missed, f"{len(missed)} malformed labels never dead-lettered"
