@@ -145,6 +145,20 @@ class EmbeddedBroker:
             process.wait()
         log.info("embedded broker on %s stopped", self.bootstrap)
 
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP to its process group): connections stay open, nothing is
+        answered, as when a broker's machine stalls. :meth:`resume` lets it go on."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused broker go on (SIGCONT)."""
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, signum: int) -> None:
+        if self._process is None or self._process.poll() is not None:
+            raise BrokerError(f"the broker on {self.bootstrap} is not running")
+        os.killpg(self._process.pid, signum)
+
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
 

@@ -525,3 +525,56 @@ def test_sigkill_of_the_labels_agent_amid_malformed_labels_loses_and_repeats_not
     }
     missed = set(malformed) - dead
     assert not missed, f"{len(missed)} malformed labels never dead-lettered"
+
+
+@pytest.mark.parametrize("pause_s", [5.0, 60.0], ids=["5s", "60s"])
+def test_a_broker_paused_under_load_loses_nothing_and_repeats_nothing(
+    pause_s, broker, new_settings, start_worker, produce, reader_for
+):
+    """The broker frozen (SIGSTOP) for 5 s or a minute while a worker joins, learns and
+    snapshots, with malformed records in its inputs, then resumed: the worker recovers by
+    itself and its models equal those of a worker that lived through the same pause (one that
+    lost or repeated an example would differ from it, or from the ids produced)."""
+    common = {
+        "partitions": 1,
+        "snapshot_key": "pause-test",
+        "snapshot_every_examples": 100,
+        "snapshot_every_s": 1.0,
+    }
+    victim, reference = new_settings(**common), new_settings(**common)
+    for system in (victim, reference):
+        start_worker(system)
+    world, stream_rng = World(seed=6), random.Random(6)
+    expected_ids: list[str] = []
+    probe: list[dict[int, float]] = []
+    first = 0
+    for k, size in enumerate([300, 300, 200]):
+        chunk = _chunk(world, stream_rng, first, size, T0 + k * CHUNK_GAP_MS, malformed=True)
+        for _, topic, key, event in chunk:
+            value = event if isinstance(event, bytes) else contracts.encode(event)
+            for system in (victim, reference):
+                produce(topic, key, value, system)
+            if isinstance(event, bytes):
+                continue
+            if topic == "impressions":
+                expected_ids.append(event["impression_id"])
+            elif topic == "ratings":
+                expected_ids.append(f"{event['impression_id']}:quality")
+            elif topic == "queries" and len(probe) < 300:
+                context = query_context(event, victim.n_bits)
+                probe += [candidate_features(context, ad) for ad in event["candidates"][:2]]
+        first += size
+        if k == 0:  # mid-stream: the first chunk's windows are closing and being learned
+            target = size // 3
+            written = reader_for(victim).read("models", snapshot_at("click", target), 60)
+            assert snapshot_at("click", target)(written), f"no click snapshot at {target}"
+            broker.pause()
+            try:
+                time.sleep(pause_s)  # the fault itself: nothing to poll while it lasts
+            finally:
+                broker.resume()
+    wanted = {
+        "click": [i for i in expected_ids if not i.endswith(":quality")],
+        "quality": [i for i in expected_ids if i.endswith(":quality")],
+    }
+    _assert_same_models(victim, reference, wanted, probe)
