@@ -256,33 +256,44 @@ async def wait_until_serving(settings: Settings, timeout_s: float = 60.0) -> flo
     """Send a probe query until a prediction for it comes back; returns the seconds it took.
 
     The probe carries the earliest valid timestamp, so it never moves any event-time watermark
-    (the join's windows close in event time).
+    (the join's windows close in event time). It is sent again every quarter of the serving
+    deadline (at most every 200 ms) until one is answered: a worker sheds a query older than
+    its deadline, and the probes sent while it joins its group are that old when it reads them.
     """
     started = time.monotonic()
-    probe_id = f"probe-{uuid.uuid4().hex[:12]}"
-    probe = contracts.query(
-        event_id=probe_id,
-        ts=contracts.MIN_TS_MS,
-        user_id="probe",
-        text="probe",
-        context={"device": "probe"},
-        candidates=[
-            contracts.candidate(ad_id="probe", advertiser_id="probe", category="probe", bid=0.0)
-        ],
-    )
+    run = f"probe-{uuid.uuid4().hex[:12]}"
+    sent: set[bytes] = set()  # each probe an id of its own: the join counts a repeated one
+
+    def probe() -> bytes:
+        event_id = f"{run}-{len(sent)}"
+        sent.add(event_id.encode())
+        return contracts.encode(
+            contracts.query(
+                event_id=event_id,
+                ts=contracts.MIN_TS_MS,
+                user_id="probe",
+                text="probe",
+                context={"device": "probe"},
+                candidates=[
+                    contracts.candidate(
+                        ad_id="probe", advertiser_id="probe", category="probe", bid=0.0
+                    )
+                ],
+            )
+        )
+
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, **settings.client_security())
     consumer = AIOKafkaConsumer(**consumer_options(settings))
     await producer.start()
     await consumer.start()
     try:
         await assigned_from_start(consumer, [settings.topic("predictions")])
-        await producer.send_and_wait(
-            settings.topic("queries"), contracts.encode(probe), key=b"probe"
-        )
+        every_ms = min(200, max(20, settings.serve_deadline_ms // 4 or 200))
         while time.monotonic() - started < timeout_s:
-            batches = await consumer.getmany(timeout_ms=200)
+            await producer.send_and_wait(settings.topic("queries"), probe(), key=b"probe")
+            batches = await consumer.getmany(timeout_ms=every_ms)
             for records in batches.values():
-                if any(record.key == probe_id.encode() for record in records):
+                if any(record.key in sent for record in records):
                     return time.monotonic() - started
         raise NotServing(f"no prediction for a probe query within {timeout_s} s")
     finally:

@@ -75,6 +75,10 @@ class Settings:
     fetch_max_wait_ms: int = 10
     batch_max: int = 500
     batch_within_ms: int = 5
+    #: serving sheds a query whose record is older than this when its turn comes (the
+    #: worker's clock less the record's Kafka timestamp; streams.agents.serve): nothing is
+    #: published for it, it is counted ``shed`` (0: no deadline)
+    serve_deadline_ms: int = 200
     n_bits: int = 20
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
@@ -118,6 +122,10 @@ class Settings:
             raise ValueError("attribution_window_s must be positive")
         if not 1 <= self.fetch_max_wait_ms <= 500:
             raise ValueError("fetch_max_wait_ms must be in 1..500 (0 returns nothing on Tansu)")
+        if self.serve_deadline_ms < 0:
+            raise ValueError(
+                f"serve_deadline_ms must be >= 0 (0: no deadline), got {self.serve_deadline_ms}"
+            )
         if not 8 <= self.n_bits <= 28:
             raise ValueError("n_bits must be in 8..28")
         if self.snapshots not in ("on", "off"):

@@ -18,6 +18,17 @@ def model_reported(model: str, version: int) -> Condition:
     )
 
 
+def worker_reports(messages: list[Any]) -> list[dict[str, Any]]:
+    """On ``metrics``: the ``kind: worker`` reports, in the order read."""
+    records = (contracts.decode_map(m.value()) for m in messages)
+    return [record for record in records if record.get("kind") == "worker"]
+
+
+def worker_counted(where: Callable[[dict[str, int]], bool]) -> Condition:
+    """On ``metrics``: a worker report whose counters satisfy ``where``."""
+    return lambda messages: any(where(r["counters"]) for r in worker_reports(messages))
+
+
 def snapshot_at(model: str, version: int) -> Condition:
     """On ``models``: a snapshot of ``model`` at ``version`` or later."""
     key = model.encode()

@@ -58,6 +58,9 @@ def new_settings(
             "join_grace_s": 0.5,
             "metrics_interval_s": 0.5,
             "metrics_port": 0,  # tests that read /metrics choose a free port
+            # no serving deadline: a test of anything but overload must not shed the queries
+            # a busy machine delays (test_streams_shedding sets its own)
+            "serve_deadline_ms": 0,
             "state_dir": str(tmp_path_factory.mktemp("state")),
         }
         fresh = Settings(**{**defaults, **overrides})
