@@ -29,10 +29,18 @@ leaf and per second of query time, so a run can show category accuracy around ea
 
 Pacing is by intended send time (the i-th query is due at ``start + i / rate``), so a slow
 loop catches up in batches and latency is measured from when a query was due, not from when a
-late loop got round to sending it. A change scheduled at ``at_s`` applies to exactly the
-queries due at or after ``start + at_s``, whatever the loop's lag. The readers are assigned
-every partition and read from the beginning, without a consumer group: topics are fresh per
-run and a group join would cost seconds on the embedded broker.
+late loop got round to sending it. A query's record carries its ``ts`` (the intended send time)
+as its Kafka timestamp, so a serving deadline runs from then too. A change scheduled at
+``at_s`` applies to exactly the queries due at or after ``start + at_s``, whatever the loop's
+lag. The readers are assigned every partition and read from the beginning, without a consumer
+group: topics are fresh per run and a group join would cost seconds on the embedded broker.
+
+Deadline: with ``answer_deadline_s``, the front-end waits that long for a query's ranking and
+then falls back to its own default, which here is to show no ad: the query is counted in
+``timed_out`` (a query the worker shed for its serving deadline never gets an answer, so it
+ends up there), and a prediction or ranking that comes after that is counted in
+``late_predictions`` or ``late_rankings``, not shown. Without it the front-end waits until the
+drain ends.
 """
 
 from __future__ import annotations
@@ -96,6 +104,9 @@ class SimulationStats:
     ``category_hits`` maps (start of a ``category_bucket_ms`` bucket of query time, true leaf)
     to ``[hits, scored]``: of the predictions with a ``category`` map, how many put the true
     leaf first. Its size is bounded by leaves x buckets, whatever the query rate.
+    ``timed_out`` counts the queries without a ranking within the front-end's deadline (it
+    showed no ad for them), ``late_predictions`` and ``late_rankings`` the answers to them
+    that came after it.
     ``explored`` counts the impressions the ``"explore"`` arm chose. Per weight version, see
     :meth:`business`; at most ``business_max_versions`` (the highest) are kept, and shown
     rankings whose ``weights`` lack an integer ``version`` or numeric ``alpha`` and ``beta``
@@ -127,6 +138,9 @@ class SimulationStats:
     unversioned_rankings: int = 0
     impressions_lost: int = 0
     misattributed_clicks: int = 0
+    timed_out: int = 0
+    late_predictions: int = 0
+    late_rankings: int = 0
     business_max_versions: int = 64
     _business: dict[int, _VersionTally] = dataclasses.field(default_factory=dict)
 
@@ -280,6 +294,10 @@ class Simulator:
         world at its start, ``label-corruption`` (clicks of impressions shown in the period
         are published under the id of another impression shown just before), ``stale`` (no
         impression, click or rating is published for rankings received in the period).
+    answer_deadline_s
+        How long after a query's intended send time the front-end waits for its ranking
+        before it falls back (shows no ad; ``stats.timed_out``); ``None``: until the drain
+        ends.
     """
 
     def __init__(
@@ -303,6 +321,7 @@ class Simulator:
         rating_rate: float = 0.2,
         rating_delay_s: tuple[float, float] = (1.0, 10.0),
         incidents: Sequence[Incident] = (),
+        answer_deadline_s: float | None = None,
     ) -> None:
         if not settings.kafka:
             raise ValueError("settings.kafka is empty: start a broker (streams.broker.broker_for)")
@@ -318,6 +337,8 @@ class Simulator:
             raise ValueError(f"rating_rate must be in [0, 1], got {rating_rate}")
         if not 0.0 <= rating_delay_s[0] <= rating_delay_s[1]:
             raise ValueError(f"need 0 <= low <= high in rating_delay_s, got {rating_delay_s}")
+        if answer_deadline_s is not None and not answer_deadline_s > 0:
+            raise ValueError(f"answer_deadline_s must be > 0 or None, got {answer_deadline_s}")
         policy = EpsilonGreedy(epsilon=epsilon)  # validates epsilon
         late = [change for change in changes if change.at_s >= duration_s]
         if late:
@@ -344,6 +365,7 @@ class Simulator:
         self.rating_rate = rating_rate
         self.rating_delay_s = rating_delay_s
         self.incidents = tuple(incidents)
+        self.answer_deadline_s = answer_deadline_s
         self._drifts = sorted(i.start_s for i in self.incidents if i.kind == "drift")
         self._recent_impressions: collections.deque[str] = collections.deque(maxlen=200)
         self._start_s = 0.0
@@ -367,6 +389,8 @@ class Simulator:
             )
         }
         self._in_flight: dict[str, _InFlight] = {}
+        self._sent_order: collections.deque[tuple[float, str]] = collections.deque()
+        self._timed_out: set[str] = set()  # event ids the front-end gave up on
         self._clicks: list[tuple[int, str, bool]] = []  # heap of (ts_ms, impression_id, late)
         self._labels: list[tuple[int, int, dict[str, Any]]] = []  # heap of (ts_ms, seq, label)
         self._ratings: list[tuple[int, int, dict[str, Any]]] = []  # heap of (ts_ms, seq, rating)
@@ -465,11 +489,14 @@ class Simulator:
 
     # ----------------------------------------------------------------------- sending
 
-    async def _send(self, name: str, key: str, event: dict[str, Any]) -> None:
-        """Hand one event to the producer's batch without waiting for its delivery."""
+    async def _send(
+        self, name: str, key: str, event: dict[str, Any], timestamp_ms: int | None = None
+    ) -> None:
+        """Hand one event to the producer's batch without waiting for its delivery (its record
+        stamped ``timestamp_ms``, or when sent)."""
         assert self._producer is not None
         delivery = await self._producer.send(
-            self._topics[name], contracts.encode(event), key=key.encode()
+            self._topics[name], contracts.encode(event), key=key.encode(), timestamp_ms=timestamp_ms
         )
         delivery.add_done_callback(self._on_delivery)
 
@@ -520,8 +547,8 @@ class Simulator:
     async def _send_query(self, intended_s: float) -> None:
         ts_ms = int(intended_s * 1000)
         event, truth = self.world.next_query(ts_ms=ts_ms)
-        self._in_flight[truth.event_id] = _InFlight(intended_s, truth)
-        await self._send("queries", truth.user_id, event)
+        self._track(intended_s, truth)
+        await self._send("queries", truth.user_id, event, timestamp_ms=ts_ms)
         self.stats.queries_sent += 1
         if self._label_rng.random() < self.label_rate:
             delay_s = self._label_rng.uniform(*self.label_delay_s)
@@ -531,11 +558,35 @@ class Simulator:
             )
             heapq.heappush(self._labels, (label_ms, self.stats.queries_sent, label))
 
+    def _track(self, intended_s: float, truth: QueryTruth) -> None:
+        """Wait for the answers of a query sent now."""
+        self._in_flight[truth.event_id] = _InFlight(intended_s, truth)
+        if self.answer_deadline_s is not None:
+            self._sent_order.append((intended_s, truth.event_id))
+
+    def _give_up_overdue(self) -> None:
+        """Fall back for every query still without a ranking ``answer_deadline_s`` after it
+        was due (one ranked but not yet predicted is shown: it stays until its prediction)."""
+        if self.answer_deadline_s is None:
+            return
+        due_before = self.clock() - self.answer_deadline_s
+        order = self._sent_order
+        while order and order[0][0] <= due_before:
+            _, event_id = order.popleft()
+            pending = self._in_flight.get(event_id)
+            if pending is not None and not pending.ranked:
+                del self._in_flight[event_id]
+                self._timed_out.add(event_id)
+                self.stats.timed_out += 1
+                if not self._in_flight:
+                    self._all_answered.set()
+
     async def _tick(self, on_tick: Callable[[SimulationStats], None] | None) -> None:
-        """Publish clicks, labels and ratings as they fall due; report the live stats every
-        interval."""
+        """Publish clicks, labels and ratings as they fall due, give up on overdue queries;
+        report the live stats every interval."""
         next_tick_s = self.clock() + self.tick_interval_s
         while True:
+            self._give_up_overdue()
             await self._release_clicks()
             await self._release_labels()
             await self._release_ratings()
@@ -588,6 +639,12 @@ class Simulator:
     def _expect(self, event_id: str, answered: str) -> _InFlight | None:
         """The query an answer belongs to, if it is ours and not yet ``answered`` this way."""
         pending = self._in_flight.get(event_id)
+        if pending is None and event_id in self._timed_out:
+            if answered == "predicted":
+                self.stats.late_predictions += 1
+            else:
+                self.stats.late_rankings += 1
+            return None
         if pending is None or getattr(pending, answered):
             self.stats.unmatched += 1
             return None
@@ -705,7 +762,8 @@ class Simulator:
             await asyncio.sleep(_CLICK_POLL_S)  # the background tick releases them
 
     async def _drain(self) -> None:
-        """Wait, at most ``drain_timeout_s``, until every sent query has both answers."""
+        """Wait, at most ``drain_timeout_s``, until every sent query has both answers or was
+        given up on (``answer_deadline_s``)."""
         if not self._in_flight or self._stopping.is_set():
             return
         self._all_answered.clear()

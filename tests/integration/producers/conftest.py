@@ -19,7 +19,7 @@ ECHO_WEIGHTS = {"alpha": 0.0, "beta": 1.0, "version": 1}
 #: A fixed ranking time unless the test's ``answer`` names one.
 ECHO_TS_RANKED = 1_700_000_000_000
 
-Answer = Callable[[dict], dict[str, Any]]
+Answer = Callable[[dict], dict[str, Any] | None]
 
 
 def in_given_order(query: dict) -> dict[str, Any]:
@@ -31,8 +31,11 @@ async def send_answer(query: dict, answer: Answer, producer: AIOKafkaProducer, s
     """A prediction and a ranking for one query, as ``answer(query)`` says. Its keys, all
     optional: ``ad_ids`` (display order; default: the given order), ``weights`` (default:
     ``ECHO_WEIGHTS``), ``category`` (leaf -> probability; default: none) and ``ts_ranked``
-    (default: ``ECHO_TS_RANKED``). Every score is 0.5."""
+    (default: ``ECHO_TS_RANKED``). Every score is 0.5. ``None``: no answer at all (a query a
+    worker shed)."""
     said = answer(query)
+    if said is None:
+        return
     ad_ids = said.get("ad_ids", [ad["ad_id"] for ad in query["candidates"]])
     scores = [0.5] * len(ad_ids)
     key = query["event_id"].encode()
