@@ -28,7 +28,7 @@ __all__ = ["main"]
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from streams.demo import DemoOptions, run_demo
+    from streams.demo import DemoOptions, run_demo, unanswered_not_shed
 
     given = {
         name: value
@@ -52,10 +52,11 @@ def _demo(args: argparse.Namespace) -> int:
     else:
         options = DemoOptions(**given, **common)
     summary = run_demo(options)
-    if summary["predictions_received"] != summary["queries_sent"]:
+    lost = unanswered_not_shed(summary)
+    if lost:
         print(
-            f"not every query was answered: {summary['predictions_received']:,} predictions "
-            f"for {summary['queries_sent']:,} queries",
+            f"not every query was answered: {lost:,} of {summary['queries_sent']:,} queries got"
+            f" no prediction and were not shed ({summary['shed']:,} shed)",
             file=sys.stderr,
         )
         return 1

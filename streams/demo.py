@@ -43,7 +43,7 @@ from streams.scenario import TaxonomyScenario
 from streams.settings import Settings
 from streams.sweep import run_sweep
 
-__all__ = ["DemoOptions", "memory_summary", "run_demo"]
+__all__ = ["DemoOptions", "memory_summary", "run_demo", "unanswered_not_shed"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,11 @@ class DemoOptions:
     incidents: str | None = None
     #: the workers' alert warm-up (None: the settings' own)
     alert_warmup_examples: int | None = None
+    #: how long the simulated front-end waits for a query's ranking before it falls back
+    #: (shows no ad): a query the worker shed is given up on then, not at the end of the run.
+    #: Generous: the ranking hop (a Faust agent) took 0.6 s at the median and 2.5 s at worst
+    #: in a 300 queries/s demo on a busy 2-core machine, where predictions took 75 ms
+    answer_deadline_s: float = 5.0
 
     @classmethod
     def for_scenario(cls, name: str, **overrides: Any) -> DemoOptions:
@@ -107,13 +112,14 @@ def _recent_latency(stats: SimulationStats, percentile: float, last: int = 2000)
     return recent[min(len(recent) - 1, int(percentile / 100 * len(recent)))]
 
 
-def _live_table(stats: SimulationStats, watcher: SystemWatcher, qps: float) -> Table:
+def _live_table(stats: SimulationStats, watcher: SystemWatcher, qps: float, shed: int) -> Table:
     model = watcher.model(CLICK) or {}
     category = watcher.model(CATEGORY) or {}
     table = Table(title="adstream demo (live)", show_header=True)
     for column in (
         "queries",
         "queries/s",
+        "shed",
         "p50 ms",
         "p99 ms",
         "CTR",
@@ -128,6 +134,7 @@ def _live_table(stats: SimulationStats, watcher: SystemWatcher, qps: float) -> T
     table.add_row(
         f"{stats.queries_sent:,}",
         f"{qps:,.0f}",
+        f"{shed:,}",
         f"{_recent_latency(stats, 50):.1f}",
         f"{_recent_latency(stats, 99):.1f}",
         f"{stats.realized_ctr():.2%}" if stats.impressions else "-",
@@ -179,6 +186,10 @@ def _summary(
         "queries_sent": stats.queries_sent,
         "predictions_received": stats.predictions_received,
         "rankings_received": stats.rankings_received,
+        "answer_deadline_ms": round(options.answer_deadline_s * 1000),
+        "timed_out": stats.timed_out,
+        "late_predictions": stats.late_predictions,
+        "late_rankings": stats.late_rankings,
         "impressions": stats.impressions,
         "clicks": stats.clicks_sent,
         "clicks_pending_at_end": stats.clicks_pending,
@@ -231,6 +242,19 @@ def _summary(
             )
         },
     }
+
+
+def unanswered_not_shed(summary: dict[str, Any]) -> int:
+    """Queries of a demo's ``summary`` that got no prediction, in time or late, and that the
+    worker did not shed either: lost (0 when everything works).
+
+    >>> unanswered_not_shed(
+    ...     {"queries_sent": 100, "predictions_received": 90, "late_predictions": 4, "shed": 6}
+    ... )
+    0
+    """
+    answered = summary["predictions_received"] + summary["late_predictions"]
+    return summary["queries_sent"] - answered - summary["shed"]
 
 
 def memory_summary(
@@ -305,6 +329,7 @@ async def _drive(
 ) -> dict[str, Any]:
     async with SystemWatcher(settings) as watcher:
         startup_s = await wait_until_serving(settings)
+        shed_at_start = await _shed_so_far(watcher, settings.metrics_interval_s)
         console.log(
             f"worker serving after {startup_s:.1f} s; simulating "
             f"{options.rate_per_s:g} queries/s for {options.duration_s:g} s"
@@ -328,6 +353,7 @@ async def _drive(
             feedback_tail_s=options.attribution_window_s,
             on_change=scenario.on_change,
             incidents=played.incidents if played else (),
+            answer_deadline_s=options.answer_deadline_s,
         )
         meter = _RateMeter()
         started, traffic_started_ms = time.monotonic(), round(time.time() * 1000)
@@ -349,9 +375,9 @@ async def _drive(
 
             def on_tick(stats: SimulationStats) -> None:
                 if options.live:
-                    live.update(
-                        _live_table(stats, watcher, meter.update(stats.queries_sent)), refresh=True
-                    )
+                    qps = meter.update(stats.queries_sent)
+                    shed = watcher.counter("shed") - shed_at_start
+                    live.update(_live_table(stats, watcher, qps, shed), refresh=True)
 
             stats = await simulator.run(on_tick=on_tick)
             elapsed_s = min(time.monotonic() - started, options.duration_s) or options.duration_s
@@ -363,12 +389,27 @@ async def _drive(
         await _settle(watcher, settings.metrics_interval_s)
         changes = scenario.report(stats, watcher)
         summary = _summary(options, stats, watcher, startup_s, elapsed_s, changes)
+        summary["serve_deadline_ms"] = settings.serve_deadline_ms
+        summary["shed"] = watcher.counter("shed") - shed_at_start
+        summary["unanswered_not_shed"] = unanswered_not_shed(summary)
         summary["memory"] = memory_summary(watcher, traffic_started_ms, options.duration_s)
         console.log("estimating a grid of weights from the logged traffic (off-policy)")
         summary["sweep"] = _sweep_at_the_versions_used(
             await run_sweep(settings, run_dir), summary["business"]
         )
         return summary
+
+
+async def _shed_so_far(watcher: SystemWatcher, interval_s: float) -> int:
+    """The queries shed by now, from the first reports made after this call: the readiness
+    probes sent while the worker joined its group were shed, and are not the traffic's."""
+    now_ms = time.time_ns() // 1_000_000
+    if not await watcher.wait_for(
+        lambda w: w.workers and all(r["ts"] >= now_ms for r in w.workers.values()),
+        5 * interval_s + 5,
+    ):
+        log.warning("no worker report since the worker served; shed counts the probes too")
+    return watcher.counter("shed")
 
 
 def _sweep_at_the_versions_used(
@@ -436,6 +477,11 @@ def _summary_table(summary: dict[str, Any]) -> Table:
             f"{summary['rankings_received']:,}",
         ),
         ("throughput", f"{summary['throughput_qps']:,.0f} queries/s"),
+        (
+            "shed by the worker / timed out at the front-end",
+            f"{summary['shed']:,} / {summary['timed_out']:,} (deadlines "
+            f"{summary['serve_deadline_ms']:,} / {summary['answer_deadline_ms']:,} ms)",
+        ),
         ("latency p50 / p99 / p99.9", "{p50} / {p99} / {p999} ms".format(**summary["latency_ms"])),
         (
             "impressions / clicks / late clicks",
