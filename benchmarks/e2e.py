@@ -23,6 +23,17 @@ time to the moment its prediction is consumed, so a producer that falls behind c
 latency. Predictions whose key is not one of ours (the readiness probe) are ignored. After the
 last send the harness drains while answers keep coming (a system slower than the offered rate
 works off its backlog) and counts the queries left unanswered.
+
+These phases measure serving without a deadline (``serve_deadline_ms=0``): the floor has none,
+and saturation is the rate at which a backlog drains. Then **overload**, adstream alone: at
+1.5x and 3x the saturation rate adstream reached in the same run, for ``overload_s`` each,
+with the serving deadline on (``deadline_ms``, the setting's default). Each query's record is
+stamped with its intended send time, so the worker's deadline and the harness's latency run
+from the same moment; latency percentiles are over the answered queries, and the worker's
+``shed`` counter (from its reports on ``metrics``, before and after the phase) is reported
+beside the queries left unanswered, which it should account for. The overload phases produce
+with librdkafka (:class:`_FastSender`): aiokafka in Python could not send 15,000-30,000
+queries a second on this machine.
 """
 
 from __future__ import annotations
@@ -45,6 +56,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import confluent_kafka
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from benchmarks.trained import TrainedModels, snapshot_records, train
@@ -57,8 +69,14 @@ from streams.category import CATEGORY
 from streams.emit import now_ms
 from streams.modelops import wait_serving
 from streams.models import CLICK, QUALITY
-from streams.observe import assigned_from_start, consumer_options, wait_until_serving
+from streams.observe import (
+    SystemWatcher,
+    assigned_from_start,
+    consumer_options,
+    wait_until_serving,
+)
 from streams.process import WorkerProcess
+from streams.rdkafka import client_config
 from streams.settings import Settings
 from streams.topics import MAX_MESSAGE_BYTES, topic_specs
 
@@ -79,11 +97,13 @@ log = logging.getLogger(__name__)
 
 WORKLOAD_SEED = 1
 TRAIN_SEED = 7  # the world the served models are trained on
+DEADLINE_MS = Settings().serve_deadline_ms  # the overload phases' serving deadline
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class E2EOptions:
-    """The phases of a run (fixed rates, then a backlog) and the bounded waits around them."""
+    """The phases of a run (fixed rates, then a backlog, then overload) and the bounded waits
+    around them."""
 
     rates_per_s: tuple[float, ...] = (1_000.0, 5_000.0)
     duration_s: float = 20.0
@@ -92,12 +112,21 @@ class E2EOptions:
     ready_timeout_s: float = 90.0
     seed: int = WORKLOAD_SEED
     agents: str = "serve"  # adstream's worker: the agents it runs
+    #: overload: multiples of the saturation rate measured in the run, each for overload_s,
+    #: adstream alone, with a serving deadline of deadline_ms (after a saturation phase only)
+    overload_factors: tuple[float, ...] = (1.5, 3.0)
+    overload_s: float = 4.0
+    deadline_ms: int = DEADLINE_MS
 
     def __post_init__(self) -> None:
         if not (all(r > 0 for r in self.rates_per_s) and self.duration_s > 0):
             raise ValueError("rates_per_s and duration_s must be > 0")
         if self.backlog < 0 or self.drain_s < 0:
             raise ValueError("backlog and drain_s must be >= 0")
+        if not (all(f > 0 for f in self.overload_factors) and self.overload_s > 0):
+            raise ValueError("overload_factors and overload_s must be > 0")
+        if self.overload_factors and self.deadline_ms <= 0:
+            raise ValueError("the overload phases need a serving deadline: deadline_ms > 0")
 
     def phases(self) -> list[Phase]:
         """Each fixed rate for ``duration_s``, then the backlog (if any)."""
@@ -107,9 +136,24 @@ class E2EOptions:
         ]
         return fixed + ([Phase("saturation", None, self.backlog)] if self.backlog else [])
 
+    def overload_phases(self, saturation_per_s: float) -> list[Phase]:
+        """Each overload factor of the saturation rate, for ``overload_s``.
+
+        >>> [(p.name, p.rate_per_s, p.n_queries) for p in E2EOptions().overload_phases(10_000)]
+        [('1.5x', 15000.0, 60000), ('3x', 30000.0, 120000)]
+        """
+        return [
+            Phase(
+                f"{f:g}x",
+                f * saturation_per_s,
+                max(1, round(f * saturation_per_s * self.overload_s)),
+            )
+            for f in self.overload_factors
+        ]
+
     @classmethod
     def quick(cls) -> E2EOptions:
-        return cls(rates_per_s=(300.0,), duration_s=5.0, backlog=2_000, drain_s=5.0)
+        return cls(rates_per_s=(300.0,), duration_s=5.0, backlog=2_000, drain_s=5.0, overload_s=2.0)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -174,20 +218,62 @@ def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float]:
 # --------------------------------------------------------------------------- measurement
 
 
+class _FastSender:
+    """Queries handed to librdkafka (confluent-kafka), for rates beyond aiokafka in Python.
+
+    At 1.5x and 3x saturation (15,000-30,000 queries a second) the aiokafka producer, about
+    60 µs of Python a record on this machine, fell up to 630 ms behind and took the core the
+    worker needed; librdkafka's ``produce`` costs a couple of µs here and batches in C."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._errors: list[str] = []
+        self._producer = confluent_kafka.Producer(
+            client_config(settings)
+            | {
+                "linger.ms": 5,
+                "enable.idempotence": False,
+                "partitioner": "murmur2_random",  # Java's, as aiokafka's
+                "queue.buffering.max.messages": 1_000_000,
+                "delivery.report.only.error": True,
+                "on_delivery": self._on_delivery,
+            }
+        )
+
+    def _on_delivery(self, error: Any, message: Any) -> None:
+        if error is not None:
+            self._errors.append(str(error))
+
+    def send(self, topic: str, query: Query, timestamp_ms: int) -> None:
+        self._producer.produce(topic, query.value, query.key, timestamp=timestamp_ms)
+        self._producer.poll(0)  # serves delivery reports; never waits
+
+    async def flush(self) -> None:
+        left = await asyncio.get_running_loop().run_in_executor(None, self._producer.flush, 60.0)
+        if left or self._errors:
+            raise AdstreamError(f"queries not delivered: {left} left, errors {self._errors[:3]}")
+
+
 async def measure(
-    settings: Settings, workload: Sequence[Query], rate_per_s: float | None, drain_s: float
+    settings: Settings,
+    workload: Sequence[Query],
+    rate_per_s: float | None,
+    drain_s: float,
+    *,
+    librdkafka: bool = False,
 ) -> dict[str, Any]:
     """Send ``workload`` to ``queries`` at ``rate_per_s`` (``None``: all at once, a backlog);
     time each prediction. The system behind ``settings`` must already be serving.
 
     After the last send it drains as long as answers keep coming, and gives up ``drain_s``
     after the last one: a system slower than the offered rate works off its backlog, and its
-    latency shows it.
+    latency shows it. Queries are produced with aiokafka, or with ``librdkafka``
+    (:class:`_FastSender`) for the overload phases.
     """
     index = {query.event_id: i for i, query in enumerate(workload)}
     received: dict[int, float] = {}
     consumer = AIOKafkaConsumer(**consumer_options(settings))
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, **settings.client_security())
+    fast = _FastSender(settings) if librdkafka else None
     await consumer.start()
     await producer.start()
     try:
@@ -215,6 +301,7 @@ async def measure(
         topic = settings.topic("queries")
         interval = 0.0 if rate_per_s is None else 1.0 / rate_per_s
         started = time.monotonic()
+        started_ms = time.time() * 1000.0  # the records' timestamps: their intended send times
         max_lag_s = 0.0
         sent = 0
         while sent < n:
@@ -226,9 +313,17 @@ async def measure(
             max_lag_s = max(max_lag_s, now - due)
             while sent < n and started + sent * interval <= now:
                 query = workload[sent]
-                await producer.send(topic, query.value, key=query.key)  # enqueued, not awaited
+                stamp = round(started_ms + sent * interval * 1000.0)
+                if fast is not None:
+                    fast.send(topic, query, stamp)
+                else:
+                    await producer.send(  # enqueued, not awaited
+                        topic, query.value, key=query.key, timestamp_ms=stamp
+                    )
                 sent += 1
-        await producer.flush()
+            if fast is not None:
+                await asyncio.sleep(0)  # the reader's turn: produce() never yields
+        await (producer.flush() if fast is None else fast.flush())
         sent_at = time.monotonic()
         all_sent.set()
         await consuming
@@ -394,11 +489,61 @@ def _collector_quiet() -> Iterator[None]:
         gc.unfreeze()
 
 
+async def _worker_counters(
+    settings: Settings, since_ms: int, enough: Any = None, timeout_s: float = 30.0
+) -> tuple[dict[str, int], bool]:
+    """The serving worker's counters from its reports on ``metrics``: its latest report made
+    at ``since_ms`` or later, once its counters are ``enough`` (or when ``timeout_s`` runs
+    out: then whether they were)."""
+
+    def reported(watcher: SystemWatcher) -> bool:
+        return any(
+            r["ts"] >= since_ms and (enough is None or enough(r["counters"]))
+            for r in watcher.workers.values()
+        )
+
+    async with SystemWatcher(settings) as watcher:
+        done = await watcher.wait_for(reported, timeout_s)
+        latest = max(watcher.workers.values(), key=lambda r: r["ts"], default=None)
+        return ({} if latest is None else latest["counters"]), done
+
+
+def _shed(settings: Settings, before: dict[str, int], n: int, timeout_s: float) -> dict[str, Any]:
+    """What the worker says of a phase's ``n`` queries: how many it read, shed and served."""
+    read_before = before.get("read.queries", 0)
+    after, complete = asyncio.run(
+        _worker_counters(
+            settings,
+            now_ms(),
+            lambda c: c.get("read.queries", 0) - read_before >= n,
+            timeout_s,
+        )
+    )
+    if not complete:
+        log.warning("the worker did not report reading all %d queries of the phase", n)
+    return {
+        name: after.get(counter, 0) - before.get(counter, 0)
+        for name, counter in (
+            ("worker_read", "read.queries"),
+            ("shed", "shed"),
+            ("worker_predictions", "predictions"),
+        )
+    }
+
+
 def run_phase(
-    system: str, settings: Settings, phase: Phase, options: E2EOptions, log_dir: Path
+    system: str,
+    settings: Settings,
+    phase: Phase,
+    options: E2EOptions,
+    log_dir: Path,
+    *,
+    librdkafka: bool = False,
 ) -> dict[str, Any]:
     """One phase of one system, on topics of its own: start it serving the trained models,
-    measure, stop it."""
+    measure, stop it. Under a serving deadline, the worker's counts of shed queries too (the
+    readiness probes it shed while it joined its group are left out: counted from a report
+    made once it served)."""
     create_topics(settings.kafka, list(topic_specs(settings).values()), settings)
     workload = make_workload(options.seed, phase.n_queries)
     log_path = log_dir / f"{system}-{phase.name.replace('/', '-per-')}.log"
@@ -408,11 +553,20 @@ def run_phase(
         ready_s = _ready(settings, options.ready_timeout_s)
         if system == "adstream":
             _serving_trained(settings, published_ms, options.ready_timeout_s)
+        shedding = system == "adstream" and settings.serve_deadline_ms > 0
+        if shedding:
+            before, _ = asyncio.run(_worker_counters(settings, now_ms()))
         log.info("%s serving after %.1f s; measuring %s", system, ready_s, phase.name)
         cpu_before = cpu_seconds(process.pid)
         with _collector_quiet():
-            result = asyncio.run(measure(settings, workload, phase.rate_per_s, options.drain_s))
+            result = asyncio.run(
+                measure(
+                    settings, workload, phase.rate_per_s, options.drain_s, librdkafka=librdkafka
+                )
+            )
         cpu_s = cpu_seconds(process.pid) - cpu_before
+        if shedding:
+            result |= _shed(settings, before, phase.n_queries, options.ready_timeout_s)
     result["cpu_us_per_query"] = (
         cpu_s / result["answered"] * 1e6 if result["answered"] else math.nan
     )
@@ -432,6 +586,7 @@ def run_e2e(options: E2EOptions, log_dir: Path) -> dict[str, Any]:
     """
     run_id = uuid.uuid4().hex[:8]
     log_dir.mkdir(parents=True, exist_ok=True)
+    no_deadline = {"serve_deadline_ms": 0}  # the phases compared with the floor
     base = Settings.from_env(
         topic_prefix=f"bench-{run_id}.", app_id=f"bench-{run_id}", snapshot_key=uuid.uuid4().hex
     )
@@ -450,6 +605,7 @@ def run_e2e(options: E2EOptions, log_dir: Path) -> dict[str, Any]:
                         topic_prefix=f"{prefix}.",
                         app_id=prefix,
                         agents=options.agents if system == "adstream" else "",
+                        **no_deadline,
                     ),
                     phase.n_queries,
                 )
@@ -472,7 +628,51 @@ def run_e2e(options: E2EOptions, log_dir: Path) -> dict[str, Any]:
             figures["rate_per_s"] = phase.rate_per_s
             figures["n_queries"] = phase.n_queries
             results["phases"][phase.name] = figures
+        saturation = results["phases"].get("saturation")
+        if saturation and options.overload_factors:
+            results["overload"] = _overload(
+                broker_settings,
+                options,
+                saturation["adstream"]["achieved_throughput_per_s"],
+                f"bench-{run_id}-overload",
+                log_dir,
+            )
     return results
+
+
+def _overload(
+    base: Settings, options: E2EOptions, saturation_per_s: float, prefix: str, log_dir: Path
+) -> dict[str, Any]:
+    """adstream at each overload factor of ``saturation_per_s``, under the serving deadline:
+    per phase, what :func:`measure` sees from outside and what the worker shed."""
+    phases = {}
+    for k, phase in enumerate(options.overload_phases(saturation_per_s)):
+        settings = fit_fetch_wait(
+            base.replace(
+                topic_prefix=f"{prefix}-{k}.",
+                app_id=f"{prefix}-{k}",
+                agents=options.agents,
+                serve_deadline_ms=options.deadline_ms,
+            ),
+            phase.n_queries,
+        )
+        figures = run_phase("adstream", settings, phase, options, log_dir, librdkafka=True)
+        sent = figures["sent"]
+        figures |= {
+            "factor": options.overload_factors[k],
+            "rate_per_s": phase.rate_per_s,
+            "n_queries": phase.n_queries,
+            "shed_fraction": figures["shed"] / sent,
+            "unanswered_fraction": figures["unanswered"] / sent,
+            "unanswered_not_shed": figures["unanswered"] - figures["shed"],
+        }
+        phases[phase.name] = figures
+    return {
+        "saturation_per_s": saturation_per_s,
+        "deadline_ms": options.deadline_ms,
+        "duration_s": options.overload_s,
+        "phases": phases,
+    }
 
 
 def _ratio(numerator: float, denominator: float) -> float:

@@ -20,7 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from confluent_kafka import Message
+from confluent_kafka import TIMESTAMP_CREATE_TIME, Message
 from river import linear_model, optim
 
 from benchmarks.recovery import click_examples
@@ -29,7 +29,7 @@ from learners import candidate_features, query_context
 from producers.world import World
 from streams import contracts
 from streams.agents.learn import LearnLoop
-from streams.agents.serve import predict, predict_many
+from streams.agents.serve import predict, predict_many, timely
 from streams.app import create_app
 from streams.models import CLICK, ENGAGEMENT, QUALITY, LiveModel
 from streams.settings import Settings
@@ -209,6 +209,52 @@ def test_serve_hot_path_per_candidate(benchmark: Any, workload: Workload) -> Non
             encode(predict(ctx, decode(data), TS0_MS))
 
     _run(benchmark, run, key="serve_per_candidate", events=workload.n_candidates, unit="candidate")
+
+
+def _stamped(workload: Workload, ts_ms: int) -> list[Message]:
+    return [
+        Message(
+            topic="queries",
+            partition=0,
+            offset=i,
+            value=raw,
+            timestamp=(TIMESTAMP_CREATE_TIME, ts_ms),
+        )
+        for i, raw in enumerate(workload.raw)
+    ]
+
+
+@pytest.mark.benchmark(group="serve")
+def test_deadline_check(benchmark: Any, workload: Workload) -> None:
+    """What the serving deadline adds per query to a batch of fresh librdkafka messages (none
+    shed: the hot path's case), against a deadline of 200 ms."""
+    now = TS0_MS + 1_000
+    messages = _stamped(workload, now - 50)
+    assert timely(messages, now, 200) is messages
+
+    _run(
+        benchmark,
+        lambda: timely(messages, now, 200),
+        key="shed_check_per_query",
+        events=len(messages),
+        unit="query",
+    )
+
+
+@pytest.mark.benchmark(group="serve")
+def test_shed(benchmark: Any, workload: Workload) -> None:
+    """What a shed query costs: a batch of librdkafka messages all past a 200 ms deadline."""
+    now = TS0_MS + 10_000
+    messages = _stamped(workload, now - 5_000)
+    assert timely(messages, now, 200) == []
+
+    _run(
+        benchmark,
+        lambda: timely(messages, now, 200),
+        key="shed_per_query",
+        events=len(messages),
+        unit="query",
+    )
 
 
 # --------------------------------------------------------------------------- learn

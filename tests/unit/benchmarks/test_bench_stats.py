@@ -7,7 +7,7 @@ import math
 import pytest
 
 from benchmarks.e2e import E2EOptions, latency_summary, percentile
-from benchmarks.run import hot_path_medians_us, summarize
+from benchmarks.run import hot_path_medians_us, overload_summary, summarize
 
 
 def test_percentile_nearest_rank() -> None:
@@ -96,3 +96,51 @@ def test_summary_reads_the_e2e_targets_from_the_lowest_rate_and_the_saturation_p
     assert targets["e2e_p99_adstream_over_floor"]["value"] == pytest.approx(1.2)
     assert targets["e2e_p99_adstream_over_floor"]["met"]
     assert targets["saturation_queries_per_s"] == {"value": 9_000.0, "min": 10_000, "met": False}
+
+
+def test_overload_phases_multiply_the_saturation_rate_measured() -> None:
+    phases = E2EOptions().overload_phases(10_000.0)
+    assert [(p.name, p.rate_per_s, p.n_queries) for p in phases] == [
+        ("1.5x", 15_000.0, 60_000),
+        ("3x", 30_000.0, 120_000),
+    ]
+    assert [p.n_queries for p in E2EOptions.quick().overload_phases(5_000.0)] == [15_000, 30_000]
+    with pytest.raises(ValueError, match="deadline"):
+        E2EOptions(deadline_ms=0)
+    assert E2EOptions(deadline_ms=0, overload_factors=()).overload_phases(10_000.0) == []
+
+
+def test_overload_summary_reports_shedding_and_flags_queries_neither_answered_nor_shed() -> None:
+    def phase(factor: float, sent: int, answered: int, shed: int) -> dict:
+        return {
+            "factor": factor,
+            "rate_per_s": factor * 10_000,
+            "achieved_send_rate_per_s": factor * 10_000,
+            "max_producer_lag_ms": 3.0,
+            "sent": sent,
+            "answered": answered,
+            "p50_ms": 150.0,
+            "p99_ms": 260.0,
+            "p999_ms": 300.0,
+            "achieved_throughput_per_s": 9_000.0,
+            "shed": shed,
+            "shed_fraction": shed / sent,
+            "unanswered": sent - answered,
+            "unanswered_not_shed": sent - answered - shed,
+        }
+
+    overload = overload_summary(
+        {
+            "saturation_per_s": 10_000.0,
+            "deadline_ms": 200,
+            "duration_s": 4.0,
+            "phases": {
+                "1.5x": phase(1.5, 60_000, 40_000, 20_000),
+                "3x": phase(3.0, 120_000, 40_000, 79_000),
+            },
+        }
+    )
+    assert (overload["saturation_per_s"], overload["deadline_ms"]) == (10_000.0, 200)
+    first, second = overload["phases"]["1.5x"], overload["phases"]["3x"]
+    assert first["shed_fraction"] == pytest.approx(1 / 3) and not first["lost"]
+    assert second["unanswered_not_shed"] == 1_000 and second["lost"]
