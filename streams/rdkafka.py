@@ -26,7 +26,14 @@ from learners.errors import AdstreamError
 from streams.settings import Settings
 from streams.topics import MAX_MESSAGE_BYTES
 
-__all__ = ["BatchConsumer", "BatchProducer", "DeliveryFailed", "Partitions", "client_config"]
+__all__ = [
+    "BatchConsumer",
+    "BatchProducer",
+    "Bookmark",
+    "DeliveryFailed",
+    "Partitions",
+    "client_config",
+]
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +187,39 @@ class BatchConsumer:
 
     async def close(self) -> None:
         """Leave the group (its partitions go to the other workers at once)."""
+        await self._call(self._consumer.close)
+        self._call.close()
+
+
+class Bookmark:
+    """Positions kept as the committed offsets of a consumer group that no client joins: a
+    durable note, on any broker, of how far something got (committed offsets are core
+    protocol; Tansu keeps no commit metadata, so the group itself is the note)."""
+
+    def __init__(self, settings: Settings, group_id: str) -> None:
+        self._consumer = confluent_kafka.Consumer(
+            client_config(settings)
+            | {"group.id": group_id, "enable.auto.commit": False, "logger": log}
+        )
+        self._call = _Blocking("adstream-bookmark")
+
+    async def save(self, positions: Positions) -> None:
+        """Write the positions (each the next offset to read of a topic partition)."""
+        if positions:
+            await self._call(self._save, _offsets(positions))
+
+    def _save(self, offsets: list[confluent_kafka.TopicPartition]) -> None:
+        self._consumer.commit(offsets=offsets, asynchronous=False)
+
+    async def load(self, partitions: Partitions, timeout_s: float = 10.0) -> Positions:
+        """The saved positions of ``partitions`` (those never saved are left out)."""
+        asked = [_position(topic, partition, 0) for topic, partition in partitions]
+        if not asked:
+            return {}
+        found = await self._call(self._consumer.committed, asked, timeout_s)
+        return {(tp.topic, tp.partition): tp.offset for tp in found if tp.offset >= 0}
+
+    async def close(self) -> None:
         await self._call(self._consumer.close)
         self._call.close()
 

@@ -23,7 +23,7 @@ consumer), every acknowledgement done.
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Awaitable, Callable, Mapping, Set
 from typing import Any
 
 import aiokafka
@@ -61,11 +61,21 @@ class _ReadTracker(faust.Sensor):
 class _Consumer(faust_aiokafka.Consumer):
     thread_class: type[_ConsumerThread] = _ConsumerThread
     in_flight: InFlight  # what the agents hold: the commit never passes it
+    #: awaited before every commit of offsets (an agent notes what it has handled so far)
+    before_commit: list[Callable[[], Awaitable[None]]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.in_flight = InFlight()
+        self.before_commit = []
         super().__init__(*args, **kwargs)
         self.app.sensors.add(_ReadTracker(self.in_flight))
+
+    async def _commit_offsets(
+        self, offsets: Mapping[TP, int], start_new_transaction: bool = True
+    ) -> bool:
+        for hook in self.before_commit:
+            await hook()
+        return await super()._commit_offsets(offsets, start_new_transaction)
 
     def _new_consumer_thread(self) -> _ConsumerThread:
         return self.thread_class(self, loop=self.loop, beacon=self.beacon)

@@ -16,13 +16,19 @@ lowest input still unacknowledged (:mod:`streams.commits`), so a malformed input
 at once never carries the commit past the valid ones held before it. A restarted join re-reads
 those inputs and rebuilds the state; the labels it emits again are skipped by the learner
 (their origin, the impression, is at or below one it has applied). Dead letters of the
-re-read inputs are written again, and a re-read click whose impression was labelled before
-the crash (so is not re-read) is dead-lettered as a click for an unknown impression.
+re-read inputs are not written again: before each commit of its offsets, the join notes how
+far it has handled each input partition (a :class:`~streams.rdkafka.Bookmark`, the group
+``<group_id>.join-handled``), and a worker assigned a partition counts a rejection of an
+input below that note as ``join.replayed_rejections`` instead of dead-lettering it. Such an
+input was dead-lettered before, or is feedback whose impression was labelled before (it sits
+below the impressions' committed offset, so it is not read again, and the feedback would
+otherwise look like a click for an unknown impression).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -31,11 +37,14 @@ from streams import contracts
 from streams.attribution import Attribution, Label, Watermark
 from streams.emit import Outbox, now_ms
 from streams.models import CLICK, QUALITY
+from streams.rdkafka import Bookmark
 
 if TYPE_CHECKING:
     from streams.app import WorkerContext
 
 __all__ = ["examples_for", "register"]
+
+log = logging.getLogger(__name__)
 
 IMPRESSION_WAIT_S = 10.0  # how long an impression waits for its query, a click for its impression
 IDLE_S = 5.0  # silence after which a partition, or the whole input, counts as idle
@@ -130,6 +139,34 @@ def register(ctx: WorkerContext) -> None:
     last_input = time.monotonic()
     held: dict[tuple[str, int], Any] = {}  # (position, offset) -> event, until released
     read_to: dict[str, tuple[Any, int]] = {}  # position -> (partition, next offset to read)
+    # Inputs handled (their batch's outputs delivered): noted before every commit, so that
+    # whoever reads a partition again knows what was handled before it.
+    bookmark: Bookmark | None = None  # created at start-up, with the app's consumer
+    handled: dict[tuple[str, int], int] = {}  # (topic, partition) -> one past the last handled
+    handled_before: dict[str, int] = {}  # position -> below this, handled by an earlier owner
+
+    def handled_earlier(position: str, offset: int) -> bool:
+        """Whether an earlier owner of the partition (or this worker before a rebalance)
+        handled this input: its rejection was written then, or its feedback labelled."""
+        if offset < handled_before.get(position, 0):
+            ctx.counters["join.replayed_rejections"] += 1
+            return True
+        return False
+
+    async def note_handled() -> None:
+        assert bookmark is not None, "created at start-up"
+        try:
+            await bookmark.save(dict(handled))
+        except Exception as error:  # the note is an economy: its loss costs duplicates only
+            ctx.counters["join.progress_not_noted"] += 1
+            log.warning("join progress not noted (%s): re-read rejections are written again", error)
+
+    async def note_before_commits() -> None:
+        nonlocal bookmark
+        bookmark = Bookmark(settings, f"{settings.group_id}.join-handled")
+        ctx.app.consumer.before_commit.append(note_handled)
+
+    ctx.app.startup_hooks.append(note_before_commits)
 
     def unread() -> set[str]:
         """Input partitions with records on the log the join has not read yet, as far as the
@@ -155,6 +192,8 @@ def register(ctx: WorkerContext) -> None:
 
     def reject(outbox: Outbox, reason: str, event: dict, origin: dict[str, int]) -> None:
         position, offset = next(iter(origin.items()))  # the input that could not be joined
+        if handled_earlier(position, offset):
+            return
         topic, _, partition = position.rpartition(":")
         ctx.dead_letters.reject_at(
             outbox, reason, topic, int(partition), offset, contracts.encode(event)
@@ -194,9 +233,17 @@ def register(ctx: WorkerContext) -> None:
     async def expect_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
         """Partitions just assigned hold the watermark back until heard from (or idle)."""
         received_ms = now_ms()
-        for partition in assigned:
-            if partition.topic in names:
-                watermark.expect(f"{partition.topic}:{partition.partition}", now_ms=received_ms)
+        ours = [(tp.topic, tp.partition) for tp in assigned if tp.topic in names]
+        for topic, partition in ours:
+            watermark.expect(f"{topic}:{partition}", now_ms=received_ms)
+        assert bookmark is not None, "created at start-up"
+        try:
+            noted = await bookmark.load(ours)
+        except Exception as error:  # as above: duplicates, nothing lost
+            ctx.counters["join.progress_not_read"] += 1
+            log.warning("join progress not read (%s): re-read rejections are written again", error)
+            noted = {}
+        handled_before.update({f"{topic}:{p}": offset for (topic, p), offset in noted.items()})
 
     @ctx.app.on_partitions_revoked.connect
     async def forget_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
@@ -205,6 +252,8 @@ def register(ctx: WorkerContext) -> None:
             position = f"{partition.topic}:{partition.partition}"
             watermark.forget(position)
             read_to.pop(position, None)
+            handled.pop((partition.topic, partition.partition), None)
+            handled_before.pop(position, None)
 
     @ctx.app.agent(source, name="join")
     async def join_agent(stream: Any) -> None:
@@ -213,17 +262,20 @@ def register(ctx: WorkerContext) -> None:
         async for events in stream.take_events(size, within):
             outbox = ctx.outbox()
             received_ms = now_ms()
+            batch_read: dict[tuple[str, int], int] = {}
             for event in events:
                 message = event.message
                 kind = names[message.topic]
                 position = f"{message.topic}:{message.partition}"
                 read_to[position] = (message.tp, message.offset + 1)
+                batch_read[message.topic, message.partition] = message.offset + 1
                 if counts_reads[kind]:
                     ctx.counters[f"read.{kind}"] += 1
                 try:
                     record = decoders[kind](event.value)
                 except contracts.InvalidEvent as error:
-                    if kind != "queries":  # serve owns the dead letters of the queries topic
+                    # serve owns the dead letters of the queries topic
+                    if kind != "queries" and not handled_earlier(position, message.offset):
                         ctx.dead_letters.reject(outbox, message, error.reason)
                     continue
                 origin = {position: message.offset}
@@ -245,6 +297,7 @@ def register(ctx: WorkerContext) -> None:
             emit(outbox, join.advance(watermark.current(now_ms=received_ms, behind=unread())))
             ctx.gauges["join.held"] = len(join)
             await outbox.flush()
+            handled.update(batch_read)
 
     @ctx.app.timer(1.0, name="join-idle-clock")
     async def close_idle_windows() -> None:
