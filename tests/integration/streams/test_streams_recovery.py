@@ -296,11 +296,13 @@ def _examples(rng: random.Random, first: int, n: int) -> Iterator[dict[str, Any]
         )
 
 
+@pytest.mark.parametrize("moment", ["between-snapshots", "as-a-snapshot-lands"])
 def test_sigkill_of_a_learner_between_snapshots_loses_and_repeats_nothing(
-    new_settings, start_worker, produce, reader_for, monkeypatch, capsys
+    moment, new_settings, start_worker, produce, reader_for, monkeypatch, capsys
 ):
-    """The learner killed three times between two snapshots, after Faust committed offsets:
-    only the snapshot's offsets count, so nothing after them is lost."""
+    """The learner killed three times between two snapshots, or the moment a snapshot is on
+    the topic (its write delivered, the offsets it holds perhaps not yet committed): only the
+    snapshot's offsets count, so nothing after them is lost and nothing before them repeated."""
     rng = random.Random(7)
     common = {
         "snapshot_key": "recovery-test",
@@ -322,9 +324,16 @@ def test_sigkill_of_a_learner_between_snapshots_loses_and_repeats_nothing(
         if k == len(sizes) - 1:
             break
         clicks = sum(example["model"] == "click" for example in produced)
-        target = rng.randint(clicks - size // 4, clicks - 20)  # learned, not yet snapshotted
-        reports = reader_for(victim).read("metrics", model_reported("click", target), 60)
-        assert model_reported("click", target)(reports), f"the click model never reached {target}"
+        if moment == "between-snapshots":
+            target = rng.randint(clicks - size // 4, clicks - 20)  # learned, not snapshotted
+            landed = model_reported("click", target)
+            reports = reader_for(victim).read("metrics", landed, 60)
+        else:
+            every = common["snapshot_every_examples"]
+            target = (clicks - 20) // every * every  # the newest snapshot due in this chunk
+            landed = snapshot_at("click", target)
+            reports = reader_for(victim).read("models", landed, 60)
+        assert landed(reports), f"the click model never reached {target}"
         worker.kill()
         worker = start_worker(victim, serving=False)
     wanted = _snapshot_when_learned((victim, reference), produced, reader_for)
