@@ -11,7 +11,6 @@ import asyncio
 import dataclasses
 import os
 import socket
-import ssl
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -98,18 +97,17 @@ class WorkerContext:
 
 
 def _credentials(settings: Settings) -> Any:
+    """Faust's credentials for the settings' security (its SASL credentials are SASL_SSL
+    exactly when they carry a TLS context)."""
     if settings.sasl_mechanism:
         return faust.SASLCredentials(
             username=settings.sasl_username,
             password=settings.sasl_password,
             mechanism=settings.sasl_mechanism,
-            ssl_context=ssl.create_default_context()
-            if "SSL" in settings.security_protocol
-            else None,
+            ssl_context=settings.ssl_context(),
         )
-    if settings.security_protocol == "SSL":
-        return faust.SSLCredentials(ssl.create_default_context())
-    return None
+    context = settings.ssl_context()
+    return None if context is None else faust.SSLCredentials(context)
 
 
 def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> WorkerContext:

@@ -43,16 +43,21 @@ class DeliveryFailed(AdstreamError):
 
 
 def client_config(settings: Settings) -> dict[str, Any]:
-    """The librdkafka settings every client here shares: servers and security.
+    """The librdkafka settings every client here shares: servers and security (librdkafka
+    verifies the broker's certificate and host name by default; ``ssl_cafile`` becomes
+    ``ssl.ca.location``, else it trusts the system's authorities).
 
-    >>> client_config(Settings(kafka="h:9092", security_protocol="SASL_SSL",
-    ...     sasl_mechanism="PLAIN", sasl_username="u", sasl_password="p"))["sasl.mechanism"]
-    'PLAIN'
+    >>> config = client_config(Settings(kafka="h:9092", security_protocol="SASL_SSL",
+    ...     sasl_mechanism="SCRAM-SHA-512", sasl_username="u", sasl_password="p"))
+    >>> config["security.protocol"], config["sasl.mechanism"], "ssl.ca.location" in config
+    ('sasl_ssl', 'SCRAM-SHA-512', False)
     """
     config: dict[str, Any] = {
         "bootstrap.servers": settings.kafka,
         "security.protocol": settings.security_protocol.lower(),
     }
+    if settings.ssl_cafile:
+        config["ssl.ca.location"] = settings.ssl_cafile
     if settings.sasl_mechanism:
         config |= {
             "sasl.mechanism": settings.sasl_mechanism,

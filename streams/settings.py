@@ -9,14 +9,27 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
 from streams import keys
 
-__all__ = ["AGENTS", "ENV_PREFIX", "RESPONSES", "Settings", "parse_responses"]
+__all__ = [
+    "AGENTS",
+    "ENV_PREFIX",
+    "RESPONSES",
+    "SASL_MECHANISMS",
+    "SECURITY_PROTOCOLS",
+    "Settings",
+    "parse_responses",
+]
 
 ENV_PREFIX = "ADSTREAM_"
+#: ``ADSTREAM_SECURITY_PROTOCOL``: Kafka's names, understood alike by every client here
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+#: ``ADSTREAM_SASL_MECHANISM``: those aiokafka (Faust), kafka-python and librdkafka all speak
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 #: The agents a worker may run (``ADSTREAM_AGENTS``); report and control run everywhere.
 AGENTS = ("serve", "rank", "join", "labels", "learn")
 
@@ -84,6 +97,9 @@ class Settings:
     sasl_mechanism: str = ""
     sasl_username: str = ""
     sasl_password: str = dataclasses.field(default="", repr=False)
+    #: PEM file of the certificate authorities that sign the brokers' certificates, for
+    #: ``SSL`` and ``SASL_SSL`` (empty: the system's trusted authorities)
+    ssl_cafile: str = ""
     #: ``on``: a learner snapshots its models (signed) and restores them after a restart;
     #: ``off``: it learns without snapshots, so a crash or restart loses what it learned
     snapshots: str = "on"
@@ -138,6 +154,36 @@ class Settings:
         unknown = self.roles - set(AGENTS)
         if unknown:
             raise ValueError(f"unknown agents {sorted(unknown)}; known: {', '.join(AGENTS)}")
+        self._check_security()
+
+    def _check_security(self) -> None:
+        """Refuse a security setting that would be ignored or could never connect: a client
+        must never fall back to less than was asked for."""
+        if self.security_protocol not in SECURITY_PROTOCOLS:
+            raise ValueError(
+                f"security_protocol must be one of {', '.join(SECURITY_PROTOCOLS)}, "
+                f"got {self.security_protocol!r}"
+            )
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl and self.sasl_mechanism not in SASL_MECHANISMS:
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs sasl_mechanism, one of "
+                f"{', '.join(SASL_MECHANISMS)}; got {self.sasl_mechanism!r}"
+            )
+        if sasl and not self.sasl_username:
+            raise ValueError(f"security_protocol {self.security_protocol} needs sasl_username")
+        if not sasl and self.sasl_mechanism:
+            raise ValueError(
+                f"sasl_mechanism {self.sasl_mechanism} is set but security_protocol is "
+                f"{self.security_protocol}: use SASL_SSL (or SASL_PLAINTEXT)"
+            )
+        if self.ssl_cafile and not self.security_protocol.endswith("SSL"):
+            raise ValueError(
+                f"ssl_cafile is set but security_protocol is {self.security_protocol}: "
+                "use SSL or SASL_SSL"
+            )
+        if self.ssl_cafile and not os.path.isfile(self.ssl_cafile):
+            raise ValueError(f"ssl_cafile {self.ssl_cafile!r} is not a file")
 
     @property
     def roles(self) -> frozenset[str]:
@@ -198,9 +244,25 @@ class Settings:
             for field in dataclasses.fields(self)
         }
 
-    def client_security(self) -> dict[str, str]:
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of every Python client (None without TLS): the system's defaults,
+        which verify the broker's certificate and host name, trusting ``ssl_cafile`` if set.
+
+        >>> Settings(security_protocol="SSL").ssl_context().check_hostname
+        True
+        >>> Settings().ssl_context() is None
+        True
+        """
+        if not self.security_protocol.endswith("SSL"):
+            return None
+        return ssl.create_default_context(cafile=self.ssl_cafile or None)
+
+    def client_security(self) -> dict[str, Any]:
         """Security keyword arguments common to aiokafka and kafka-python clients."""
-        options = {"security_protocol": self.security_protocol}
+        options: dict[str, Any] = {"security_protocol": self.security_protocol}
+        context = self.ssl_context()
+        if context is not None:
+            options["ssl_context"] = context
         if self.sasl_mechanism:
             options.update(
                 sasl_mechanism=self.sasl_mechanism,

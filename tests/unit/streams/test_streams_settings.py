@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import ssl
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -184,12 +186,70 @@ def test_client_security_passes_sasl_only_when_configured() -> None:
         sasl_username="u",
         sasl_password="p",
     )
-    assert settings.client_security() == {
+    options = settings.client_security()
+    assert isinstance(options.pop("ssl_context"), ssl.SSLContext)
+    assert options == {
         "security_protocol": "SASL_SSL",
         "sasl_mechanism": "SCRAM-SHA-512",
         "sasl_plain_username": "u",
         "sasl_plain_password": "p",
     }
+    sasl_plaintext = settings.replace(security_protocol="SASL_PLAINTEXT").client_security()
+    assert "ssl_context" not in sasl_plaintext
+
+
+#: a self-signed CA certificate (public, its key thrown away): ADSTREAM_SSL_CAFILE's content
+_CA_PEM = """\
+-----BEGIN CERTIFICATE-----
+MIIBljCCAT2gAwIBAgIUSpL9hIhjA1LZM91G9Jwoh7RRuuUwCgYIKoZIzj0EAwIw
+IDEeMBwGA1UEAwwVYWRzdHJlYW0gdW5pdC10ZXN0IENBMCAXDTI2MTIwNzE3MTAw
+OFoYDzIxMjYxMTEzMTcxMDA4WjAgMR4wHAYDVQQDDBVhZHN0cmVhbSB1bml0LXRl
+c3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQRP3cGVl8157REnWxJaO3M
+zbG23tpl8XT38fI15F63W/h/wB3LeN9dHMCyYMXogIyD4i01Ur9qYMjBcsNsReRd
+o1MwUTAdBgNVHQ4EFgQUw8NPejOWebtHnk6pha6oE6gCPO8wHwYDVR0jBBgwFoAU
+w8NPejOWebtHnk6pha6oE6gCPO8wDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQD
+AgNHADBEAiAuOVKjW4+wzhgLWaKLwSsHoFdSgpU6XiBc6sEodbwAjwIgEiwnagOT
+Dfq8nTOmUs/47TZIqXHuDdI8Sifl626kSWo=
+-----END CERTIFICATE-----
+"""
+
+
+def test_ssl_cafile_is_trusted_by_the_python_clients(tmp_path: Path) -> None:
+    cafile = tmp_path / "ca.pem"
+    cafile.write_text(_CA_PEM)
+    settings = Settings.from_env(
+        {"ADSTREAM_SECURITY_PROTOCOL": "SSL", "ADSTREAM_SSL_CAFILE": str(cafile)}
+    )
+    assert settings.ssl_cafile == str(cafile)
+    context = settings.client_security()["ssl_context"]
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert [ca["subject"] for ca in context.get_ca_certs()] == [
+        ((("commonName", "adstream unit-test CA"),),)
+    ]
+    assert Settings.from_env(settings.env()) == settings
+
+
+@pytest.mark.parametrize(
+    ("given", "refusal"),
+    [
+        ({"security_protocol": "TLS"}, "security_protocol must be one of"),
+        ({"security_protocol": "ssl"}, "security_protocol must be one of"),
+        ({"security_protocol": "SASL_SSL", "sasl_username": "u"}, "needs sasl_mechanism"),
+        (
+            {"security_protocol": "SASL_SSL", "sasl_mechanism": "GSSAPI", "sasl_username": "u"},
+            "needs sasl_mechanism",
+        ),
+        ({"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN"}, "needs sasl_username"),
+        ({"sasl_mechanism": "SCRAM-SHA-512", "sasl_username": "u"}, "use SASL_SSL"),
+        ({"ssl_cafile": "/etc/hostname"}, "use SSL or SASL_SSL"),
+        ({"security_protocol": "SSL", "ssl_cafile": "/no/such/ca.pem"}, "is not a file"),
+    ],
+)
+def test_security_settings_that_would_be_ignored_or_never_connect_are_refused(
+    given: dict[str, str], refusal: str
+) -> None:
+    with pytest.raises(ValueError, match=refusal):
+        Settings(**given)
 
 
 # --------------------------------------------------------------------------- topics
