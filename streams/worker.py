@@ -8,6 +8,7 @@ import logging
 import faust
 
 from streams.app import create_app
+from streams.redact import redact_secrets
 from streams.settings import Settings
 
 __all__ = [
@@ -54,10 +55,13 @@ async def freeze_startup_heap() -> None:
 def run_worker(settings: Settings, *, loglevel: str = "WARNING") -> None:
     """Build the app and run it in this process until it is told to stop, with the collector
     tuned for serving (:func:`tune_collector`, then :func:`freeze_startup_heap` once start-up
-    is done). The snapshot key is resolved here (:meth:`Settings.with_snapshot_key`)."""
+    is done). The snapshot key is resolved here (:meth:`Settings.with_snapshot_key`), and
+    the secrets are masked in the log from then on (:func:`streams.redact.redact_secrets`)."""
     configure_logging(loglevel)
     tune_collector()
-    ctx = create_app(settings.with_snapshot_key())
+    settings = settings.with_snapshot_key()
+    redact_secrets(settings)
+    ctx = create_app(settings)
     ctx.app.startup_hooks.append(freeze_startup_heap)  # the last: after model recovery
     worker = faust.Worker(
         ctx.app, loglevel=loglevel, quiet=True, override_logging=False, redirect_stdouts=False
