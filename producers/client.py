@@ -54,9 +54,19 @@ class EventClient:
         Broker address, topic prefix and security; ``settings.kafka`` must not be empty.
     clock
         Seconds since the epoch, for events sent without a timestamp.
+    bootstrap_timeout_s
+        How long the constructor tries to reach the brokers before it raises
+        ``kafka.errors.KafkaTimeoutError`` (a broker that refuses the connection, its TLS or
+        its login is retried until then; kafka-python's log says why).
     """
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        bootstrap_timeout_s: float = 30.0,
+    ) -> None:
         if not settings.kafka:
             raise ValueError("settings.kafka is empty: start a broker (streams.broker.broker_for)")
         self.settings = settings
@@ -66,6 +76,7 @@ class EventClient:
             client_id=f"{settings.app_id}-client",
             acks=1,
             linger_ms=5,
+            bootstrap_timeout_ms=round(bootstrap_timeout_s * 1000),
             **settings.client_security(),
         )
 

@@ -16,12 +16,14 @@ import logging
 import signal
 import sys
 import time
+import traceback
 from getpass import getuser
 from pathlib import Path
 
 from learners.errors import AdstreamError
 from producers.incidents import SCENARIOS
 from streams.keys import KeyFileError
+from streams.redact import redact_secrets
 from streams.settings import Settings
 
 __all__ = ["main"]
@@ -83,7 +85,16 @@ def _broker(args: argparse.Namespace) -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, stop)
-    with broker_for(Settings.from_env()) as ready:
+    settings = Settings.from_env()
+    tls = {"tls_cert": args.tls_cert, "tls_key": args.tls_key} if args.tls_cert else {}
+    if bool(args.tls_cert) != bool(args.tls_key) or (tls and settings.security_protocol != "SSL"):
+        print(
+            "adstream broker: --tls-cert and --tls-key go together, with "
+            "ADSTREAM_SECURITY_PROTOCOL=SSL (and ADSTREAM_SSL_CAFILE: the authority to trust)",
+            file=sys.stderr,
+        )
+        return 2
+    with broker_for(settings, **tls) as ready:
         print(f"embedded broker at {ready.kafka}; export ADSTREAM_KAFKA={ready.kafka}")
         print("Ctrl-C or SIGTERM stops it (it keeps nothing: memory only)", flush=True)
         while not received:
@@ -415,6 +426,10 @@ def _parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=_worker)
 
     broker = commands.add_parser("broker", help="run the embedded broker in the foreground")
+    broker.add_argument(
+        "--tls-cert", type=Path, help="serve TLS only, with this PEM certificate (chain)"
+    )
+    broker.add_argument("--tls-key", type=Path, help="the PEM private key of --tls-cert")
     broker.set_defaults(run=_broker)
 
     classes = commands.add_parser("classes", help="list, add or remove query categories")
@@ -472,10 +487,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command != "worker":
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        Settings.from_env()  # every command reads them: say what is wrong before anything
+        settings = Settings.from_env()  # every command reads them: say what is wrong first
     except ValueError as error:
         print(f"adstream {args.command}: bad ADSTREAM_* settings: {error}", file=sys.stderr)
         return 2
+    if args.command != "worker":  # the worker masks them itself, the resolved key too
+        redact_secrets(settings)
     try:
         return args.run(args)
     except KeyFileError as error:
@@ -484,6 +501,36 @@ def main(argv: list[str] | None = None) -> int:
     except AdstreamError as error:  # raised on purpose, with its reason: no traceback
         print(f"adstream {args.command}: {error}", file=sys.stderr)
         return 1
+    except Exception as error:
+        refusal = _broker_refusal(error)
+        if refusal is None:
+            raise
+        print(
+            f"adstream {args.command}: the brokers at {settings.kafka} refused or did not answer "
+            f"(security_protocol {settings.security_protocol}): {refusal}",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _broker_refusal(error: Exception) -> str | None:
+    """What a Kafka client said when it gave up on the brokers (None: ``error`` is not that):
+    a connection or authentication error of aiokafka, kafka-python or librdkafka (their log
+    lines above it say why: a certificate not trusted, a refused login), or the ``KeyError``
+    aiokafka raises when a broker ends a SCRAM exchange with an error it does not flag as one
+    (Tansu 0.6 answers a login so)."""
+    import aiokafka.errors
+    import confluent_kafka
+    import kafka.errors
+
+    clients = (aiokafka.errors.KafkaError, kafka.errors.KafkaError, confluent_kafka.KafkaException)
+    if isinstance(error, clients):
+        said = str(error)  # aiokafka's starts with its class name, the others' do not
+        return said if said.startswith(type(error).__name__) else f"{type(error).__name__}: {said}"
+    frames = traceback.extract_tb(error.__traceback__)
+    if isinstance(error, KeyError) and frames and frames[-1].name == "process_server_final_message":
+        return "the broker refused the SASL/SCRAM login (unknown user or wrong password)"
+    return None
 
 
 def _is_version(args: argparse.Namespace) -> bool:
