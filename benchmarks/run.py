@@ -60,6 +60,7 @@ HOT_PATH_MAX_RATIO = 2.0  # serve hot path / bare predict of the same models
 E2E_P99_MAX_RATIO = 1.25  # adstream p99 / floor p99 at 1,000 queries/s
 SATURATION_MIN_PER_S = 10_000  # queries/s one serving worker drains from a backlog
 LEARN_MIN_PER_S = 20_000  # click model examples/s one learner process drains from a backlog
+RECOVERY_MAX_S = 5.0  # from a killed learner's restart to its first example learned
 
 #: summary key -> (pytest-benchmark key in extra_info, label)
 HOT_PATH_ROWS = {
@@ -175,6 +176,12 @@ def summarize(
             "value": drained,
             "min": LEARN_MIN_PER_S,
             "met": drained >= LEARN_MIN_PER_S,
+        }
+        resumed = recovery["recovery"]["restart_to_learning_s"]
+        targets["restart_to_learning_s"] = {
+            "value": resumed,
+            "max": RECOVERY_MAX_S,
+            "met": resumed <= RECOVERY_MAX_S,
         }
     flat = medians_us.get("category_flat_predict_1000", math.nan)
     hier = medians_us.get("category_hier_predict_1000", math.nan)

@@ -31,16 +31,24 @@ from streams.settings import Settings
 from streams.topics import TopicSpec, topic_specs
 
 __all__ = [
+    "EMBEDDED_LEARN_SESSION_MS",
     "BrokerError",
     "EmbeddedBroker",
     "broker_for",
     "create_topics",
     "fit_fetch_wait",
     "free_port",
+    "on_embedded",
     "tansu_binary",
 ]
 
 log = logging.getLogger(__name__)
+
+#: The learners' group session on the embedded broker (``learn_session_timeout_ms``): a
+#: learner killed and restarted at once learns again about 6 s after its restart instead of
+#: 13 s with Kafka's 6 s minimum (``python -m benchmarks.recovery``, quick options). Kafka
+#: itself would refuse it.
+EMBEDDED_LEARN_SESSION_MS = 2_000
 
 
 class BrokerError(AdstreamError, RuntimeError):
@@ -282,6 +290,20 @@ def create_topics(
         admin.close()
 
 
+def on_embedded(settings: Settings, bootstrap: str) -> Settings:
+    """``settings`` for the embedded broker at ``bootstrap``: the learners' session lowered to
+    :data:`EMBEDDED_LEARN_SESSION_MS` unless one was chosen.
+
+    >>> on_embedded(Settings(), "127.0.0.1:1").learn_session_timeout_ms
+    2000
+    >>> on_embedded(Settings(learn_session_timeout_ms=9_000), "h:1").learn_session_timeout_ms
+    9000
+    """
+    chosen = settings.learn_session_timeout_ms != Settings().learn_session_timeout_ms
+    session = settings.learn_session_timeout_ms if chosen else EMBEDDED_LEARN_SESSION_MS
+    return settings.replace(kafka=bootstrap, learn_session_timeout_ms=session)
+
+
 @contextlib.contextmanager
 def broker_for(
     settings: Settings,
@@ -306,7 +328,7 @@ def broker_for(
         else EmbeddedBroker(log_path=log_path, tls_cert=tls_cert, tls_key=tls_key).start()
     )
     try:
-        ready = settings if broker is None else settings.replace(kafka=broker.bootstrap)
+        ready = settings if broker is None else on_embedded(settings, broker.bootstrap)
         create_topics(ready.kafka, list(topic_specs(ready).values()), ready)
         yield ready
     finally:

@@ -95,7 +95,10 @@ def _broker(args: argparse.Namespace) -> int:
         )
         return 2
     with broker_for(settings, **tls) as ready:
-        print(f"embedded broker at {ready.kafka}; export ADSTREAM_KAFKA={ready.kafka}")
+        print(
+            f"embedded broker at {ready.kafka}; export ADSTREAM_KAFKA={ready.kafka}"
+            f" ADSTREAM_LEARN_SESSION_TIMEOUT_MS={ready.learn_session_timeout_ms}"
+        )
         print("Ctrl-C or SIGTERM stops it (it keeps nothing: memory only)", flush=True)
         while not received:
             time.sleep(0.1)  # a signal interrupts it; its handler only records the signal

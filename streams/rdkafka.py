@@ -8,8 +8,10 @@ called through one worker thread each, never from the event loop, so that a bloc
 (a fetch that waits, a flush that waits for delivery) only awaits.
 
 Settings follow DESIGN §6: no idempotent producer (Tansu lacks it), Java's murmur2 partitioner
-(keys land where aiokafka and kafka-python put them), the fetch wait and the group timeouts
-of every other consumer here, and the same security settings.
+(keys land where aiokafka and kafka-python put them), the fetch wait of every other consumer
+here, the group session of every other consumer here unless told (a learner's is
+``learn_session_timeout_ms``: how soon a dead learner's partitions move), and the same
+security settings.
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ class BatchConsumer:
         *,
         on_assign: Callable[[Partitions], Coroutine[Any, Any, None]] | None = None,
         on_revoke: Callable[[Partitions], Coroutine[Any, Any, Positions]] | None = None,
+        session_timeout_ms: int = 6_000,
     ) -> None:
         self._consumer = confluent_kafka.Consumer(
             client_config(settings)
@@ -122,8 +125,9 @@ class BatchConsumer:
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
                 "fetch.wait.max.ms": settings.fetch_max_wait_ms,
-                "session.timeout.ms": 6_000,
-                "heartbeat.interval.ms": 1_000,
+                "session.timeout.ms": session_timeout_ms,
+                # librdkafka heartbeats from a thread of its own, whatever the loop is doing
+                "heartbeat.interval.ms": min(1_000, session_timeout_ms // 4),
                 "logger": log,
             }
         )

@@ -113,6 +113,12 @@ class Settings:
     snapshot_every_s: float = 30.0
     #: how often Faust commits the offsets of acknowledged inputs
     commit_interval_s: float = 2.8
+    #: group session of the learning loop's consumer: a learner that dies is replaced after
+    #: about twice this on the embedded broker (a group join waits half of it), which bounds
+    #: how soon learning resumes; Kafka refuses less than its
+    #: ``group.min.session.timeout.ms`` (6,000 by default). The embedded broker's entry
+    #: points lower it (``streams.broker.EMBEDDED_LEARN_SESSION_MS``)
+    learn_session_timeout_ms: int = 6_000
     #: loopback port of the Prometheus ``/metrics`` endpoint (0: none)
     metrics_port: int = 9810
     #: a model that learned nothing for this long while queries are served is ``stale``
@@ -138,6 +144,8 @@ class Settings:
             raise ValueError("attribution_window_s must be positive")
         if not 1 <= self.fetch_max_wait_ms <= 500:
             raise ValueError("fetch_max_wait_ms must be in 1..500 (0 returns nothing on Tansu)")
+        if not 1_000 <= self.learn_session_timeout_ms <= 300_000:
+            raise ValueError("learn_session_timeout_ms must be in 1000..300000")
         if self.serve_deadline_ms < 0:
             raise ValueError(
                 f"serve_deadline_ms must be >= 0 (0: no deadline), got {self.serve_deadline_ms}"

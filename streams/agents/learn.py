@@ -74,6 +74,7 @@ class LearnLoop:
             f"{settings.group_id}.learn",
             on_assign=self.on_assign,
             on_revoke=self.on_revoke,
+            session_timeout_ms=settings.learn_session_timeout_ms,
         )
         self._producer = BatchProducer(settings)
 

@@ -58,11 +58,13 @@ def test_summary_per_event_medians_and_targets() -> None:
     assert summary["targets"]["hot_path_over_bare_predict"]["value"] == pytest.approx(2.0)
     assert summary["targets"]["hot_path_over_bare_predict"]["met"]
     assert "learn_examples_per_s" not in summary["targets"], "measured end to end only"
-    recovery = {"drain": {"examples_per_s": 19_000.0}}
-    learn = summarize(medians, None, quick=True, recovery=recovery)["targets"][
-        "learn_examples_per_s"
-    ]
-    assert learn == {"value": 19_000.0, "min": 20_000, "met": False}
+    recovery = {
+        "drain": {"examples_per_s": 19_000.0},
+        "recovery": {"restart_to_learning_s": 3.4},
+    }
+    targets = summarize(medians, None, quick=True, recovery=recovery)["targets"]
+    assert targets["learn_examples_per_s"] == {"value": 19_000.0, "min": 20_000, "met": False}
+    assert targets["restart_to_learning_s"] == {"value": 3.4, "max": 5.0, "met": True}
 
 
 def test_summary_reads_the_e2e_targets_from_the_lowest_rate_and_the_saturation_phase() -> None:
