@@ -19,11 +19,14 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import logging
 import ssl
 
 __all__ = ["main", "serve"]
 
 _CHUNK = 256 * 1024
+
+log = logging.getLogger(__name__)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -53,7 +56,7 @@ async def serve(port: int, origin_port: int, cert: str, key: str) -> None:
     server = await asyncio.start_server(
         functools.partial(_relay, origin_port), "127.0.0.1", port, ssl=context
     )
-    print(f"TLS on 127.0.0.1:{port} -> 127.0.0.1:{origin_port}", flush=True)
+    log.info("TLS on 127.0.0.1:%s -> 127.0.0.1:%s", port, origin_port)
     async with server:
         await server.serve_forever()
 
@@ -65,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cert", required=True, help="PEM certificate (chain) of the broker")
     parser.add_argument("--key", required=True, help="PEM private key of the certificate")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     asyncio.run(serve(args.port, args.origin_port, args.cert, args.key))
 
 
