@@ -103,6 +103,32 @@ def _chunk(
         yield (events[-1][0], "control", b"bad", _malformed("control", first + k))
 
 
+def _produce_chunk(
+    chunk: Iterable[tuple],
+    systems: tuple[Settings, ...],
+    produce: Callable[..., None],
+    expected_ids: list[str],
+    malformed: list[tuple[str, bytes]],
+    probe: list[dict[int, float]],
+) -> None:
+    """Produce a chunk's records to every system, and note what they make: the example ids
+    (a click example per impression, a quality one per rating), the malformed records, and
+    the candidate features of the first queries (up to 300 probes)."""
+    for _, topic, key, event in chunk:
+        value = event if isinstance(event, bytes) else contracts.encode(event)
+        for system in systems:
+            produce(topic, key, value, system)
+        if isinstance(event, bytes):
+            malformed.append((topic, event))
+        elif topic == "impressions":
+            expected_ids.append(event["impression_id"])
+        elif topic == "ratings":
+            expected_ids.append(f"{event['impression_id']}:quality")
+        elif topic == "queries" and len(probe) < 300:
+            context = query_context(event, systems[0].n_bits)
+            probe += [candidate_features(context, ad) for ad in event["candidates"][:2]]
+
+
 def _values(system: Settings, logical: str) -> list[bytes]:
     """The values of every record on a topic of ``system``."""
     return [record.value for record in asyncio.run(read_topic(system, logical))]
@@ -175,21 +201,7 @@ def test_sigkill_three_times_loses_nothing_and_learns_nothing_twice(
     first = 0
     for k, size in enumerate(sizes):
         chunk = _chunk(world, stream_rng, first, size, T0 + k * CHUNK_GAP_MS, malformed=True)
-        for _, topic, key, event in chunk:
-            if isinstance(event, bytes):
-                malformed.append((topic, event))
-                for system in (victim, reference):
-                    produce(topic, key, event, system)
-                continue
-            for system in (victim, reference):
-                produce(topic, key, contracts.encode(event), system)
-            if topic == "impressions":
-                expected_ids.append(event["impression_id"])
-            elif topic == "ratings":
-                expected_ids.append(f"{event['impression_id']}:quality")
-            elif topic == "queries" and len(probe) < 300:
-                context = query_context(event, victim.n_bits)
-                probe += [candidate_features(context, ad) for ad in event["candidates"][:2]]
+        _produce_chunk(chunk, (victim, reference), produce, expected_ids, malformed, probe)
         first += size
         if k == len(sizes) - 1:
             break
@@ -574,19 +586,7 @@ def test_a_broker_paused_under_load_loses_nothing_and_repeats_nothing(
     first = 0
     for k, size in enumerate([300, 300, 200]):
         chunk = _chunk(world, stream_rng, first, size, T0 + k * CHUNK_GAP_MS, malformed=True)
-        for _, topic, key, event in chunk:
-            value = event if isinstance(event, bytes) else contracts.encode(event)
-            for system in (victim, reference):
-                produce(topic, key, value, system)
-            if isinstance(event, bytes):
-                continue
-            if topic == "impressions":
-                expected_ids.append(event["impression_id"])
-            elif topic == "ratings":
-                expected_ids.append(f"{event['impression_id']}:quality")
-            elif topic == "queries" and len(probe) < 300:
-                context = query_context(event, victim.n_bits)
-                probe += [candidate_features(context, ad) for ad in event["candidates"][:2]]
+        _produce_chunk(chunk, (victim, reference), produce, expected_ids, [], probe)
         first += size
         if k == 0:  # mid-stream: the first chunk's windows are closing and being learned
             target = size // 3
