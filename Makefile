@@ -38,7 +38,7 @@ test-scenarios: $(STAMP) ## Scenario runs on the broker: 100k stationary queries
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check .
 
-bench: $(STAMP) ## Hot path, adstream vs the floor at 1k/5k queries/s and saturation, recovery, learner drain; benchmarks/results/ (~6 min)
+bench: $(STAMP) ## Hot path, adstream vs the floor at 1k/5k queries/s, saturation and overload, recovery, learner drain; benchmarks/results/ (~8 min)
 	$(BIN)/adstream bench $(ARGS)
 
 bench-detection: $(STAMP) ## Detection delays of the model alerts, offline (ARGS="--scenario drift --runs 11")
