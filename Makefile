@@ -32,7 +32,7 @@ test-unit: $(STAMP) ## Unit tests and doctests only (no broker)
 test-integration: $(STAMP) ## Integration tests on the embedded broker only
 	$(BIN)/pytest -q tests/integration $(ARGS)
 
-test-scenarios: $(STAMP) ## Scenario runs on the broker: 100k stationary queries, drift, label corruption, imbalance (~18 min)
+test-scenarios: $(STAMP) ## Long runs on the broker: 100k stationary queries, drift, label corruption, imbalance, a 60 s broker pause (~20 min)
 	$(BIN)/pytest -q -m scenario tests/integration $(ARGS)
 
 lint: $(STAMP) ## ruff

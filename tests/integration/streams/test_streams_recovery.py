@@ -563,7 +563,9 @@ def test_sigkill_of_the_labels_agent_amid_malformed_labels_loses_and_repeats_not
     assert not missed, f"{len(missed)} malformed labels never dead-lettered"
 
 
-@pytest.mark.parametrize("pause_s", [5.0, 60.0], ids=["5s", "60s"])
+@pytest.mark.parametrize(
+    "pause_s", [5.0, pytest.param(60.0, marks=pytest.mark.scenario)], ids=["5s", "60s"]
+)
 def test_a_broker_paused_under_load_loses_nothing_and_repeats_nothing(
     pause_s, broker, new_settings, start_worker, produce, reader_for
 ):
