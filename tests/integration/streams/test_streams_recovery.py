@@ -569,10 +569,11 @@ def test_sigkill_of_the_labels_agent_amid_malformed_labels_loses_and_repeats_not
 def test_a_broker_paused_under_load_loses_nothing_and_repeats_nothing(
     pause_s, broker, new_settings, start_worker, produce, reader_for
 ):
-    """The broker frozen (SIGSTOP) for 5 s or a minute while a worker joins, learns and
-    snapshots, with malformed records in its inputs, then resumed: the worker recovers by
-    itself and its models equal those of a worker that lived through the same pause (one that
-    lost or repeated an example would differ from it, or from the ids produced)."""
+    """The broker frozen (SIGSTOP) for 5 s or a minute while a worker serves, joins, learns
+    and snapshots, with malformed records in its inputs, then resumed: the worker recovers by
+    itself, answers every query, and its models equal those of a worker that lived through the
+    same pause (one that lost or repeated an example would differ from it, or from the ids
+    produced)."""
     common = {
         "partitions": 1,
         "snapshot_key": "pause-test",
@@ -583,11 +584,15 @@ def test_a_broker_paused_under_load_loses_nothing_and_repeats_nothing(
     for system in (victim, reference):
         start_worker(system)
     world, stream_rng = World(seed=6), random.Random(6)
+    queries: list[str] = []
     expected_ids: list[str] = []
     probe: list[dict[int, float]] = []
     first = 0
     for k, size in enumerate([300, 300, 200]):
-        chunk = _chunk(world, stream_rng, first, size, T0 + k * CHUNK_GAP_MS, malformed=True)
+        chunk = list(
+            _chunk(world, stream_rng, first, size, T0 + k * CHUNK_GAP_MS, malformed=True)
+        )
+        queries += [event["event_id"] for _, topic, _, event in chunk if topic == "queries"]
         _produce_chunk(chunk, (victim, reference), produce, expected_ids, [], probe)
         first += size
         if k == 0:  # mid-stream: the first chunk's windows are closing and being learned
@@ -604,3 +609,9 @@ def test_a_broker_paused_under_load_loses_nothing_and_repeats_nothing(
         "quality": [i for i in expected_ids if i.endswith(":quality")],
     }
     _assert_same_models(victim, reference, wanted, probe)
+    # and every query was answered (no serving deadline here: none is shed)
+    answered = {
+        contracts.decode_map(value)["event_id"] for value in _values(victim, "predictions")
+    }
+    unanswered = [event_id for event_id in queries if event_id not in answered]
+    assert not unanswered, f"{len(unanswered)} queries never answered"
