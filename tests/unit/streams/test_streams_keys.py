@@ -45,7 +45,9 @@ def test_no_file_is_no_key(tmp_path: Path) -> None:
 
 
 def test_processes_starting_together_agree_on_one_key(tmp_path: Path) -> None:
-    context = multiprocessing.get_context("fork")
+    # spawned, not forked: by the time this runs the test process has client threads (forked
+    # beside them, a child can inherit a lock held forever)
+    context = multiprocessing.get_context("spawn")
     with context.Pool(8) as pool:
         for attempt in range(5):  # each attempt: eight processes race to create one file
             path = tmp_path / str(attempt) / KEY_FILE
