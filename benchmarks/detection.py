@@ -4,10 +4,11 @@ The simulated world sends a query; the serving path scores its candidates (the s
 ``predict`` as a worker); the ranking puts the best first; an epsilon-greedy front-end shows
 one ad; the world draws a click, which counts if it comes within the attribution window; the
 label is learned when the window closes (predicted first, as the learner does); the worker's
-own :class:`~streams.health.WorkerHealth` watches the examples and served scores, and its rules
-run on a report tick. No broker: 230 s of traffic at 250 queries/s takes about 40 s, so a
+own :class:`~streams.monitoring.worker_health.WorkerHealth` watches the examples and served
+scores, and its rules run on a report tick. No broker: 230 s of traffic at 250 queries/s
+takes about 40 s, so a
 detector can be measured over many runs, which one broker run of minutes cannot give. These
-runs are behind the bounds stated in ``tests/integration/streams/test_streams_alerts.py``.
+runs are behind the bounds stated in ``tests/integration/streams/monitoring/test_alerts.py``.
 
 Runs differ by the seed of the front-end's draws (clicks, exploration), as broker runs of one
 seeded world differ by timing. Left out, as they do not touch the click model's alerts:
@@ -38,12 +39,12 @@ from producers.world import World
 from streams.agents.join import slices_of
 from streams.agents.rank import ranking_for
 from streams.agents.serve import predict
-from streams.alerting import large_shift
-from streams.category import CategoryModel
-from streams.emit import Counters
-from streams.health import WorkerHealth
-from streams.models import CLICK, default_models
-from streams.settings import Settings
+from streams.kafka.outbox import Counters
+from streams.models.category import CategoryModel
+from streams.models.registry import CLICK, default_models
+from streams.monitoring.alerting import large_shift
+from streams.monitoring.worker_health import WorkerHealth
+from streams.wire.settings import Settings
 
 __all__ = ["STATIONARY_DURATION_S", "LoopOptions", "LoopRun", "run_loop"]
 

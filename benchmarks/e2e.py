@@ -5,8 +5,8 @@ once: this machine has two cores), with the same seeded queries, in three phases
 1,000 and at 5,000 queries/s, and at saturation (a backlog sent at once, drained as fast as the
 system can):
 
-- ``adstream``: one Faust serving worker (:class:`streams.process.WorkerProcess`, the ``serve``
-  agent: the work the floor does; ``E2EOptions.agents``);
+- ``adstream``: one Faust serving worker (:class:`streams.operations.process.WorkerProcess`, the
+  ``serve`` agent: the work the floor does; ``E2EOptions.agents``);
 - ``floor``: a plain aiokafka consume -> work -> produce loop in a child process doing exactly
   the serving work (``decode_query`` -> ``serve.predict_many`` -> ``encode`` -> ``send``) with
   batched ``getmany``, sends not awaited one by one, and one wait per batch.
@@ -15,9 +15,9 @@ Both serve the same trained models (:mod:`benchmarks.trained`): the worker loads
 signed snapshots from ``models`` and the clock starts once it serves them; the floor trains them
 in its own process. Every phase of every system gets fresh topics and a fresh process, so no
 phase inherits another's backlog, and a fetch wait fitted to its size
-(:func:`streams.broker.fit_fetch_wait`).
-Each system is probed until it answers (:func:`streams.observe.wait_until_serving`) before the
-clock starts: broker and worker start-up are never timed. The i-th query is due at
+(:func:`streams.kafka.broker.fit_fetch_wait`).
+Each system is probed until it answers (:func:`streams.operations.watch.wait_until_serving`)
+before the clock starts: broker and worker start-up are never timed. The i-th query is due at
 ``start + i / rate`` (at saturation, all at ``start``); its latency runs from that intended send
 time to the moment its prediction is consumed, so a producer that falls behind cannot hide
 latency. Predictions whose key is not one of ours (the readiness probe) are ignored. After the
@@ -62,23 +62,19 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from benchmarks.trained import TrainedModels, snapshot_records, train
 from learners.errors import AdstreamError
 from producers.world import World
-from streams import contracts
 from streams.agents.serve import predict_many
-from streams.broker import broker_for, create_topics, fit_fetch_wait
-from streams.category import CATEGORY
-from streams.emit import now_ms
-from streams.modelops import wait_serving
-from streams.models import CLICK, QUALITY
-from streams.observe import (
-    SystemWatcher,
-    assigned_from_start,
-    consumer_options,
-    wait_until_serving,
-)
-from streams.process import WorkerProcess
-from streams.rdkafka import client_config
-from streams.settings import Settings
-from streams.topics import MAX_MESSAGE_BYTES, topic_specs
+from streams.kafka.broker import broker_for, create_topics, fit_fetch_wait
+from streams.kafka.outbox import now_ms
+from streams.kafka.rdkafka import client_config
+from streams.kafka.readers import assigned_from_start, consumer_options
+from streams.models.category import CATEGORY
+from streams.models.registry import CLICK, QUALITY
+from streams.operations.process import WorkerProcess
+from streams.operations.versions import wait_serving
+from streams.operations.watch import SystemWatcher, wait_until_serving
+from streams.wire import contracts
+from streams.wire.settings import Settings
+from streams.wire.topics import MAX_MESSAGE_BYTES, topic_specs
 
 __all__ = [
     "E2EOptions",

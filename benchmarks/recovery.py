@@ -12,7 +12,7 @@ One run, after the latency harness (never at the same time: two cores):
 - the learner is then killed with SIGKILL mid-stream and restarted at once: **recovery** is
   the time from the restart to the restored model (``restore_ms``), to its first learned
   example and to having caught up with every example produced. On the embedded broker the
-  learners' group session is 2 s (``streams.broker.EMBEDDED_LEARN_SESSION_MS``): the dead
+  learners' group session is 2 s (``streams.kafka.broker.EMBEDDED_LEARN_SESSION_MS``): the dead
   learner's partitions move about 4 s after it died, not 11 s;
 - last, the learner is stopped, a backlog of examples is produced, and a learner process
   (``ADSTREAM_AGENTS=learn``) is started on it: its **drain rate** is the click model's
@@ -39,12 +39,14 @@ from aiokafka import AIOKafkaProducer
 from benchmarks.e2e import latency_summary
 from learners import features_for
 from producers.world import World
-from streams import contracts, snapshots
+from streams import snapshots
 from streams.agents.join import slices_of
-from streams.broker import broker_for
-from streams.observe import SystemWatcher, read_topic, wait_until_serving
-from streams.process import WorkerProcess
-from streams.settings import Settings
+from streams.kafka.broker import broker_for
+from streams.kafka.readers import read_topic
+from streams.operations.process import WorkerProcess
+from streams.operations.watch import SystemWatcher, wait_until_serving
+from streams.wire import contracts
+from streams.wire.settings import Settings
 
 __all__ = ["RecoveryOptions", "click_examples", "run_recovery"]
 

@@ -27,12 +27,12 @@ from benchmarks.recovery import click_examples
 from benchmarks.trained import TRAIN_QUERIES, TS0_MS, labelled, train
 from learners import candidate_features, query_context
 from producers.world import World
-from streams import contracts
 from streams.agents.learn import LearnLoop
 from streams.agents.serve import predict, predict_many, timely
-from streams.app import create_app
-from streams.models import CLICK, ENGAGEMENT, QUALITY, LiveModel
-from streams.settings import Settings
+from streams.models.registry import CLICK, ENGAGEMENT, QUALITY, LiveModel
+from streams.wire import contracts
+from streams.wire.settings import Settings
+from streams.worker.compose import create_app
 
 WORKLOAD_SEED = 1
 WORKLOAD_QUERIES = 200

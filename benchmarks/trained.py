@@ -17,10 +17,10 @@ from typing import Any
 from learners import candidate_features, query_context
 from producers.world import QueryTruth, World
 from streams import snapshots
-from streams.category import CategoryModel
-from streams.emit import now_ms
-from streams.ledger import Ledger
-from streams.models import CLICK, QUALITY, ModelRegistry, default_models
+from streams.kafka.outbox import now_ms
+from streams.models.category import CategoryModel
+from streams.models.ledger import Ledger
+from streams.models.registry import CLICK, QUALITY, ModelRegistry, default_models
 
 __all__ = ["TRAIN_QUERIES", "TrainedModels", "labelled", "snapshot_records", "train"]
 

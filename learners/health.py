@@ -426,7 +426,7 @@ class DriftEpisodes:
 
     def report(self) -> dict[str, Any]:
         """``detections``, and the ``last`` detection and ``onset`` as maps (``None`` before
-        any): what :func:`streams.alerting.loss_drift` reads."""
+        any): what :func:`streams.monitoring.alerting.loss_drift` reads."""
         last, onset = self.last, self._onset
         return {
             "detections": len(self._shifts),

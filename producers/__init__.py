@@ -4,7 +4,7 @@ from producers.client import EventClient
 from producers.exploration import EpsilonGreedy, Shown
 from producers.simulator import ChangeCallback, SimulationStats, Simulator
 from producers.world import Ad, QueryTruth, World, WorldChange
-from streams.contracts import InvalidEvent
+from streams.wire.contracts import InvalidEvent
 
 __all__ = [
     "Ad",

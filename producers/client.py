@@ -2,7 +2,7 @@
 quality ratings.
 
 Every event is checked before it leaves: encoded, then decoded with the contract decoder, so
-a malformed event raises :class:`~streams.contracts.InvalidEvent` at the caller instead of
+a malformed event raises :class:`~streams.wire.contracts.InvalidEvent` at the caller instead of
 becoming a dead-letter record downstream. Keys follow the design: queries by ``user_id``,
 impressions, clicks and ratings by ``impression_id``, query labels by ``event_id``. Built on
 kafka-python, which is fine for a front-end's trickle but slow for bulk traffic (use
@@ -29,8 +29,8 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.producer.future import FutureRecordMetadata
 
-from streams import contracts
-from streams.settings import Settings
+from streams.wire import contracts
+from streams.wire.settings import Settings
 
 __all__ = ["EventClient"]
 
@@ -68,7 +68,9 @@ class EventClient:
         bootstrap_timeout_s: float = 30.0,
     ) -> None:
         if not settings.kafka:
-            raise ValueError("settings.kafka is empty: start a broker (streams.broker.broker_for)")
+            raise ValueError(
+                "settings.kafka is empty: start a broker (streams.kafka.broker.broker_for)"
+            )
         self.settings = settings
         self.clock = clock
         self._producer = KafkaProducer(
@@ -87,7 +89,7 @@ class EventClient:
         return self._producer.send(self.settings.topic(name), value=payload, key=key.encode())
 
     def send_query(self, event: dict[str, Any]) -> FutureRecordMetadata:
-        """Send a query event built with :func:`streams.contracts.query` (key ``user_id``)."""
+        """Send a query event built with :func:`streams.wire.contracts.query` (key ``user_id``)."""
         payload = _validated(event, contracts.decode_query)
         return self._send("queries", event["user_id"], payload)
 

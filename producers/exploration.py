@@ -33,7 +33,7 @@ import random
 from collections.abc import Sequence
 from typing import Literal
 
-from streams import contracts
+from streams.wire import contracts
 
 __all__ = ["MIN_EPSILON", "EpsilonGreedy", "Shown"]
 

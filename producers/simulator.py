@@ -64,10 +64,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from producers.exploration import EpsilonGreedy
 from producers.incidents import Incident
 from producers.world import Ad, QueryTruth, World, WorldChange
-from streams import contracts
-from streams.broker import BrokerError
-from streams.observe import assigned_from_start
-from streams.settings import Settings
+from streams.kafka.broker import BrokerError
+from streams.kafka.readers import assigned_from_start
+from streams.wire import contracts
+from streams.wire.settings import Settings
 
 __all__ = ["ChangeCallback", "SimulationStats", "Simulator"]
 
@@ -324,7 +324,9 @@ class Simulator:
         answer_deadline_s: float | None = None,
     ) -> None:
         if not settings.kafka:
-            raise ValueError("settings.kafka is empty: start a broker (streams.broker.broker_for)")
+            raise ValueError(
+                "settings.kafka is empty: start a broker (streams.kafka.broker.broker_for)"
+            )
         if not rate_per_s > 0 or not duration_s >= 0:
             raise ValueError(
                 f"need rate_per_s > 0 and duration_s >= 0, got {rate_per_s}, {duration_s}"

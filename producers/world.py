@@ -45,7 +45,7 @@ import math
 import random
 from typing import Any, Literal
 
-from streams import contracts
+from streams.wire import contracts
 
 __all__ = [
     "DEVICES",
@@ -569,7 +569,7 @@ class World:
         Returns
         -------
         tuple
-            The event built with :func:`streams.contracts.query`, and its :class:`QueryTruth`.
+            The event built with :func:`streams.wire.contracts.query`, and its :class:`QueryTruth`.
         """
         rng = self._rng
         event_id = f"q-{self.seed}-{self._n_queries}"

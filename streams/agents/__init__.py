@@ -1,4 +1,4 @@
-"""Faust agents: each registers itself on a :class:`streams.app.WorkerContext`.
+"""Faust agents: each registers itself on a :class:`streams.worker.compose.WorkerContext`.
 
 serve  queries -> predictions        (features once, every objective's scores)
 rank   predictions -> rankings       (combined score, weights version)

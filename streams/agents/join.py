@@ -1,8 +1,9 @@
 """join: queries + impressions + clicks + ratings -> labelled examples, per attribution window.
 
 Windows close in event time: the watermark is the slowest active input partition's latest
-timestamp (:class:`streams.attribution.Watermark`), so a backlog replayed after a restart, read
-unevenly across partitions, is still joined correctly. A partition silent for ``IDLE_S`` no
+timestamp (:class:`streams.labelling.attribution.Watermark`), so a backlog replayed after a
+restart, read unevenly across partitions, is still joined correctly. A partition silent for
+``IDLE_S`` no
 longer holds the watermark back, unless it is behind: the high watermark of the consumer's
 last fetch of it is past what the join has read (silence from a starved partition, a paused
 worker or a slow fetch is not idleness). When no input at all has arrived for ``IDLE_S`` and
@@ -12,12 +13,12 @@ follows the wall clock less the grace period: windows close on an idle stream to
 No labelled example is lost when the join's worker dies: every input it accepts stays
 unacknowledged until it has left the join's state (its label delivered to ``examples``, its
 rejection to ``dead-letter``), and the worker's consumer commits each partition only up to the
-lowest input still unacknowledged (:mod:`streams.commits`), so a malformed input acknowledged
+lowest input still unacknowledged (:mod:`streams.kafka.commits`), so a malformed input acknowledged
 at once never carries the commit past the valid ones held before it. A restarted join re-reads
 those inputs and rebuilds the state; the labels it emits again are skipped by the learner
 (their origin, the impression, is at or below one it has applied). Dead letters of the
 re-read inputs are not written again: before each commit of its offsets, the join notes how
-far it has handled each input partition (a :class:`~streams.rdkafka.Bookmark`, the group
+far it has handled each input partition (a :class:`~streams.kafka.rdkafka.Bookmark`, the group
 ``<group_id>.join-handled``), and a worker assigned a partition counts a rejection of an
 input below that note as ``join.replayed_rejections`` instead of dead-lettering it. Such an
 input was dead-lettered before, or is feedback whose impression was labelled before (it sits
@@ -33,14 +34,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from learners import candidate_features, query_context
-from streams import contracts
-from streams.attribution import Attribution, Label, Watermark
-from streams.emit import Outbox, now_ms
-from streams.models import CLICK, QUALITY
-from streams.rdkafka import Bookmark
+from streams.kafka.outbox import Outbox, now_ms
+from streams.kafka.rdkafka import Bookmark
+from streams.labelling.attribution import Attribution, Label, Watermark
+from streams.models.registry import CLICK, QUALITY
+from streams.wire import contracts
 
 if TYPE_CHECKING:
-    from streams.app import WorkerContext
+    from streams.worker.compose import WorkerContext
 
 __all__ = ["examples_for", "register"]
 

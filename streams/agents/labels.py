@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from learners import query_text_features
-from streams import contracts
+from streams.wire import contracts
 
 if TYPE_CHECKING:
-    from streams.app import WorkerContext
+    from streams.worker.compose import WorkerContext
 
 __all__ = ["example_for_label", "register"]
 

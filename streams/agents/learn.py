@@ -1,4 +1,4 @@
-"""learn: examples -> live models, exactly once (:class:`streams.learning.Learner`). Every
+"""learn: examples -> live models, exactly once (:class:`streams.models.learner.Learner`). Every
 example is predicted before it is learned; signed snapshots go to ``models`` when due, and an
 example's offset is committed only once a snapshot containing it has been delivered."""
 
@@ -9,12 +9,18 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from streams import contracts
-from streams.emit import Sink
-from streams.rdkafka import BatchConsumer, BatchProducer, DeliveryFailed, Partitions, Positions
+from streams.kafka.outbox import Sink
+from streams.kafka.rdkafka import (
+    BatchConsumer,
+    BatchProducer,
+    DeliveryFailed,
+    Partitions,
+    Positions,
+)
+from streams.wire import contracts
 
 if TYPE_CHECKING:
-    from streams.app import WorkerContext
+    from streams.worker.compose import WorkerContext
 
 __all__ = ["LearnLoop", "register"]
 

@@ -6,11 +6,11 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from learners import Weights, combine, rank
-from streams import contracts
-from streams.emit import now_ms
+from streams.kafka.outbox import now_ms
+from streams.wire import contracts
 
 if TYPE_CHECKING:
-    from streams.app import WorkerContext
+    from streams.worker.compose import WorkerContext
 
 __all__ = ["ARM", "ranking_for", "register"]
 

@@ -13,12 +13,12 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from streams import contracts
-from streams.emit import now_ms
-from streams.prometheus import HealthView, MetricsEndpoint
+from streams.kafka.outbox import now_ms
+from streams.monitoring.prometheus import HealthView, MetricsEndpoint
+from streams.wire import contracts
 
 if TYPE_CHECKING:
-    from streams.app import WorkerContext
+    from streams.worker.compose import WorkerContext
 
 __all__ = ["model_metrics", "register", "resident_bytes", "worker_metrics"]
 

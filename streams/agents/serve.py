@@ -40,13 +40,13 @@ from confluent_kafka import TIMESTAMP_NOT_AVAILABLE
 from learners import query_context
 from learners.candidate_rows import CandidateRows
 from learners.sparse import SparseRows
-from streams import contracts
-from streams.emit import Sink, now_ms
-from streams.rdkafka import BatchConsumer, BatchProducer, DeliveryFailed
+from streams.kafka.outbox import Sink, now_ms
+from streams.kafka.rdkafka import BatchConsumer, BatchProducer, DeliveryFailed
+from streams.wire import contracts
 
 if TYPE_CHECKING:
-    from streams.app import WorkerContext
-    from streams.serving import Serving
+    from streams.serving.view import Serving
+    from streams.worker.compose import WorkerContext
 
     ServingView = Serving | WorkerContext  # anything with settings, models and category
 
@@ -149,8 +149,8 @@ class ServeLoop:
     A Faust agent costs about 200 µs per event here (the event, its acknowledgement, the
     hand-off from the consumer thread) and aiokafka another 50 µs of protocol work in Python,
     more than the scoring. Serving keeps no state that must stay consistent with a Faust table,
-    so it reads ``queries`` with a librdkafka group consumer (:mod:`streams.rdkafka`; the group
-    ``<group_id>.serve``: workers share the partitions), scores whatever one fetch brought (up
+    so it reads ``queries`` with a librdkafka group consumer (:mod:`streams.kafka.rdkafka`; the
+    group ``<group_id>.serve``: workers share the partitions), scores whatever one fetch brought (up
     to ``batch_max`` queries), hands the predictions to librdkafka and waits for their
     delivery, and commits the position at most every ``commit_interval_s``: at-least-once, a
     query is served again after a crash or a failed delivery, never lost. A query older than

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from streams import contracts, snapshots
+from streams import snapshots
+from streams.wire import contracts
 
 Condition = Callable[[list[Any]], bool]
 

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from streams.broker import EmbeddedBroker, create_topics
-from streams.broker import free_port as unused_port
-from streams.observe import wait_until_serving
-from streams.process import WorkerProcess
-from streams.settings import Settings
-from streams.topics import topic_specs
+from streams.kafka.broker import EmbeddedBroker, create_topics
+from streams.kafka.broker import free_port as unused_port
+from streams.operations.process import WorkerProcess
+from streams.operations.watch import wait_until_serving
+from streams.wire.settings import Settings
+from streams.wire.topics import topic_specs
 
 
 def _running(pattern: str) -> list[str]:

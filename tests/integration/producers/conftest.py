@@ -11,8 +11,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from producers import Simulator
-from streams import contracts
-from streams.observe import assigned_from_start
+from streams.kafka.readers import assigned_from_start
+from streams.wire import contracts
 
 #: The ranking's weights unless the test's ``answer`` names others.
 ECHO_WEIGHTS = {"alpha": 0.0, "beta": 1.0, "version": 1}

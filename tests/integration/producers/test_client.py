@@ -3,8 +3,8 @@
 import pytest
 
 from producers import EventClient, InvalidEvent, World
-from streams import contracts
-from streams.settings import Settings
+from streams.wire import contracts
+from streams.wire.settings import Settings
 
 pytestmark = pytest.mark.broker
 

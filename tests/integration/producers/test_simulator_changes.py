@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from producers import Simulator, World, WorldChange
-from streams import contracts
+from streams.wire import contracts
 
 pytestmark = pytest.mark.broker
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from producers import Simulator, World
-from streams import contracts
+from streams.wire import contracts
 
 pytestmark = pytest.mark.broker
 

@@ -12,7 +12,7 @@ import pytest
 
 from learners.category_health import MIN_PROBA, CategoryGuess, CategoryHealth, class_entropy
 from producers.world import World
-from streams.category import CategoryModel
+from streams.models.category import CategoryModel
 
 TS0_MS = 1_700_000_000_000
 

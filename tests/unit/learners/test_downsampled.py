@@ -9,7 +9,7 @@ from learners.downsampled import NegativeDownsampled, recalibrate
 from learners.ftrl import FTRLLogisticRegression
 from learners.progressive import ProgressiveMetrics
 from streams.agents.join import keeps_negative
-from streams.models import CLICK_PARAMS, ENGAGEMENT, LiveModel
+from streams.models.registry import CLICK_PARAMS, ENGAGEMENT, LiveModel
 
 BASE_LOGIT = -7.6  # with the effects below: a base click rate of about 0.1 %
 RATE = 0.02

@@ -15,7 +15,7 @@ from learners.downsampled import NegativeDownsampled
 from learners.ftrl import DENSE_FILL, MAX_COPY_KEYS, FTRLLogisticRegression
 from learners.sparse import SparseRows, predict_proba_rows
 from producers.world import World
-from streams.models import CLICK_PARAMS
+from streams.models.registry import CLICK_PARAMS
 
 N_BITS = 18
 TOLERANCE = 1e-9

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from producers import SimulationStats, Simulator, World, WorldChange
-from streams.settings import Settings
+from streams.wire.settings import Settings
 
 T0 = 1_700_000_000_000
 

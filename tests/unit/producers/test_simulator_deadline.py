@@ -4,8 +4,8 @@ after that (a clock of our own; the answers handed over as the consumer would)."
 import pytest
 
 from producers import Simulator, World
-from streams import contracts
-from streams.settings import Settings
+from streams.wire import contracts
+from streams.wire.settings import Settings
 
 T0_S = 1_700_000_000.0
 

@@ -7,7 +7,7 @@ import statistics
 import pytest
 
 from producers.world import World
-from streams import contracts
+from streams.wire import contracts
 
 TS_MS = 1_700_000_000_000
 

@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from producers.world import World, WorldChange
-from streams import contracts
+from streams.wire import contracts
 
 TS_MS = 1_700_000_000_000
 NEW = "electronics/wearables/smartwatches"

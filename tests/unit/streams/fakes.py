@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from streams import contracts
+from streams.wire import contracts
 
 TS = 1_700_000_000_000
 

@@ -1,0 +1,1 @@
+"""The ``adstream`` command line for running and operating the system."""

@@ -1,0 +1,1 @@
+"""Labelling: impressions, their query and later feedback joined into labelled examples."""

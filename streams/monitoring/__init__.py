@@ -1,0 +1,1 @@
+"""Monitoring: counters, each worker's health figures, alert rules, the Prometheus endpoint."""

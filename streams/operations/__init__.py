@@ -1,0 +1,1 @@
+"""Operations from outside a worker: model versions, weight sweep, watching, rebuild, processes."""

@@ -1,0 +1,156 @@
+"""Hot swap: every worker follows ``models`` and serves new versions without pausing.
+
+The :class:`ModelFollower` reads ``models`` from the beginning with its own reader (no group),
+verifies each snapshot's signature before anything is unpickled, and indexes every version.
+For a model this worker does not learn, it serves the newest version as soon as it arrives
+(freshness: the time from the snapshot's creation to serving with it). An operator's pin
+(``promote NAME VERSION``, ``rollback NAME VERSION``; ``promote NAME -1`` follows the newest
+again) is served on every worker, the learner's included, while learning goes on. Each change
+of a serving version is published on ``metrics`` (``kind: serving``) and counted. A refused
+snapshot (unsigned, tampered, another key) is never unpickled: it is logged, counted and
+raised as an alert on ``alerts`` (``kind: snapshot_refused``, with the reason and its offset).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aiokafka import AIOKafkaConsumer
+
+from streams import snapshots
+from streams.kafka.outbox import now_ms
+from streams.kafka.readers import assigned_from_start, consumer_options, fetch_at
+from streams.serving.view import Pin
+from streams.snapshots.catalog import Refused, newest_by_model, verify_records
+from streams.wire import contracts
+
+if TYPE_CHECKING:
+    from streams.worker.compose import WorkerContext
+
+__all__ = ["LATEST", "ModelFollower"]
+
+log = logging.getLogger(__name__)
+
+LATEST = -1  # the version argument of ``promote`` that unpins a model
+
+
+class ModelFollower:
+    """Indexes the snapshots on ``models`` and decides each model's serving version."""
+
+    def __init__(self, ctx: WorkerContext) -> None:
+        self._ctx = ctx
+        self._key = ctx.settings.snapshot_key.encode()
+        self._index: dict[str, dict[int, int]] = {}  # model -> version -> offset on models
+        self._repin: set[str] = set()  # models whose pin changed since the last look
+
+    def pin(self, name: str, version: int, issued_by: str) -> None:
+        """Serve ``version`` of ``name`` from now on (``LATEST``: the newest again)."""
+        pins = self._ctx.serving.pins
+        if version == LATEST:
+            pins.pop(name, None)
+        else:
+            pins[name] = Pin(version, issued_by)
+        self._repin.add(name)
+
+    def versions(self, name: str) -> list[int]:
+        """The versions of ``name`` with a verified snapshot on ``models`` (read so far)."""
+        return sorted(self._index.get(name, {}))
+
+    async def run(self) -> None:
+        """Follow ``models`` until cancelled (an app task)."""
+        if not self._key:
+            return
+        consumer = AIOKafkaConsumer(**consumer_options(self._ctx.settings))
+        await consumer.start()
+        try:
+            await assigned_from_start(consumer, [self._ctx.topic_name("models")])
+            while True:
+                batches = await consumer.getmany(timeout_ms=200)
+                records = [record for batch in batches.values() for record in batch]
+                verified, refused = verify_records(records, self._key)
+                for record, meta in verified:
+                    self._index.setdefault(meta["model"], {})[meta["version"]] = record.offset
+                if refused:
+                    await self._alert(refused)
+                for name, (meta, raw) in newest_by_model(verified).items():
+                    await self._offer(name, meta, raw)
+                for name in list(self._repin):
+                    if await self._serve_pinned(name):
+                        self._repin.discard(name)
+        finally:
+            await consumer.stop()
+
+    async def _alert(self, refused: Refused) -> None:
+        """An alert for each record on ``models`` that is not a snapshot signed with our key."""
+        ctx, outbox = self._ctx, self._ctx.outbox()
+        for record, reason in refused:
+            ctx.counters["snapshots_refused"] += 1
+            log.error("refused the snapshot at models offset %s: %s", record.offset, reason)
+            alert = {
+                "v": contracts.SCHEMA_VERSION,
+                "kind": "snapshot_refused",
+                "model": (record.key or b"?").decode(errors="replace")[:64],
+                "state": "raised",  # an event: the record stays refused, nothing clears it
+                "worker": ctx.worker_id,
+                "ts": (ts := now_ms()),
+                "raised_at": ts,
+                "evidence": {"reason": reason, "offset": record.offset},
+            }
+            outbox.add(ctx.topic_name("alerts"), "snapshot_refused", contracts.encode(alert))
+        await outbox.flush()
+
+    async def _offer(self, name: str, meta: dict[str, Any], raw: bytes) -> None:
+        """Serve a new snapshot if this worker neither learns the model nor has it pinned."""
+        ctx = self._ctx
+        if name in ctx.serving.pins or ctx.learner.learns(name) or not ctx.learner.knows(name):
+            return
+        if name in ctx.serving.loaded and meta["version"] <= ctx.serving.version(name):
+            return
+        _, model = snapshots.load(raw, key=self._key)
+        freshness_ms = now_ms() - meta["created_at"]
+        ctx.counters[f"freshness_ms.{name}"] = freshness_ms
+        await self._swap(name, model, "snapshot", freshness_ms)
+
+    async def _serve_pinned(self, name: str) -> bool:
+        """Serve the pinned version (or the newest, unpinned); ``False`` if not yet on hand."""
+        ctx = self._ctx
+        pin = ctx.serving.pins.get(name)
+        version = pin.version if pin else None
+        if version is None and ctx.learner.learns(name):
+            ctx.serving.serve_live(name)
+            await self._publish(name, "promote", None)
+            return True
+        versions = self._index.get(name, {})
+        if version is None:
+            version = max(versions, default=None)
+        if version is None or version not in versions:
+            return False  # the follower has not read it (yet)
+        _, model = snapshots.load(
+            await fetch_at(ctx.settings, "models", versions[version]), key=self._key
+        )
+        await self._swap(name, model, "promote", None)
+        return True
+
+    async def _swap(self, name: str, model: Any, reason: str, freshness_ms: int | None) -> None:
+        self._ctx.serving.install(name, model)
+        self._ctx.counters[f"swaps.{name}"] += 1
+        await self._publish(name, reason, freshness_ms)
+
+    async def _publish(self, name: str, reason: str, freshness_ms: int | None) -> None:
+        ctx = self._ctx
+        log.info("serving %s version %s (%s)", name, ctx.serving.version(name), reason)
+        record = {
+            "v": contracts.SCHEMA_VERSION,
+            "kind": "serving",
+            "worker": ctx.worker_id,
+            "ts": now_ms(),
+            "model": name,
+            "version": ctx.serving.version(name),
+            "pinned": name in ctx.serving.pins,
+            "reason": reason,
+            "freshness_ms": freshness_ms,
+        }
+        outbox = ctx.outbox()
+        outbox.add(ctx.topic_name("metrics"), "serving", contracts.encode(record))
+        await outbox.flush()

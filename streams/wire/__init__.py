@@ -1,0 +1,1 @@
+"""The wire: event contracts, topics, and the settings every process reads."""
