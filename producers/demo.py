@@ -34,7 +34,7 @@ from producers.scenario import TaxonomyScenario
 from producers.simulator import SimulationStats, Simulator
 from producers.world import World
 from streams.agents.join import IDLE_S
-from streams.control.commands import send_command, wait_applied
+from streams.control.client import send_command, wait_applied
 from streams.kafka.broker import broker_for, fit_fetch_wait
 from streams.models.category import CATEGORY
 from streams.models.registry import CLICK, QUALITY

@@ -16,7 +16,7 @@ from typing import Any
 
 from producers.simulator import SimulationStats
 from producers.world import World, WorldChange
-from streams.control.commands import send_command
+from streams.control.client import send_command
 from streams.models.category import CATEGORY
 from streams.operations.watch import SystemWatcher
 from streams.wire.settings import Settings

@@ -122,7 +122,7 @@ def _issuer() -> str:
 
 def _command(settings: Settings, cmd: str, arguments: dict, timeout_s: float) -> int:
     """Send a control command and wait for its effect; prints the outcome, returns the code."""
-    from streams.control.commands import send_command, wait_applied
+    from streams.control.client import send_command, wait_applied
     from streams.wire.contracts import InvalidEvent
 
     try:
@@ -143,7 +143,7 @@ def _command(settings: Settings, cmd: str, arguments: dict, timeout_s: float) ->
 
 
 def _classes(args: argparse.Namespace) -> int:
-    from streams.control.commands import latest_category_report
+    from streams.control.client import latest_category_report
 
     settings = _running_system()
     if settings is None:
@@ -166,7 +166,7 @@ def _classes(args: argparse.Namespace) -> int:
 
 
 def _weights(args: argparse.Namespace) -> int:
-    from streams.control.commands import latest_weights
+    from streams.control.client import latest_weights
 
     settings = _running_system()
     if settings is None:
@@ -229,7 +229,7 @@ def _snapshot(settings: Settings, name: str, timeout_s: float) -> int:
     """snapshot NAME: send the command, then wait until a worker that applied it has written
     a snapshot of NAME since; exit 1 with the workers' reasons when none did."""
     from streams import snapshots
-    from streams.control.commands import send_command
+    from streams.control.client import send_command
     from streams.operations.versions import wait_snapshot
     from streams.wire.contracts import InvalidEvent
 

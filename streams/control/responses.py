@@ -35,7 +35,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from streams.control.commands import send_command
+from streams.control.client import send_command
 from streams.monitoring.alerting import AlertKey, Evidence
 from streams.serving.follower import LATEST
 from streams.serving.view import Pin

@@ -13,7 +13,7 @@ import pytest
 
 from producers.world import World
 from streams import snapshots
-from streams.control.commands import send_command, wait_applied
+from streams.control.client import send_command, wait_applied
 from streams.kafka.readers import read_topic
 from streams.operations.rebuild import model_state
 from streams.wire import contracts

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from streams import snapshots
-from streams.control.commands import send_command, wait_applied
+from streams.control.client import send_command, wait_applied
 from streams.control.responses import AUTO_ROLLBACK
 from streams.operations.rebuild import rebuild
 from streams.wire import contracts

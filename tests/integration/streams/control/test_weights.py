@@ -8,7 +8,7 @@ import pytest
 
 from producers.world import World
 from streams.cli.main import main
-from streams.control.commands import send_command, wait_applied
+from streams.control.client import send_command, wait_applied
 from streams.wire import contracts
 
 pytestmark = pytest.mark.broker
