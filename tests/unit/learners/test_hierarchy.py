@@ -7,12 +7,10 @@ import itertools
 import math
 import pickle
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, ClassVar
-from unittest import mock
 
 import pytest
-from river import checks, datasets
 
 from learners import (
     FTRLLogisticRegression,
@@ -263,41 +261,6 @@ def test_top_paths_cost_depends_on_depth_branching_and_k_not_on_leaves(
         assert CountingFTRL.calls == len(leaves)
     if len(leaves) >= 1_000:
         assert bound < len(leaves) / 10
-
-
-# --------------------------------------------------------------------------- River's checks
-
-_SEGMENT_PATHS = {
-    "sky": "outdoor/sky",
-    "foliage": "outdoor/plant/foliage",
-    "grass": "outdoor/plant/grass",
-    "path": "outdoor/path",
-    "brickface": "building/brickface",
-    "cement": "building/cement",
-    "window": "building/window",
-}
-
-
-def _path_datasets(model: Any, scale: int = 1) -> Iterator[Any]:
-    """River's multiclass dataset (ImageSegments), its labels mapped to category paths: this
-    classifier learns paths, not River's boolean or flat labels."""
-    yield ((x, _SEGMENT_PATHS[y]) for x, y in datasets.ImageSegments().take(200 * scale))
-
-
-def _checks() -> list[Any]:
-    cases = []
-    with mock.patch.object(checks, "_yield_datasets", _path_datasets):
-        for i, params in enumerate(HierarchicalClassifier._unit_test_params()):
-            model = HierarchicalClassifier(**params)
-            for j, check in enumerate(checks.yield_checks(model)):
-                if check.__name__ not in model._unit_test_skips():
-                    cases.append(pytest.param(model, check, id=f"params{i}-{j}-{check.__name__}"))
-    return cases
-
-
-@pytest.mark.parametrize(("model", "check"), _checks())
-def test_river_check(model: HierarchicalClassifier, check: Callable[..., None]) -> None:
-    check(copy.deepcopy(model))
 
 
 @pytest.mark.parametrize("k", [1, 3, 5])

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import pickle
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
-from unittest import mock
 
-import numpy as np
 import pytest
-from river import checks, datasets, linear_model, multiclass, optim
+from river import linear_model, multiclass, optim
 
 from learners import FTRLLogisticRegression, MutableOneVsRest, query_text_features
 
@@ -200,36 +197,3 @@ def test_a_new_class_reaches_the_old_classes_recall_within_300_labels_of_its_own
     early, late, old = (sum(values) / len(values) for values in zip(*curves, strict=True))
     assert abs(late - old) <= 0.03, (late, old)
     assert old - early >= 0.20, (early, old)
-
-
-# --------------------------------------------------------------------------- River's checks
-
-
-def _classifier_datasets(model: Any, scale: int = 1) -> Iterator[Any]:
-    """What `river.checks._yield_datasets` yields for a multiclass classifier, minus its import
-    of scikit-learn (used only for a regression dataset); used where scikit-learn is absent."""
-    yield datasets.Phishing().take(200 * scale)
-    yield ((x, np.bool_(y)) for x, y in datasets.Phishing().take(200 * scale))
-    yield datasets.ImageSegments().take(200 * scale)
-
-
-def _checks() -> list[Any]:
-    try:
-        import sklearn  # noqa: F401
-    except ImportError:
-        patch = mock.patch.object(checks, "_yield_datasets", _classifier_datasets)
-    else:
-        patch = mock.patch.object(checks, "_yield_datasets", checks._yield_datasets)
-    cases = []
-    with patch:
-        for i, params in enumerate(MutableOneVsRest._unit_test_params()):
-            model = MutableOneVsRest(**params)
-            for j, check in enumerate(checks.yield_checks(model)):
-                if check.__name__ not in model._unit_test_skips():
-                    cases.append(pytest.param(model, check, id=f"params{i}-{j}-{check.__name__}"))
-    return cases
-
-
-@pytest.mark.parametrize(("model", "check"), _checks())
-def test_river_check(model: MutableOneVsRest, check: Callable[..., None]) -> None:
-    check(copy.deepcopy(model))
