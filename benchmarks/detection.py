@@ -29,7 +29,6 @@ import logging
 import math
 import random
 from collections.abc import Sequence
-from types import SimpleNamespace
 from typing import Any
 
 from learners import ENGAGEMENT_ONLY, candidate_features, query_context
@@ -39,11 +38,11 @@ from producers.world import World
 from streams.agents.join import slices_of
 from streams.agents.rank import ranking_for
 from streams.agents.serve import predict
-from streams.kafka.outbox import Counters
-from streams.models.category import CategoryModel
 from streams.models.registry import CLICK, default_models
 from streams.monitoring.alerting import large_shift
+from streams.monitoring.counters import Counters
 from streams.monitoring.worker_health import WorkerHealth
+from streams.serving.view import Serving
 from streams.wire.settings import Settings
 
 __all__ = ["STATIONARY_DURATION_S", "LoopOptions", "LoopRun", "run_loop"]
@@ -107,11 +106,7 @@ class _Loop:
         self.options = options
         self.incident = incident
         settings = Settings(alert_warmup_examples=options.warmup_examples)
-        self.view = SimpleNamespace(
-            settings=settings,
-            models=default_models(),
-            category=CategoryModel(n_bits=settings.n_bits),
-        )
+        self.view = Serving(default_models(n_bits=settings.n_bits), n_bits=settings.n_bits)
         self.world = World(seed=options.world_seed)
         self.front_end = EpsilonGreedy(epsilon=options.epsilon)
         self.rng = random.Random(f"detection:{loop_seed}")
@@ -200,7 +195,7 @@ class _Loop:
         view, run = self.view, self.run
         paths = view.category.top_paths(view.category.features(query))
         context = query_context(
-            query, view.settings.n_bits, category=paths[0][0] if paths else None
+            query, view.n_bits, category=paths[0][0] if paths else None
         )
         model = view.models[CLICK]
         p = model.learn(candidate_features(context, ad), float(clicked))

@@ -53,7 +53,6 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import confluent_kafka
@@ -347,7 +346,7 @@ async def measure(
 async def _floor_loop(settings: Settings, stop: multiprocessing.synchronize.Event) -> None:
     """consume -> decode -> predict_many -> encode -> send, one wait for delivery per batch."""
     trained = trained_models(settings.n_bits)
-    ctx = SimpleNamespace(settings=settings, models=trained.models, category=trained.category)
+    ctx = trained.serving()
     consumer = AIOKafkaConsumer(**consumer_options(settings))
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka, linger_ms=1, **settings.client_security()

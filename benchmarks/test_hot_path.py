@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -67,11 +66,7 @@ class Workload:
             for example in labelled(world, rng, event, truth, n_bits)
         ]
         self.n_candidates = sum(len(q["candidates"]) for q in self.queries)
-        self.ctx = SimpleNamespace(
-            settings=self.settings,
-            models=self.models,
-            category=self.category,
-        )
+        self.ctx = trained.serving()
         self.predictions = [predict(self.ctx, q, TS0_MS) for q in self.queries]
 
 
@@ -309,8 +304,15 @@ def test_learn_loop(benchmark: Any) -> None:
     messages of click examples with the join's features and slices (decode, ledger, predict,
     progressive metrics, learn, health, recent examples, snapshots every 5,000; the fetch and
     the delivery excepted). Every round learns examples never seen: the ledger skips replays."""
-    ctx = create_app(Settings(kafka="127.0.0.1:9", snapshot_key="bench"))
-    loop, outputs, rounds = LearnLoop(ctx), _Outputs(), 5
+    worker = create_app(Settings(kafka="127.0.0.1:9", snapshot_key="bench"))
+    loop = LearnLoop(
+        settings=worker.settings,
+        learner=worker.learner,
+        counters=worker.counters,
+        dead_letters=worker.io.dead_letters,
+        request_report=lambda: None,
+    )
+    outputs, rounds = _Outputs(), 5
     encoded = click_examples((rounds + 1) * LEARN_ROUND, 0)
     batches = iter(
         [
@@ -326,7 +328,7 @@ def test_learn_loop(benchmark: Any) -> None:
 
     benchmark.extra_info.update(key="learn_loop_per_example", events=LEARN_ROUND, unit="example")
     benchmark.pedantic(loop.learn, setup=round_of_examples, rounds=rounds)
-    assert ctx.models[CLICK].n_learned == (rounds + 1) * LEARN_ROUND, "examples were skipped"
+    assert worker.models[CLICK].n_learned == (rounds + 1) * LEARN_ROUND, "examples were skipped"
 
 
 @pytest.mark.benchmark(group="learn")

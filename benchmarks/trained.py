@@ -21,6 +21,7 @@ from streams.kafka.outbox import now_ms
 from streams.models.category import CategoryModel
 from streams.models.ledger import Ledger
 from streams.models.registry import CLICK, QUALITY, ModelRegistry, default_models
+from streams.serving.view import Serving
 
 __all__ = ["TRAIN_QUERIES", "TrainedModels", "labelled", "snapshot_records", "train"]
 
@@ -33,7 +34,14 @@ class TrainedModels:
     """What a worker serves: the objective models and the category model."""
 
     models: ModelRegistry
-    category: CategoryModel
+
+    @property
+    def category(self) -> CategoryModel:
+        return self.models.category
+
+    def serving(self) -> Serving:
+        """The serving view of these models, as a worker that learns them serves them."""
+        return Serving(self.models, n_bits=self.category.n_bits)
 
 
 def labelled(
@@ -63,8 +71,8 @@ def train(
     query's true leaf, the click model every candidate's drawn click, the quality model its
     true quality. Each of ``click_references`` (other learners, for comparison) learns the same
     click examples."""
-    models, category = default_models(), CategoryModel(n_bits=n_bits)
-    click, quality = models[CLICK], models[QUALITY]
+    models = default_models(n_bits=n_bits)
+    category, click, quality = models.category, models[CLICK], models[QUALITY]
     for i in range(queries):
         query, truth = world.next_query(TS0_MS + i * 50)
         category.learn(category.features(query), truth.leaf)
@@ -74,7 +82,7 @@ def train(
             quality.learn(x, world.quality(truth, world.ad(ad["ad_id"])))
             for reference in click_references:
                 reference.learn_one(x, clicked)
-    return TrainedModels(models, category)
+    return TrainedModels(models)
 
 
 def snapshot_records(trained: TrainedModels, key: bytes) -> list[tuple[str, bytes]]:

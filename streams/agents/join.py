@@ -31,17 +31,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from learners import candidate_features, query_context
+from streams.agents.io import AgentIO
 from streams.kafka.outbox import Outbox, now_ms
 from streams.kafka.rdkafka import Bookmark
 from streams.labelling.attribution import Attribution, Label, Watermark
 from streams.models.registry import CLICK, QUALITY
+from streams.serving.view import Serving
 from streams.wire import contracts
-
-if TYPE_CHECKING:
-    from streams.worker.compose import WorkerContext
 
 __all__ = ["examples_for", "register"]
 
@@ -116,24 +115,25 @@ def examples_for(
     ]
 
 
-def register(ctx: WorkerContext) -> None:
-    settings = ctx.settings
+def register(io: AgentIO, serving: Serving) -> None:
+    """Join the inputs into examples, their category guessed with ``serving``'s model."""
+    settings = io.settings
     decoders = {
         "queries": contracts.decode_query,
         "impressions": contracts.decode_impression,
         "clicks": contracts.decode_click,
         "ratings": contracts.decode_rating,
     }
-    names = {ctx.topic_name(name): name for name in decoders}
+    names = {io.topic_name(name): name for name in decoders}
     grace_ms = int(settings.join_grace_s * 1000)
     join = Attribution(
         window_ms=int(settings.attribution_window_s * 1000),
         grace_ms=grace_ms,
         wait_ms=int(IMPRESSION_WAIT_S * 1000),
     )
-    examples_topic = ctx.topic_name("examples")
+    examples_topic = io.topic_name("examples")
     counts_reads = {kind: kind != "queries" or "serve" not in settings.roles for kind in decoders}
-    source = ctx.app.topic(*names, key_serializer="raw", value_serializer="raw", allow_empty=True)
+    source = io.app.topic(*names, key_serializer="raw", value_serializer="raw", allow_empty=True)
     # Under a backlog, flow control can hold one topic back for a moment, and it must still
     # hold the watermark back: idle means seconds of silence.
     watermark = Watermark(idle_ms=int(IDLE_S * 1000))
@@ -150,7 +150,7 @@ def register(ctx: WorkerContext) -> None:
         """Whether an earlier owner of the partition (or this worker before a rebalance)
         handled this input: its rejection was written then, or its feedback labelled."""
         if offset < handled_before.get(position, 0):
-            ctx.counters["join.replayed_rejections"] += 1
+            io.counters["join.replayed_rejections"] += 1
             return True
         return False
 
@@ -159,20 +159,20 @@ def register(ctx: WorkerContext) -> None:
         try:
             await bookmark.save(dict(handled))
         except Exception as error:  # the note is an economy: its loss costs duplicates only
-            ctx.counters["join.progress_not_noted"] += 1
+            io.counters["join.progress_not_noted"] += 1
             log.warning("join progress not noted (%s): re-read rejections are written again", error)
 
     async def note_before_commits() -> None:
         nonlocal bookmark
         bookmark = Bookmark(settings, f"{settings.group_id}.join-handled")
-        ctx.app.consumer.before_commit.append(note_handled)
+        io.app.consumer.before_commit.append(note_handled)
 
-    ctx.app.startup_hooks.append(note_before_commits)
+    io.app.startup_hooks.append(note_before_commits)
 
     def unread() -> set[str]:
         """Input partitions with records on the log the join has not read yet, as far as the
         consumer's last fetch of each knows (its high watermark)."""
-        consumer = ctx.app.consumer
+        consumer = io.app.consumer
         assigned = consumer.assignment()
         return {
             position
@@ -196,12 +196,12 @@ def register(ctx: WorkerContext) -> None:
         if handled_earlier(position, offset):
             return
         topic, _, partition = position.rpartition(":")
-        ctx.dead_letters.reject_at(
+        io.dead_letters.reject_at(
             outbox, reason, topic, int(partition), offset, contracts.encode(event)
         )
 
     def emit(outbox: Outbox, labels: list[Label]) -> None:
-        category = ctx.serving.category
+        category = serving.category
         for label in labels:
             paths = category.top_paths(category.features(label.query), 1)
             examples = examples_for(
@@ -219,18 +219,18 @@ def register(ctx: WorkerContext) -> None:
                 )
                 continue
             if not any(example["model"] == CLICK for example in examples):
-                ctx.counters["downsampled.click"] += 1
+                io.counters["downsampled.click"] += 1
             for example in examples:
                 outbox.add(examples_topic, example["model"], contracts.encode(example))
-                ctx.counters[f"examples.{example['model']}"] += 1
-            ctx.counters["positives"] += label.label > 0
+                io.counters[f"examples.{example['model']}"] += 1
+            io.counters["positives"] += label.label > 0
         for reason, event, origin in join.take_rejected():
             reject(outbox, reason, event, origin)
         release(outbox)
-        ctx.counters.update(join.counts)
+        io.counters.update(join.counts)
         join.counts.clear()
 
-    @ctx.app.on_partitions_assigned.connect
+    @io.app.on_partitions_assigned.connect
     async def expect_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
         """Partitions just assigned hold the watermark back until heard from (or idle)."""
         received_ms = now_ms()
@@ -241,12 +241,12 @@ def register(ctx: WorkerContext) -> None:
         try:
             noted = await bookmark.load(ours)
         except Exception as error:  # as above: duplicates, nothing lost
-            ctx.counters["join.progress_not_read"] += 1
+            io.counters["join.progress_not_read"] += 1
             log.warning("join progress not read (%s): re-read rejections are written again", error)
             noted = {}
         handled_before.update({f"{topic}:{p}": offset for (topic, p), offset in noted.items()})
 
-    @ctx.app.on_partitions_revoked.connect
+    @io.app.on_partitions_revoked.connect
     async def forget_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
         """Partitions another worker reads now hold nothing back here."""
         for partition in revoked:
@@ -256,12 +256,12 @@ def register(ctx: WorkerContext) -> None:
             handled.pop((partition.topic, partition.partition), None)
             handled_before.pop(position, None)
 
-    @ctx.app.agent(source, name="join")
+    @io.app.agent(source, name="join")
     async def join_agent(stream: Any) -> None:
         nonlocal last_input
-        size, within = ctx.batch
+        size, within = io.batch
         async for events in stream.take_events(size, within):
-            outbox = ctx.outbox()
+            outbox = io.outbox()
             received_ms = now_ms()
             batch_read: dict[tuple[str, int], int] = {}
             for event in events:
@@ -271,13 +271,13 @@ def register(ctx: WorkerContext) -> None:
                 read_to[position] = (message.tp, message.offset + 1)
                 batch_read[message.topic, message.partition] = message.offset + 1
                 if counts_reads[kind]:
-                    ctx.counters[f"read.{kind}"] += 1
+                    io.counters[f"read.{kind}"] += 1
                 try:
                     record = decoders[kind](event.value)
                 except contracts.InvalidEvent as error:
                     # serve owns the dead letters of the queries topic
                     if kind != "queries" and not handled_earlier(position, message.offset):
-                        ctx.dead_letters.reject(outbox, message, error.reason)
+                        io.dead_letters.reject(outbox, message, error.reason)
                     continue
                 origin = {position: message.offset}
                 message.incref()  # held until the join releases it (this agent's ack leaves it)
@@ -296,15 +296,15 @@ def register(ctx: WorkerContext) -> None:
                 watermark.observe(position, record["ts"], now_ms=received_ms)
             last_input = time.monotonic()
             emit(outbox, join.advance(watermark.current(now_ms=received_ms, behind=unread())))
-            ctx.gauges["join.held"] = len(join)
+            io.gauges["join.held"] = len(join)
             await outbox.flush()
             handled.update(batch_read)
 
-    @ctx.app.timer(1.0, name="join-idle-clock")
+    @io.app.timer(1.0, name="join-idle-clock")
     async def close_idle_windows() -> None:
         if time.monotonic() - last_input < IDLE_S or unread():
             return
-        outbox = ctx.outbox()
+        outbox = io.outbox()
         emit(outbox, join.advance(now_ms() - grace_ms))
-        ctx.gauges["join.held"] = len(join)
+        io.gauges["join.held"] = len(join)
         await outbox.flush()

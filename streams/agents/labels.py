@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from learners import query_text_features
+from streams.agents.io import AgentIO, batch_agent
+from streams.kafka.outbox import Sink
 from streams.wire import contracts
-
-if TYPE_CHECKING:
-    from streams.worker.compose import WorkerContext
 
 __all__ = ["example_for_label", "register"]
 
@@ -30,24 +29,17 @@ def example_for_label(
     )
 
 
-def register(ctx: WorkerContext) -> None:
-    examples = ctx.topic_name("examples")
-    model = ctx.category.name
-    size, within = ctx.batch
+def register(io: AgentIO, model: str) -> None:
+    """Turn every query label into an example of the category model called ``model``."""
+    examples = io.topic_name("examples")
+    n_bits = io.settings.n_bits
 
-    @ctx.app.agent(ctx.topics["query-labels"], name="labels")
-    async def labels(stream: Any) -> None:
-        async for events in stream.take_events(size, within):
-            outbox = ctx.outbox()
-            ctx.counters["read.query-labels"] += len(events)
-            for event in events:
-                try:
-                    label = contracts.decode_query_label(event.value)
-                except contracts.InvalidEvent as error:
-                    ctx.dead_letters.reject(outbox, event.message, error.reason)
-                    continue
-                source = {f"{event.message.topic}:{event.message.partition}": event.message.offset}
-                example = example_for_label(label, model, ctx.settings.n_bits, source)
-                outbox.add(examples, model, contracts.encode(example))
-                ctx.counters[f"examples.{model}"] += 1
-            await outbox.flush()
+    def handle(event: Any, out: Sink) -> None:
+        io.counters["read.query-labels"] += 1
+        label = contracts.decode_query_label(event.value)
+        source = {f"{event.message.topic}:{event.message.partition}": event.message.offset}
+        example = example_for_label(label, model, n_bits, source)
+        out.add(examples, model, contracts.encode(example))
+        io.counters[f"examples.{model}"] += 1
+
+    batch_agent(io, "query-labels", "labels", handle)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from streams.kafka.outbox import Sink
+from streams.kafka.outbox import DeadLetters, Sink
 from streams.kafka.rdkafka import (
     BatchConsumer,
     BatchProducer,
@@ -17,12 +17,12 @@ from streams.kafka.rdkafka import (
     Partitions,
     Positions,
 )
+from streams.models.learner import Learner
+from streams.monitoring.counters import Counters
 from streams.wire import contracts
+from streams.wire.settings import Settings
 
-if TYPE_CHECKING:
-    from streams.worker.compose import WorkerContext
-
-__all__ = ["LearnLoop", "register"]
+__all__ = ["LearnLoop"]
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +30,6 @@ IDLE_WAIT_S = 0.2  # the longest wait for examples: due snapshots are written at
 #: Examples between two reports at most: a backlog drained at tens of thousands of examples a
 #: second has its alerts evaluated (and responded to) as often, in examples, as a live stream.
 EXAMPLES_PER_REPORT = 2_000
-
-
-def register(ctx: WorkerContext) -> None:
-    loop = LearnLoop(ctx)
-    ctx.app.startup_hooks.append(loop.connect)
-    ctx.app.task(loop.run)
 
 
 class LearnLoop:
@@ -54,10 +48,25 @@ class LearnLoop:
     read (:meth:`Learner.on_assigned`). If a batch's outputs are not all delivered, its
     snapshots are taken as lost (:meth:`Learner.undelivered`) and the batch is read again: its
     examples are skipped as replays, its dead letters sent again.
+
+    It learns with ``learner``, counts in ``counters``, dead-letters through ``dead_letters``
+    and calls ``request_report()`` every :data:`EXAMPLES_PER_REPORT` examples.
     """
 
-    def __init__(self, ctx: WorkerContext) -> None:
-        self._ctx = ctx
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        learner: Learner,
+        counters: Counters,
+        dead_letters: DeadLetters,
+        request_report: Callable[[], None],
+    ) -> None:
+        self._settings = settings
+        self._learner = learner
+        self._counters = counters
+        self._dead_letters = dead_letters
+        self._request_report = request_report
         self._consumer: BatchConsumer | None = None
         self._producer: BatchProducer | None = None
         self._read: Positions = {}  # partitions read here: the next offset to read
@@ -73,7 +82,7 @@ class LearnLoop:
     async def connect(self) -> None:
         """Create the clients and join the group (a start-up hook, after the models are
         restored: the group join, seconds on some brokers, goes on while the app starts)."""
-        settings = self._ctx.settings
+        settings = self._settings
         self._consumer = BatchConsumer(
             settings,
             settings.topic("examples"),
@@ -85,7 +94,7 @@ class LearnLoop:
         self._producer = BatchProducer(settings)
 
     async def run(self) -> None:
-        ctx, settings = self._ctx, self._ctx.settings
+        settings, learner = self._settings, self._learner
         consumer, producer = self._consumer, self._producer
         assert consumer is not None and producer is not None, "connect() runs at start-up"
         committed_at = time.monotonic()
@@ -93,19 +102,19 @@ class LearnLoop:
             while True:
                 messages = await consumer.next_batch(settings.batch_max, IDLE_WAIT_S)
                 self.learn(messages, producer)
-                ctx.learner.write_due(producer)
+                learner.write_due(producer)
                 try:
                     await producer.flush()
                 except DeliveryFailed as error:
                     log.error("%s; learning the batch again", error)
-                    ctx.counters["learn.delivery_failed"] += 1
-                    ctx.learner.undelivered()
+                    self._counters["learn.delivery_failed"] += 1
+                    learner.undelivered()
                     await consumer.rewind(messages)
                     continue
                 self.delivered(messages)
                 self._since_report += len(messages)
                 if self._since_report >= EXAMPLES_PER_REPORT:
-                    ctx.report_requested.set()
+                    self._request_report()
                     self._since_report = 0
                 if self._read and time.monotonic() - committed_at >= settings.commit_interval_s:
                     await consumer.commit(self.committable())
@@ -117,9 +126,8 @@ class LearnLoop:
     def learn(self, messages: Sequence[Any], out: Sink) -> None:
         """Learn every valid example of ``messages`` (librdkafka messages) in order; dead-letter
         the others. Snapshots that fall due go to ``out``."""
-        ctx = self._ctx
-        learner, dead_letters = ctx.learner, ctx.dead_letters
-        ctx.counters["read.examples"] += len(messages)
+        learner, dead_letters = self._learner, self._dead_letters
+        self._counters["read.examples"] += len(messages)
         for message in messages:
             topic, partition, offset = message.topic(), message.partition(), message.offset()
             raw = message.value()
@@ -139,14 +147,14 @@ class LearnLoop:
 
     def delivered(self, messages: Sequence[Any]) -> None:
         """The outputs of ``messages`` (and every snapshot written so far) are delivered."""
-        self._ctx.learner.delivered()
+        self._learner.delivered()
         for message in messages:
             self._read[message.topic(), message.partition()] = message.offset() + 1
 
     def committable(self, read: Positions | None = None) -> Positions:
         """The offset to commit for each partition read (of ``read``; all by default): the
         next to read, or the first example there that no delivered snapshot holds yet."""
-        unsaved = self._ctx.learner.unsaved()
+        unsaved = self._learner.unsaved()
         return {
             (topic, partition): min(offset, unsaved.get(self._name(topic, partition), offset))
             for (topic, partition), offset in (self._read if read is None else read).items()
@@ -154,12 +162,12 @@ class LearnLoop:
 
     async def on_assign(self, partitions: Partitions) -> None:
         """Partitions now assigned here (all of them): restore what moved here."""
-        await self._ctx.learner.on_assigned({self._name(*tp) for tp in partitions})
+        await self._learner.on_assigned({self._name(*tp) for tp in partitions})
 
     async def on_revoke(self, partitions: Partitions) -> Positions:
         """Partitions taken away: forget what was read there; returns what to commit for them
         (up to what delivered snapshots hold)."""
         read = {tp: self._read.pop(tp) for tp in partitions if tp in self._read}
         positions = self.committable(read)
-        self._ctx.learner.on_revoked([self._name(*tp) for tp in partitions])
+        self._learner.on_revoked([self._name(*tp) for tp in partitions])
         return positions

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from learners import Weights, combine, rank
-from streams.kafka.outbox import now_ms
+from streams.agents.io import AgentIO, batch_agent
+from streams.kafka.outbox import Sink, now_ms
 from streams.wire import contracts
-
-if TYPE_CHECKING:
-    from streams.worker.compose import WorkerContext
 
 __all__ = ["ARM", "ranking_for", "register"]
 
@@ -33,21 +32,15 @@ def ranking_for(prediction: dict[str, Any], weights: Weights, ranked_at_ms: int)
     )
 
 
-def register(ctx: WorkerContext) -> None:
-    rankings = ctx.topic_name("rankings")
-    size, within = ctx.batch
+def register(io: AgentIO, weights: Callable[[], Weights]) -> None:
+    """Rank every prediction with the ``weights()`` in force (a prediction whose scores lack
+    a weighted objective is dead-lettered, as an invalid one is)."""
+    rankings = io.topic_name("rankings")
 
-    @ctx.app.agent(ctx.topics["predictions"], name="rank")
-    async def rank_agent(stream: Any) -> None:
-        async for events in stream.take_events(size, within):
-            outbox = ctx.outbox()
-            for event in events:
-                try:
-                    prediction = contracts.decode_prediction(event.value)
-                    ranking = ranking_for(prediction, ctx.weights, now_ms())
-                except ValueError as error:  # InvalidEvent, or scores missing a weighted objective
-                    ctx.dead_letters.reject(outbox, event.message, str(error))
-                    continue
-                outbox.add(rankings, ranking["event_id"], contracts.encode(ranking))
-                ctx.counters["rankings"] += 1
-            await outbox.flush()
+    def handle(event: Any, out: Sink) -> None:
+        prediction = contracts.decode_prediction(event.value)
+        ranking = ranking_for(prediction, weights(), now_ms())
+        out.add(rankings, ranking["event_id"], contracts.encode(ranking))
+        io.counters["rankings"] += 1
+
+    batch_agent(io, "predictions", "rank", handle)

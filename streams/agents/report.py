@@ -1,7 +1,7 @@
 """report: every ``metrics_interval_s``, the worker's counters, each model's metrics and
 health on ``metrics``, the alerts raised and cleared on ``alerts``, and the same figures on
 the Prometheus endpoint. A learner that drains a backlog asks for a report sooner, every
-:data:`~streams.agents.learn.EXAMPLES_PER_REPORT` examples (``WorkerContext.report_requested``):
+:data:`~streams.agents.learn.EXAMPLES_PER_REPORT` examples (the ``requested`` event):
 alerts, and the responses to them, then come as many examples after a change however fast
 the examples arrive."""
 
@@ -11,14 +11,18 @@ import asyncio
 import contextlib
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from streams.agents.io import AgentIO
+from streams.control.responses import Responder
 from streams.kafka.outbox import now_ms
+from streams.models.learner import Learner
+from streams.models.registry import ModelRegistry
+from streams.monitoring.counters import Counters
 from streams.monitoring.prometheus import HealthView, MetricsEndpoint
+from streams.monitoring.worker_health import WorkerHealth
+from streams.serving.view import Serving
 from streams.wire import contracts
-
-if TYPE_CHECKING:
-    from streams.worker.compose import WorkerContext
 
 __all__ = ["model_metrics", "register", "resident_bytes", "worker_metrics"]
 
@@ -37,45 +41,51 @@ def resident_bytes() -> int | None:
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
-def worker_metrics(ctx: WorkerContext, ts: int) -> dict:
+def worker_metrics(
+    worker: str,
+    ts: int,
+    counters: Counters,
+    gauges: dict[str, int],
+    serving: Serving,
+    names: list[str],
+) -> dict:
     """The worker's cumulative counters, what it holds now (its gauges and resident memory),
-    and the model versions it serves (and pins)."""
-    serving = ctx.serving
+    and the versions it serves (and pins) of the models called ``names``."""
     rss = resident_bytes()
     return {
         "v": contracts.SCHEMA_VERSION,
         "kind": "worker",
-        "worker": ctx.worker_id,
+        "worker": worker,
         "ts": ts,
-        "counters": dict(ctx.counters),
-        "gauges": {**ctx.gauges, **({} if rss is None else {"rss_bytes": rss})},
-        "serving": {name: serving.version(name) for name in (*ctx.models, ctx.category.name)},
+        "counters": dict(counters),
+        "gauges": {**gauges, **({} if rss is None else {"rss_bytes": rss})},
+        "serving": {name: serving.version(name) for name in names},
         "pins": {name: pin.version for name, pin in serving.pins.items()},
     }
 
 
-def model_metrics(ctx: WorkerContext, ts: int) -> list[dict]:
+def model_metrics(worker: str, ts: int, models: ModelRegistry) -> list[dict]:
     """Progressive metrics of every model this worker has learned."""
     return [
         {
             "v": contracts.SCHEMA_VERSION,
             "kind": "model",
-            "worker": ctx.worker_id,
+            "worker": worker,
             "ts": ts,
             **model.report(),
         }
-        for model in (*ctx.models.values(), ctx.category)
+        for model in (*models.values(), models.category)
         if model.n_learned
     ]
 
 
-def health_records(ctx: WorkerContext, ts: int, reports: dict[str, dict[str, Any]]) -> list[dict]:
+def health_records(worker: str, ts: int, reports: dict[str, dict[str, Any]]) -> list[dict]:
     """One ``kind: health`` record per model this worker learns or serves."""
     return [
         {
             "v": contracts.SCHEMA_VERSION,
             "kind": "health",
-            "worker": ctx.worker_id,
+            "worker": worker,
             "ts": ts,
             "model": name,
             **report,
@@ -84,55 +94,66 @@ def health_records(ctx: WorkerContext, ts: int, reports: dict[str, dict[str, Any
     ]
 
 
-def register(ctx: WorkerContext) -> None:
-    metrics = ctx.topic_name("metrics")
-    alerts = ctx.topic_name("alerts")
-    endpoint = MetricsEndpoint(ctx.settings.metrics_port)
+def register(
+    io: AgentIO,
+    *,
+    worker: str,
+    models: ModelRegistry,
+    serving: Serving,
+    learner: Learner,
+    health: WorkerHealth,
+    responder: Responder,
+    requested: asyncio.Event,
+) -> None:
+    """Report every ``metrics_interval_s``, or as soon as ``requested`` is set; the alerts
+    raised or cleared go to the ``responder``."""
+    metrics = io.topic_name("metrics")
+    alerts = io.topic_name("alerts")
+    endpoint = MetricsEndpoint(io.settings.metrics_port)
 
-    @ctx.app.task
+    @io.app.task
     async def report_every_interval() -> None:
-        requested = ctx.report_requested
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(requested.wait(), ctx.settings.metrics_interval_s)
+                await asyncio.wait_for(requested.wait(), io.settings.metrics_interval_s)
             requested.clear()
             await report()
 
     async def report() -> None:
         ts = now_ms()
         now_s = time.time()
-        reports, raised_or_cleared = ctx.health.tick(
-            now_s, ts, ctx.learner.seconds_since_snapshot(), ctx.responder.in_effect()
+        reports, raised_or_cleared = health.tick(
+            now_s, ts, learner.seconds_since_snapshot(), responder.in_effect()
         )
-        ctx.responder.annotate(reports)
-        versions = {name: model.version for name, model in ctx.models.items()}
-        models = model_metrics(ctx, ts)
-        outbox = ctx.outbox()
-        worker = worker_metrics(ctx, ts)
-        for record in (worker, *models):
-            outbox.add(metrics, record.get("model", ctx.worker_id), contracts.encode(record))
-        for record in health_records(ctx, ts, reports):
+        responder.annotate(reports)
+        versions = {name: model.version for name, model in models.items()}
+        learned = model_metrics(worker, ts, models)
+        outbox = io.outbox()
+        figures = worker_metrics(worker, ts, io.counters, io.gauges, serving, models.names())
+        for record in (figures, *learned):
+            outbox.add(metrics, record.get("model", worker), contracts.encode(record))
+        for record in health_records(worker, ts, reports):
             outbox.add(metrics, f"health:{record['model']}", contracts.encode(record))
         for alert in raised_or_cleared:
             record = {"v": contracts.SCHEMA_VERSION, **alert}
             outbox.add(alerts, f"{alert['kind']}:{alert['model']}", contracts.encode(record))
         await outbox.flush()
-        await ctx.responder.respond(raised_or_cleared, versions)
+        await responder.respond(raised_or_cleared, versions)
         endpoint.view = HealthView(
-            worker=ctx.worker_id,
-            models={record["model"]: record for record in models},
+            worker=worker,
+            models={record["model"]: record for record in learned},
             health=reports,
-            counters=dict(ctx.counters),
-            gauges=worker["gauges"],
-            alerts=tuple(ctx.health.book.raised),
+            counters=dict(io.counters),
+            gauges=figures["gauges"],
+            alerts=tuple(health.book.raised),
             now_s=now_s,
         )
 
     async def start_endpoint() -> None:
         endpoint.start()
 
-    ctx.app.startup_hooks.append(start_endpoint)
+    io.app.startup_hooks.append(start_endpoint)
 
-    @ctx.app.on_before_shutdown.connect
+    @io.app.on_before_shutdown.connect
     async def stop_endpoint(app: Any, **kwargs: Any) -> None:
         endpoint.stop()

@@ -33,24 +33,22 @@ import functools
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE
 
 from learners import query_context
 from learners.candidate_rows import CandidateRows
 from learners.sparse import SparseRows
-from streams.kafka.outbox import Sink, now_ms
+from streams.kafka.outbox import DeadLetters, Sink, now_ms
 from streams.kafka.rdkafka import BatchConsumer, BatchProducer, DeliveryFailed
+from streams.monitoring.counters import Counters
+from streams.monitoring.worker_health import WorkerHealth
+from streams.serving.view import Serving
 from streams.wire import contracts
+from streams.wire.settings import Settings
 
-if TYPE_CHECKING:
-    from streams.serving.view import Serving
-    from streams.worker.compose import WorkerContext
-
-    ServingView = Serving | WorkerContext  # anything with settings, models and category
-
-__all__ = ["ServeLoop", "past_deadline", "predict", "predict_many", "register", "timely"]
+__all__ = ["ServeLoop", "past_deadline", "predict", "predict_many", "timely"]
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +58,15 @@ DEADLINE_CHECK_EVERY = 100
 
 
 def predict_many(
-    ctx: ServingView, queries: Sequence[dict[str, Any]], scored_at_ms: int
+    serving: Serving, queries: Sequence[dict[str, Any]], scored_at_ms: int
 ) -> list[dict[str, Any]]:
     """The Predictions for validated queries: their top category paths (each node's models
     score all the queries that reach it at once), the features of every candidate of every
     query at once (:class:`~learners.candidate_rows.CandidateRows`; the click model sees the
     query-ad category match), then every objective's score for all of them, one call per
     model."""
-    category = ctx.category
-    n_bits = ctx.settings.n_bits
+    category = serving.category
+    n_bits = serving.n_bits
     paths_of = category.top_paths_rows(
         SparseRows.from_dicts([category.features(query) for query in queries])
     )
@@ -79,7 +77,7 @@ def predict_many(
         ],
         [query["candidates"] for query in queries],
     )
-    models = ctx.models.values()
+    models = serving.models.values()
     scores = {model.objective: model.score(rows) for model in models}
     versions = {model.name: model.version for model in models} | {category.name: category.version}
     predictions = []
@@ -132,15 +130,9 @@ def _candidate_rows(n_bits: int) -> CandidateRows:
     return CandidateRows(n_bits)
 
 
-def predict(ctx: ServingView, query: dict[str, Any], scored_at_ms: int) -> dict[str, Any]:
+def predict(serving: Serving, query: dict[str, Any], scored_at_ms: int) -> dict[str, Any]:
     """The Prediction for one validated query (:func:`predict_many` of one)."""
-    return predict_many(ctx, [query], scored_at_ms)[0]
-
-
-def register(ctx: WorkerContext) -> None:
-    loop = ServeLoop(ctx)
-    ctx.app.startup_hooks.append(loop.connect)
-    ctx.app.task(loop.run)
+    return predict_many(serving, [query], scored_at_ms)[0]
 
 
 class ServeLoop:
@@ -155,21 +147,34 @@ class ServeLoop:
     delivery, and commits the position at most every ``commit_interval_s``: at-least-once, a
     query is served again after a crash or a failed delivery, never lost. A query older than
     ``serve_deadline_ms`` when its turn comes is shed (see the module's docstring), and its
-    position committed with the others.
+    position committed with the others. It scores with ``serving``, counts in ``counters``,
+    dead-letters through ``dead_letters`` and shows the served scores to ``health``.
     """
 
-    def __init__(self, ctx: WorkerContext) -> None:
-        self._ctx = ctx
-        self._predictions = ctx.topic_name("predictions")
-        self._deadline_ms = ctx.settings.serve_deadline_ms
-        ctx.counters.setdefault("shed", 0)  # reported from the start: a rate needs a zero
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        serving: Serving,
+        counters: Counters,
+        dead_letters: DeadLetters,
+        health: WorkerHealth,
+    ) -> None:
+        self._settings = settings
+        self._serving = serving
+        self._counters = counters
+        self._dead_letters = dead_letters
+        self._health = health
+        self._predictions = settings.topic("predictions")
+        self._deadline_ms = settings.serve_deadline_ms
+        counters.setdefault("shed", 0)  # reported from the start: a rate needs a zero
         self._consumer: BatchConsumer | None = None
         self._producer: BatchProducer | None = None
 
     async def connect(self) -> None:
         """Create the clients and join the group (a start-up hook: the group join, seconds on
         some brokers, goes on while the app starts)."""
-        settings = self._ctx.settings
+        settings = self._settings
         if 0 < settings.serve_deadline_ms <= 2 * settings.fetch_max_wait_ms:
             log.warning(
                 "serve_deadline_ms=%d is within twice fetch_max_wait_ms=%d: on a broker that "
@@ -184,7 +189,7 @@ class ServeLoop:
         self._producer = BatchProducer(settings)
 
     async def run(self) -> None:
-        settings = self._ctx.settings
+        settings = self._settings
         consumer, producer = self._consumer, self._producer
         assert consumer is not None and producer is not None, "connect() runs at start-up"
         positions: dict[tuple[str, int], int] = {}  # delivered: the next offset to read
@@ -197,7 +202,7 @@ class ServeLoop:
                         await self.serve(messages, producer)
                     except DeliveryFailed as error:
                         log.error("%s; serving the batch again", error)
-                        self._ctx.counters["serve.delivery_failed"] += 1
+                        self._counters["serve.delivery_failed"] += 1
                         await consumer.rewind(messages)
                         continue
                     for message in messages:
@@ -221,7 +226,7 @@ class ServeLoop:
         score at 10,000 queries/s (longer on a busy machine), and its last queries would
         otherwise be that much older than the deadline allowed when they are answered. Each
         slice's predictions are handed to ``out`` before the next is scored."""
-        self._ctx.counters["read.queries"] += len(messages)
+        self._counters["read.queries"] += len(messages)
         step = DEADLINE_CHECK_EVERY if self._deadline_ms else max(1, len(messages))
         for start in range(0, len(messages), step):
             self._serve_timely(messages[start : start + step], out)
@@ -229,11 +234,10 @@ class ServeLoop:
 
     def _serve_timely(self, messages: Sequence[Any], out: Sink) -> None:
         """Shed the messages past the deadline now, predict the valid others into ``out``."""
-        ctx = self._ctx
         scored_at = now_ms()
         served = timely(messages, scored_at, self._deadline_ms)
         if len(served) < len(messages):
-            ctx.counters["shed"] += len(messages) - len(served)
+            self._counters["shed"] += len(messages) - len(served)
         queries, read = [], []
         for message in served:
             try:
@@ -242,7 +246,7 @@ class ServeLoop:
             except contracts.InvalidEvent as error:
                 self._reject(out, message, error.reason)
         try:
-            predictions = predict_many(ctx.serving, queries, scored_at)
+            predictions = predict_many(self._serving, queries, scored_at)
         except Exception as error:  # a model fault must not stop serving: every query is told
             log.exception("serving a batch of %d queries failed", len(queries))
             for message in read:
@@ -251,16 +255,16 @@ class ServeLoop:
         for prediction in predictions:
             self._watch_scores(prediction)
             out.add(self._predictions, prediction["event_id"], contracts.encode(prediction))
-        ctx.counters["predictions"] += len(predictions)
+        self._counters["predictions"] += len(predictions)
 
     def _reject(self, out: Sink, message: Any, reason: str) -> None:
-        self._ctx.dead_letters.reject_at(
+        self._dead_letters.reject_at(
             out, reason, message.topic(), message.partition(), message.offset(), message.value()
         )
 
     def _watch_scores(self, prediction: dict[str, Any]) -> None:
         """The served scores of every model past its warm-up, for the score-shift rule."""
-        ctx = self._ctx
-        for model in ctx.serving.models.values():
-            if model.version >= ctx.settings.alert_warmup_examples:
-                ctx.health.observe_scores(model.name, prediction["scores"][model.objective])
+        warmup = self._settings.alert_warmup_examples
+        for model in self._serving.models.values():
+            if model.version >= warmup:
+                self._health.observe_scores(model.name, prediction["scores"][model.objective])

@@ -10,14 +10,14 @@ source position and counts them.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import time
 from typing import Any, Protocol
 
+from streams.monitoring.counters import Counters
 from streams.wire import contracts
 
-__all__ = ["Counters", "DeadLetters", "Outbox", "Producer", "Sink", "now_ms"]
+__all__ = ["DeadLetters", "Outbox", "Producer", "Sink", "now_ms"]
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,6 @@ class Sink(Protocol):
     def add(self, topic: str, key: bytes | str | None, value: bytes) -> None: ...
 
     async def flush(self) -> None: ...
-
-
-class Counters(collections.Counter[str]):
-    """Cumulative event counters of one worker, published on the metrics topic."""
 
 
 class Outbox:

@@ -21,24 +21,25 @@ warning) is nothing written or restored, and examples are committed as soon as t
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import time
-from collections.abc import Collection, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Collection, Iterable
+from typing import Any
 
 from streams import snapshots
 from streams.kafka.outbox import Sink, now_ms
 from streams.models.category import CategoryModel
 from streams.models.challenger import Challenger
 from streams.models.ledger import Ledger
-from streams.models.registry import LiveModel, Promotion
+from streams.models.registry import LiveModel, ModelRegistry, Promotion
+from streams.monitoring.counters import Counters
+from streams.monitoring.worker_health import WorkerHealth
 from streams.snapshots.catalog import latest_snapshots
 from streams.wire import contracts
+from streams.wire.settings import Settings
 
-if TYPE_CHECKING:
-    from streams.worker.compose import WorkerContext
-
-__all__ = ["Learner", "learn_example"]
+__all__ = ["ChallengeEnded", "Learner", "learn_example"]
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +62,46 @@ def learn_example(model: LiveModel | CategoryModel, example: dict[str, Any]) -> 
     return model.learn_example(example)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChallengeEnded:
+    """A challenger of ``model`` retired after its run; ``promotion`` when it replaced the
+    champion's estimator (the event the learner publishes to its listeners)."""
+
+    model: str
+    challenger: Challenger
+    promotion: Promotion | None
+
+
 class Learner:
     """The models one worker learns, their ledgers, and where each model's last snapshot ends
-    in its input."""
+    in its input.
 
-    def __init__(self, ctx: WorkerContext) -> None:
-        self._ctx = ctx
-        snapshotting = ctx.settings.snapshots == "on"
-        self._key = ctx.settings.snapshot_key.encode() if snapshotting else b""
-        self._topic = ctx.topic_name("models")
+    It learns the models of ``models`` (replacing them there when it restores a snapshot),
+    counts in ``counters``, reports each example to ``health``, and signs its snapshots as
+    ``worker``. ``promotes(name)``: whether a winning challenger of ``name`` replaces its
+    champion. Listeners (:meth:`subscribe`) hear of every challenger that retires.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        models: ModelRegistry,
+        counters: Counters,
+        health: WorkerHealth,
+        worker: str,
+        promotes: Callable[[str], bool] = lambda name: False,
+    ) -> None:
+        self._settings = settings
+        self._registry = models
+        self._counters = counters
+        self._health = health
+        self._worker = worker
+        self._promotes = promotes
+        self._listeners: list[Callable[[ChallengeEnded], None]] = []
+        snapshotting = settings.snapshots == "on"
+        self._key = settings.snapshot_key.encode() if snapshotting else b""
+        self._topic = settings.topic("models")
         self._ledgers: dict[str, Ledger] = {}
         self._written: dict[str, dict[str, int]] = {}  # model -> offsets of its last snapshot
         self._unsaved: dict[str, Unsaved] = {}  # model -> examples since its last snapshot
@@ -82,11 +114,7 @@ class Learner:
         self._positions: set[str] | None = None  # the examples partitions assigned here
         self._recent: dict[str, collections.deque[bytes]] = {}  # scored models
         self.challengers: dict[str, Challenger] = {}
-        #: challengers retired, and promotions made, since the responder last announced them
-        #: (as alerts: a challenger may start and retire between two reports)
-        self.retired: dict[str, Challenger] = {}
-        self.promoted: dict[str, Promotion] = {}
-        if not self._key and "learn" in ctx.settings.roles:
+        if not self._key and "learn" in settings.roles:
             log.warning(
                 "ADSTREAM_SNAPSHOTS=off: this worker learns WITHOUT snapshots: no recovery after "
                 "a crash (a restarted learner starts again from version 0), and serving "
@@ -95,16 +123,12 @@ class Learner:
 
     # ------------------------------------------------------------------ models
 
-    def _models(self) -> dict[str, Any]:
-        return {**self._ctx.models, self._ctx.category.name: self._ctx.category}
-
-    def _model(self, name: str) -> Any:
-        """One model by name, without building the whole map (this runs once per example)."""
-        category = self._ctx.category
-        return category if name == category.name else self._ctx.models.get(name)
+    def subscribe(self, listener: Callable[[ChallengeEnded], None]) -> None:
+        """Call ``listener`` with every challenger that retires, as it retires."""
+        self._listeners.append(listener)
 
     def knows(self, name: str) -> bool:
-        return name in self._models()
+        return self._registry.model(name) is not None
 
     def learns(self, name: str) -> bool:
         """Whether this worker learns ``name`` (it has restored or learned it)."""
@@ -126,23 +150,23 @@ class Learner:
         can learn it (unknown model, or a label of the wrong kind). A snapshot that falls due
         goes to ``out``."""
         name, label = example["model"], example["label"]
-        model = self._model(name)
+        model = self._registry.model(name)
         if model is None or isinstance(model, CategoryModel) != isinstance(label, str):
             return False
         verdict = self.ledger(name).admit(position, offset, example)
         if verdict is None:
             p = learn_example(model, example)
-            self._ctx.counters[f"learned.{name}"] += 1
+            self._counters[f"learned.{name}"] += 1
             if isinstance(model, LiveModel):
                 self._watch(name, model, example, raw, p)
             elif p is not None:  # a category guess (None: a retired class's label, skipped)
-                self._ctx.health.observe_guess(name, example, p, time.time())
+                self._health.observe_guess(name, example, p, time.time())
         else:
-            self._ctx.counters[f"{verdict}.{name}"] += 1
+            self._counters[f"{verdict}.{name}"] += 1
         if self._key and offset > self._written.get(name, {}).get(position, -1):
             self._unsaved.setdefault(name, {}).setdefault(position, offset)
         version = self._last.get(name, (0, 0.0))[0]
-        if self._key and model.n_learned - version >= self._ctx.settings.snapshot_every_examples:
+        if self._key and model.n_learned - version >= self._settings.snapshot_every_examples:
             self._write(out, name, model)
         return True
 
@@ -153,7 +177,7 @@ class Learner:
         challenger is trained from, kept encoded: compact, and decoded again only then) and
         its challenger, if one runs."""
         weight = model.weights(example["label"], example["weight"], example["sampling_rate"])[0]
-        self._ctx.health.observe_example(name, example, p, weight, time.time())
+        self._health.observe_example(name, example, p, weight, time.time())
         recent = self._recent.get(name)
         if recent is None:
             recent = self._recent[name] = collections.deque(maxlen=RECENT_EXAMPLES)
@@ -161,7 +185,7 @@ class Learner:
         challenger = self.challengers.get(name)
         if challenger is not None:
             challenger.learn(example, p, weight)
-            if challenger.examples >= self._ctx.settings.challenge_examples:
+            if challenger.examples >= self._settings.challenge_examples:
                 self._end_challenge(name, model, challenger)
 
     # ------------------------------------------------------------------ challengers
@@ -172,25 +196,28 @@ class Learner:
         recent = list(self._recent.get(name, ()))
         start = len(recent) - min(max(since_change, 1), len(recent))
         examples = [contracts.decode_example(raw) for raw in recent[start:]]
-        challenger = Challenger.start(self._ctx.models[name], examples)
+        challenger = Challenger.start(self._registry[name], examples)
         self.challengers[name] = challenger
         log.warning("challenger of %s started: %s", name, challenger.report())
         return challenger
 
     def _end_challenge(self, name: str, model: LiveModel, challenger: Challenger) -> None:
-        """Retire a challenger after its run; where the ``promote`` response is on and it won,
-        its estimator replaces the champion's. This happens between two examples, before any
-        snapshot of this version: every snapshot of a version has the same lineage."""
-        self.retired[name] = self.challengers.pop(name)
-        if not (self._ctx.responder.enabled(name, "promote") and challenger.wins()):
+        """Retire a challenger after its run; where ``promotes(name)`` and it won, its
+        estimator replaces the champion's. This happens between two examples, before any
+        snapshot of this version: every snapshot of a version has the same lineage. The
+        listeners hear of it either way."""
+        del self.challengers[name]
+        promotion = None
+        if self._promotes(name) and challenger.wins():
+            promotion = challenger.promotion(model.version)
+            model.promote(challenger.model.estimator, promotion)
+            self.request(name)  # the promoted model is durable at the next snapshot tick
+            self._counters[f"promotions.{name}"] += 1
+            log.warning("challenger of %s promoted: %s", name, promotion)
+        else:
             log.warning("challenger of %s retired: %s", name, challenger.report())
-            return
-        promotion = challenger.promotion(model.version)
-        model.promote(challenger.model.estimator, promotion)
-        self.promoted[name] = promotion
-        self.request(name)  # the promoted model is durable at the next snapshot tick
-        self._ctx.counters[f"promotions.{name}"] += 1
-        log.warning("challenger of %s promoted: %s", name, promotion)
+        for listener in self._listeners:
+            listener(ChallengeEnded(name, challenger, promotion))
 
     # ------------------------------------------------------------------ snapshots
 
@@ -200,7 +227,7 @@ class Learner:
         self._requested.add(name)
         if not self._key:
             return "snapshots are off on this worker (ADSTREAM_SNAPSHOTS=off)"
-        if "learn" not in self._ctx.settings.roles:
+        if "learn" not in self._settings.roles:
             return "this worker does not learn (ADSTREAM_AGENTS)"
         if name not in self._ledgers:
             return f"this worker has not learned {name} (yet)"
@@ -210,10 +237,11 @@ class Learner:
         """Snapshot the models requested, and those with news older than ``snapshot_every_s``."""
         if not self._key:
             return
-        every_s = self._ctx.settings.snapshot_every_s
-        for name, model in self._models().items():
+        every_s = self._settings.snapshot_every_s
+        for name in self._registry.names():
             if name not in self._ledgers:
                 continue  # another worker learns it
+            model = self._registry.model(name)
             version, at = self._last.get(name, (0, self._started))
             news = model.n_learned > version or bool(self._unsaved.get(name))  # skips count too
             if name in self._requested or (news and time.monotonic() - at >= every_s):
@@ -231,7 +259,7 @@ class Learner:
             parent=parent or None,
             created_at=now_ms(),
             metrics=model.report(),
-            worker=self._ctx.worker_id,
+            worker=self._worker,
             **ledger.to_meta(),
         )
         out.add(self._topic, name, raw)
@@ -244,7 +272,7 @@ class Learner:
         self._written[name] = dict(ledger.offsets)
         self._last[name] = (model.version, time.monotonic())
         self._requested.discard(name)
-        counters = self._ctx.counters
+        counters = self._counters
         counters[f"snapshots.{name}"] += 1
         counters[f"snapshot_bytes.{name}"] = len(raw)
         counters[f"snapshot_us.{name}"] = int((time.perf_counter() - started) * 1e6)
@@ -287,19 +315,20 @@ class Learner:
         if not self._key:
             return
         started = time.perf_counter()
-        wanted = self._models().keys() if names is None else names
-        latest = await latest_snapshots(self._ctx.settings, wanted)
+        wanted = self._registry.names() if names is None else names
+        latest = await latest_snapshots(self._settings, wanted)
         for name, (meta, model) in latest.items():
-            if not self._install(name, model):
+            if not self._registry.replace(name, model):
+                log.error("snapshot of %s holds a %s: not restored", name, type(model).__name__)
                 continue
             self._forget(name)
             ledger = Ledger.from_meta(meta)
             self._ledgers[name] = ledger
             self._written[name] = dict(ledger.offsets)
             self._last[name] = (meta["version"], time.monotonic())
-            self._ctx.counters[f"restored.{name}"] = meta["version"]
+            self._counters[f"restored.{name}"] = meta["version"]
             log.info("restored %s version %s from its snapshot", name, meta["version"])
-        self._ctx.counters["restore_ms"] = int((time.perf_counter() - started) * 1000)
+        self._counters["restore_ms"] = int((time.perf_counter() - started) * 1000)
 
     async def on_assigned(self, positions: set[str]) -> None:
         """``examples`` partitions (``topic:partition``) now ours. Those that are new here
@@ -314,7 +343,7 @@ class Learner:
             await self.restore(
                 [
                     name
-                    for name in self._models()
+                    for name in self._registry.names()
                     if name not in self._ledgers or arrived & self._ledgers[name].offsets.keys()
                 ]
             )
@@ -335,14 +364,3 @@ class Learner:
             state.pop(name, None)
         self._recent.pop(name, None)
         self.challengers.pop(name, None)
-
-    def _install(self, name: str, model: Any) -> bool:
-        ctx = self._ctx
-        if name == ctx.category.name and isinstance(model, CategoryModel):
-            ctx.category = model
-        elif isinstance(model, LiveModel) and name in ctx.models:
-            ctx.models[name] = model
-        else:
-            log.error("snapshot of %s holds a %s: not restored", name, type(model).__name__)
-            return False
-        return True

@@ -2,7 +2,8 @@
 
 In one process, serving reads the very object that learning updates, so a prediction always
 uses the newest state. Each model keeps its own progressive metrics: every example is scored
-before it is learned.
+before it is learned. The :class:`ModelRegistry` holds them all: the scored models (one
+objective each) and the category model.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from learners import FTRLLogisticRegression, ProgressiveMetrics, ProgressiveQual
 from learners.downsampled import NegativeDownsampled
 from learners.progressive import predict_then_learn
 from learners.sparse import SparseRows, predict_proba_rows
+from streams.models.category import CategoryModel
 
 __all__ = [
     "CLICK",
@@ -144,11 +146,50 @@ class LiveModel:
 
 
 class ModelRegistry(dict[str, LiveModel]):
-    """Live models by name; each serves one objective."""
+    """The live models of a worker: the scored ones by name (the mapping; each serves one
+    objective) and the ``category`` model. Restoring a snapshot replaces a model inside it
+    (:meth:`replace`), so every service holding the registry sees the restored one.
+
+    >>> models = default_models()
+    >>> sorted(models), models.category.name, models.names()
+    (['click', 'quality'], 'category', ['click', 'quality', 'category'])
+    >>> models.model("category") is models.category
+    True
+    """
+
+    def __init__(
+        self,
+        scored: Mapping[str, LiveModel] | None = None,
+        *,
+        category: CategoryModel | None = None,
+    ) -> None:
+        super().__init__(scored or {})
+        self.category = category if category is not None else CategoryModel()
+
+    def names(self) -> list[str]:
+        """Every model's name: the scored ones, then the category model's."""
+        return [*self, self.category.name]
+
+    def model(self, name: str) -> LiveModel | CategoryModel | None:
+        """The model called ``name``, the category model included (``None``: no such model)."""
+        return self.category if name == self.category.name else self.get(name)
+
+    def replace(self, name: str, model: object) -> bool:
+        """Put ``model`` (restored from a snapshot) in place of ``name``; ``False`` when it is
+        not a model of that kind (a scored model for a scored name, the category model for
+        the category's)."""
+        if name == self.category.name and isinstance(model, CategoryModel):
+            self.category = model
+        elif name in self and isinstance(model, LiveModel):
+            self[name] = model
+        else:
+            return False
+        return True
 
 
-def default_models(negative_rate: float = 1.0) -> ModelRegistry:
-    """The models a worker starts with: click (``engagement``) and quality (``quality``).
+def default_models(negative_rate: float = 1.0, n_bits: int = 20) -> ModelRegistry:
+    """The models a worker starts with: click (``engagement``), quality (``quality``) and the
+    query category model (its features hashed to ``n_bits``).
 
     With ``negative_rate`` below 1 the click model learns from examples whose negatives the
     join kept at that rate, and recalibrates (:class:`learners.downsampled.NegativeDownsampled`).
@@ -166,5 +207,6 @@ def default_models(negative_rate: float = 1.0) -> ModelRegistry:
                 ProgressiveQuality(),
                 binary=False,
             ),
-        }
+        },
+        category=CategoryModel(n_bits=n_bits),
     )

@@ -14,19 +14,19 @@ raised as an alert on ``alerts`` (``kind: snapshot_refused``, with the reason an
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
 from streams import snapshots
-from streams.kafka.outbox import now_ms
+from streams.kafka.outbox import Outbox, now_ms
 from streams.kafka.readers import assigned_from_start, consumer_options, fetch_at
-from streams.serving.view import Pin
+from streams.monitoring.counters import Counters
+from streams.serving.view import Pin, Serving
 from streams.snapshots.catalog import Refused, newest_by_model, verify_records
 from streams.wire import contracts
-
-if TYPE_CHECKING:
-    from streams.worker.compose import WorkerContext
+from streams.wire.settings import Settings
 
 __all__ = ["LATEST", "ModelFollower"]
 
@@ -36,17 +36,36 @@ LATEST = -1  # the version argument of ``promote`` that unpins a model
 
 
 class ModelFollower:
-    """Indexes the snapshots on ``models`` and decides each model's serving version."""
+    """Indexes the snapshots on ``models`` and decides each model's serving version.
 
-    def __init__(self, ctx: WorkerContext) -> None:
-        self._ctx = ctx
-        self._key = ctx.settings.snapshot_key.encode()
+    It installs versions in the ``serving`` view, asks ``learns(name)`` whether this worker
+    learns a model (then it serves the live one), counts in ``counters`` and publishes each
+    change, as ``worker``, through a fresh ``outbox()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        serving: Serving,
+        learns: Callable[[str], bool],
+        counters: Counters,
+        outbox: Callable[[], Outbox],
+        worker: str,
+    ) -> None:
+        self._settings = settings
+        self._serving = serving
+        self._learns = learns
+        self._counters = counters
+        self._outbox = outbox
+        self._worker = worker
+        self._key = settings.snapshot_key.encode()
         self._index: dict[str, dict[int, int]] = {}  # model -> version -> offset on models
         self._repin: set[str] = set()  # models whose pin changed since the last look
 
     def pin(self, name: str, version: int, issued_by: str) -> None:
         """Serve ``version`` of ``name`` from now on (``LATEST``: the newest again)."""
-        pins = self._ctx.serving.pins
+        pins = self._serving.pins
         if version == LATEST:
             pins.pop(name, None)
         else:
@@ -61,10 +80,10 @@ class ModelFollower:
         """Follow ``models`` until cancelled (an app task)."""
         if not self._key:
             return
-        consumer = AIOKafkaConsumer(**consumer_options(self._ctx.settings))
+        consumer = AIOKafkaConsumer(**consumer_options(self._settings))
         await consumer.start()
         try:
-            await assigned_from_start(consumer, [self._ctx.topic_name("models")])
+            await assigned_from_start(consumer, [self._settings.topic("models")])
             while True:
                 batches = await consumer.getmany(timeout_ms=200)
                 records = [record for batch in batches.values() for record in batch]
@@ -83,42 +102,41 @@ class ModelFollower:
 
     async def _alert(self, refused: Refused) -> None:
         """An alert for each record on ``models`` that is not a snapshot signed with our key."""
-        ctx, outbox = self._ctx, self._ctx.outbox()
+        outbox = self._outbox()
         for record, reason in refused:
-            ctx.counters["snapshots_refused"] += 1
+            self._counters["snapshots_refused"] += 1
             log.error("refused the snapshot at models offset %s: %s", record.offset, reason)
             alert = {
                 "v": contracts.SCHEMA_VERSION,
                 "kind": "snapshot_refused",
                 "model": (record.key or b"?").decode(errors="replace")[:64],
                 "state": "raised",  # an event: the record stays refused, nothing clears it
-                "worker": ctx.worker_id,
+                "worker": self._worker,
                 "ts": (ts := now_ms()),
                 "raised_at": ts,
                 "evidence": {"reason": reason, "offset": record.offset},
             }
-            outbox.add(ctx.topic_name("alerts"), "snapshot_refused", contracts.encode(alert))
+            outbox.add(self._settings.topic("alerts"), "snapshot_refused", contracts.encode(alert))
         await outbox.flush()
 
     async def _offer(self, name: str, meta: dict[str, Any], raw: bytes) -> None:
         """Serve a new snapshot if this worker neither learns the model nor has it pinned."""
-        ctx = self._ctx
-        if name in ctx.serving.pins or ctx.learner.learns(name) or not ctx.learner.knows(name):
+        serving = self._serving
+        if name in serving.pins or self._learns(name) or not serving.serves(name):
             return
-        if name in ctx.serving.loaded and meta["version"] <= ctx.serving.version(name):
+        if name in serving.loaded and meta["version"] <= serving.version(name):
             return
         _, model = snapshots.load(raw, key=self._key)
         freshness_ms = now_ms() - meta["created_at"]
-        ctx.counters[f"freshness_ms.{name}"] = freshness_ms
+        self._counters[f"freshness_ms.{name}"] = freshness_ms
         await self._swap(name, model, "snapshot", freshness_ms)
 
     async def _serve_pinned(self, name: str) -> bool:
         """Serve the pinned version (or the newest, unpinned); ``False`` if not yet on hand."""
-        ctx = self._ctx
-        pin = ctx.serving.pins.get(name)
+        pin = self._serving.pins.get(name)
         version = pin.version if pin else None
-        if version is None and ctx.learner.learns(name):
-            ctx.serving.serve_live(name)
+        if version is None and self._learns(name):
+            self._serving.serve_live(name)
             await self._publish(name, "promote", None)
             return True
         versions = self._index.get(name, {})
@@ -127,30 +145,30 @@ class ModelFollower:
         if version is None or version not in versions:
             return False  # the follower has not read it (yet)
         _, model = snapshots.load(
-            await fetch_at(ctx.settings, "models", versions[version]), key=self._key
+            await fetch_at(self._settings, "models", versions[version]), key=self._key
         )
         await self._swap(name, model, "promote", None)
         return True
 
     async def _swap(self, name: str, model: Any, reason: str, freshness_ms: int | None) -> None:
-        self._ctx.serving.install(name, model)
-        self._ctx.counters[f"swaps.{name}"] += 1
+        self._serving.install(name, model)
+        self._counters[f"swaps.{name}"] += 1
         await self._publish(name, reason, freshness_ms)
 
     async def _publish(self, name: str, reason: str, freshness_ms: int | None) -> None:
-        ctx = self._ctx
-        log.info("serving %s version %s (%s)", name, ctx.serving.version(name), reason)
+        serving = self._serving
+        log.info("serving %s version %s (%s)", name, serving.version(name), reason)
         record = {
             "v": contracts.SCHEMA_VERSION,
             "kind": "serving",
-            "worker": ctx.worker_id,
+            "worker": self._worker,
             "ts": now_ms(),
             "model": name,
-            "version": ctx.serving.version(name),
-            "pinned": name in ctx.serving.pins,
+            "version": serving.version(name),
+            "pinned": name in serving.pins,
             "reason": reason,
             "freshness_ms": freshness_ms,
         }
-        outbox = ctx.outbox()
-        outbox.add(ctx.topic_name("metrics"), "serving", contracts.encode(record))
+        outbox = self._outbox()
+        outbox.add(self._settings.topic("metrics"), "serving", contracts.encode(record))
         await outbox.flush()

@@ -9,13 +9,10 @@ waits for it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
-if TYPE_CHECKING:
-    from streams.models.category import CategoryModel
-    from streams.models.registry import LiveModel
-    from streams.wire.settings import Settings
-    from streams.worker.compose import WorkerContext
+from streams.models.category import CategoryModel
+from streams.models.registry import LiveModel, ModelRegistry
 
 __all__ = ["Pin", "Serving"]
 
@@ -29,26 +26,35 @@ class Pin(NamedTuple):
 
 class Serving:
     """The serving view of a worker's models (what :func:`streams.agents.serve.predict` and
-    the join read): ``models`` by name and the ``category`` model."""
+    the join read): ``models`` by name and the ``category`` model, each the live one of the
+    registry unless a snapshot was installed in its place. ``n_bits``: the width the
+    features of the served models are hashed to.
 
-    def __init__(self, ctx: WorkerContext) -> None:
-        self._ctx = ctx
+    >>> from streams.models.registry import default_models
+    >>> live = default_models()
+    >>> view = Serving(live)
+    >>> view.models["click"] is live["click"], view.loaded
+    (True, frozenset())
+    >>> view.install("click", live["click"].untrained_copy())
+    >>> view.models["click"] is live["click"], sorted(view.loaded)
+    (False, ['click'])
+    """
+
+    def __init__(self, models: ModelRegistry, *, n_bits: int = 20) -> None:
+        self._registry = models
+        self.n_bits = n_bits
         self._loaded: dict[str, Any] = {}  # name -> model from a snapshot, served instead
         #: pinned versions (``promote``/``rollback``) and who issued them; absent: the newest
         self.pins: dict[str, Pin] = {}
 
     @property
-    def settings(self) -> Settings:
-        return self._ctx.settings
-
-    @property
     def models(self) -> dict[str, LiveModel]:
         loaded = self._loaded
-        return {name: loaded.get(name, live) for name, live in self._ctx.models.items()}
+        return {name: loaded.get(name, live) for name, live in self._registry.items()}
 
     @property
     def category(self) -> CategoryModel:
-        live = self._ctx.category
+        live = self._registry.category
         return self._loaded.get(live.name, live)
 
     @property
@@ -56,9 +62,13 @@ class Serving:
         """The models served from a loaded snapshot (not the live object)."""
         return frozenset(self._loaded)
 
+    def serves(self, name: str) -> bool:
+        """Whether ``name`` is one of the models served (a scored model or the category's)."""
+        return name in self._registry or name == self._registry.category.name
+
     def version(self, name: str) -> int:
         """The version served now."""
-        model = self.category if name == self._ctx.category.name else self.models[name]
+        model = self.category if name == self._registry.category.name else self.models[name]
         return model.version
 
     def install(self, name: str, model: Any) -> None:

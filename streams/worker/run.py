@@ -61,9 +61,9 @@ def run_worker(settings: Settings, *, loglevel: str = "WARNING") -> None:
     tune_collector()
     settings = settings.with_snapshot_key()
     redact_secrets(settings)
-    ctx = create_app(settings)
-    ctx.app.startup_hooks.append(freeze_startup_heap)  # the last: after model recovery
+    app = create_app(settings).app
+    app.startup_hooks.append(freeze_startup_heap)  # the last: after model recovery
     worker = faust.Worker(
-        ctx.app, loglevel=loglevel, quiet=True, override_logging=False, redirect_stdouts=False
+        app, loglevel=loglevel, quiet=True, override_logging=False, redirect_stdouts=False
     )
     worker.execute_from_commandline()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import types
 from typing import Any
 
 import pytest
@@ -17,8 +16,8 @@ from streams.agents.join import examples_for
 from streams.agents.rank import ranking_for
 from streams.agents.serve import predict, predict_many
 from streams.labelling.attribution import Label
-from streams.models.category import CategoryModel
 from streams.models.registry import CLICK, QUALITY, default_models
+from streams.serving.view import Serving
 from streams.wire import contracts
 
 TS = 1_700_000_000_000
@@ -149,12 +148,9 @@ def test_example_for_a_label_decodes_with_the_features_of_query_and_ad(clicked: 
 # --------------------------------------------------------------------------- serve
 
 
-def make_ctx(n_bits: int = 18) -> types.SimpleNamespace:
-    return types.SimpleNamespace(
-        settings=types.SimpleNamespace(n_bits=n_bits),
-        models=default_models(),
-        category=CategoryModel(n_bits=n_bits),
-    )
+def make_ctx(n_bits: int = 18) -> Serving:
+    """The serving view of untrained models: the live models themselves."""
+    return Serving(default_models(n_bits=n_bits), n_bits=n_bits)
 
 
 def test_predict_scores_every_candidate_in_order_with_an_untrained_model() -> None:

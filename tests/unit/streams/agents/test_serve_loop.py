@@ -4,16 +4,18 @@ no I/O."""
 from __future__ import annotations
 
 import asyncio
-import types
 from typing import Any
 
 import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, Message
 
 from streams.agents.serve import DEADLINE_CHECK_EVERY, ServeLoop, past_deadline, timely
-from streams.kafka.outbox import Counters, DeadLetters, Outbox, now_ms
+from streams.kafka.outbox import DeadLetters, Outbox, now_ms
 from streams.models.category import CategoryModel
-from streams.models.registry import default_models
+from streams.models.registry import ModelRegistry, default_models
+from streams.monitoring.counters import Counters
+from streams.monitoring.worker_health import WorkerHealth
+from streams.serving.view import Serving
 from streams.wire import contracts
 from streams.wire.settings import Settings
 from tests.unit.streams.agents.test_pure_agents import make_query
@@ -29,18 +31,17 @@ def _loop(
     models: Any, deadline_ms: int = 0
 ) -> tuple[ServeLoop, Outbox, DeliveringProducer, Counters]:
     producer, counters = DeliveringProducer(), Counters()
-    serving = types.SimpleNamespace(
-        settings=types.SimpleNamespace(n_bits=18), models=models, category=CategoryModel(18)
+    settings = Settings(
+        kafka="127.0.0.1:9", topic_prefix="", serve_deadline_ms=deadline_ms, n_bits=18
     )
-    ctx = types.SimpleNamespace(
-        settings=types.SimpleNamespace(alert_warmup_examples=10, serve_deadline_ms=deadline_ms),
-        serving=serving,
+    loop = ServeLoop(
+        settings=settings,
+        serving=Serving(ModelRegistry(models, category=CategoryModel(n_bits=18)), n_bits=18),
         counters=counters,
         dead_letters=DeadLetters("dead-letter", counters),
-        health=types.SimpleNamespace(observe_scores=lambda name, scores: None),
-        topic_name=lambda name: name,
+        health=WorkerHealth(settings, counters, "w1"),
     )
-    return ServeLoop(ctx), Outbox(producer), producer, counters
+    return loop, Outbox(producer), producer, counters
 
 
 def _messages(*values: bytes) -> list[Message]:

@@ -1,7 +1,9 @@
 """The responses to a model's alerts: a challenger trained on the examples since the change,
 learning alongside its champion and retired after its run, or promoted if it won (and rebuilt
 exactly from the log and its lineage); the rollback target (the newest snapshot before the
-change); actions under way as alerts; configuration per model."""
+change); actions under way as alerts; configuration per model. The responder and the learner
+are built as the composition root builds them, without a Faust app; the commands it sends are
+recorded."""
 
 from __future__ import annotations
 
@@ -15,12 +17,16 @@ import pytest
 
 from streams import snapshots
 from streams.control import responses
+from streams.control.responses import Responder, ResponsePolicy
 from streams.kafka.outbox import Outbox
+from streams.models.learner import Learner
+from streams.models.registry import ModelRegistry, default_models
+from streams.monitoring.counters import Counters
+from streams.monitoring.worker_health import WorkerHealth
 from streams.operations.rebuild import fresh_model, model_state, replay
-from streams.serving.view import Pin
+from streams.serving.view import Pin, Serving
 from streams.wire import contracts
 from streams.wire.settings import Settings, parse_responses
-from streams.worker.compose import WorkerContext, create_app
 from tests.unit.streams.fakes import DeliveringProducer, click_example
 
 Example = Callable[[int, random.Random], dict[str, Any]]
@@ -37,8 +43,56 @@ def _reversed(i: int, rng: random.Random) -> dict[str, Any]:
     return click_example(i, {feature: 1.0, 100: 1.0}, float(rng.random() < 0.525 - feature / 40))
 
 
+@dataclasses.dataclass
+class Responding:
+    """A learner and its responder, the snapshot versions on hand per model, and the
+    commands sent as ``(cmd, model, version)``."""
+
+    models: ModelRegistry
+    counters: Counters
+    learner: Learner
+    serving: Serving
+    responder: Responder
+    versions: dict[str, list[int]]
+    sent: list[tuple[str, str, int]]
+
+
+def _responding(**settings: Any) -> Responding:
+    config = Settings(kafka="127.0.0.1:9", snapshots="off", **settings)
+    models, counters = default_models(), Counters()
+    policy = ResponsePolicy(config.responses)
+    learner = Learner(
+        settings=config,
+        models=models,
+        counters=counters,
+        health=WorkerHealth(config, counters, "w1"),
+        worker="w1",
+        promotes=lambda name: policy.enabled(name, "promote"),
+    )
+    serving = Serving(models)
+    versions: dict[str, list[int]] = {}
+    sent: list[tuple[str, str, int]] = []
+
+    async def send(cmd: str, args: dict[str, Any], *, issued_by: str) -> int:
+        assert issued_by == responses.AUTO_ROLLBACK
+        sent.append((cmd, args["model"], args["version"]))
+        return len(sent)
+
+    responder = Responder(
+        policy=policy,
+        models=models,
+        learner=learner,
+        serving=serving,
+        versions=lambda name: sorted(versions.get(name, [])),
+        send=send,
+        counters=counters,
+    )
+    learner.subscribe(responder.challenge_ended)
+    return Responding(models, counters, learner, serving, responder, versions, sent)
+
+
 def _learn(
-    ctx: WorkerContext, first: int, n: int, rng: random.Random, example: Example = _example
+    ctx: Responding, first: int, n: int, rng: random.Random, example: Example = _example
 ) -> list[tuple[str, int, dict[str, Any]]]:
     """Learn examples ``first`` to ``first + n`` (offsets of ``examples:0``); returns them as
     rebuild reads them."""
@@ -57,8 +111,8 @@ def _drift(since_change: int, kind: str = "loss_drift") -> dict[str, Any]:
 
 
 @pytest.fixture
-def ctx() -> WorkerContext:
-    return create_app(Settings(kafka="127.0.0.1:9", snapshots="off"))
+def ctx() -> Responding:
+    return _responding()
 
 
 def test_a_loss_drift_starts_a_challenger_trained_on_the_examples_since_the_change(ctx) -> None:
@@ -94,7 +148,7 @@ def test_a_label_shift_starts_a_challenger_too(ctx) -> None:
 
 
 def test_a_challenger_retires_after_its_run_and_without_promote_the_champion_stays() -> None:
-    ctx = create_app(Settings(kafka="127.0.0.1:9", snapshots="off", challenge_examples=200))
+    ctx = _responding(challenge_examples=200)
     rng = random.Random(4)
     _learn(ctx, 0, 500, rng)
     champion = ctx.models["click"].estimator
@@ -110,14 +164,9 @@ def test_a_challenger_retires_after_its_run_and_without_promote_the_champion_sta
     assert ctx.responder.in_effect()["challenger", "click"] is None  # then the alert clears
 
 
-def _promoting(challenge_examples: int) -> WorkerContext:
-    return create_app(
-        Settings(
-            kafka="127.0.0.1:9",
-            snapshots="off",
-            responses="*=challenger,promote,rollback",
-            challenge_examples=challenge_examples,
-        )
+def _promoting(challenge_examples: int) -> Responding:
+    return _responding(
+        responses="*=challenger,promote,rollback", challenge_examples=challenge_examples
     )
 
 
@@ -169,9 +218,7 @@ def test_a_promoted_model_is_rebuilt_exactly_from_its_examples_and_its_lineage()
 
 
 def test_no_challenger_where_the_model_is_configured_for_alerts_only() -> None:
-    ctx = create_app(
-        Settings(kafka="127.0.0.1:9", snapshots="off", responses="*=challenger,rollback;click=")
-    )
+    ctx = _responding(responses="*=challenger,rollback;click=")
     _learn(ctx, 0, 100, random.Random(5))
     asyncio.run(ctx.responder.respond([_drift(since_change=50)]))
     assert ctx.learner.challengers == {}
@@ -181,7 +228,7 @@ def test_no_challenger_where_the_model_is_configured_for_alerts_only() -> None:
 
 def test_the_rollback_target_is_the_newest_snapshot_before_the_detection(ctx) -> None:
     _learn(ctx, 0, 1_000, random.Random(6))
-    ctx.follower._index["click"] = {300: 0, 600: 1, 900: 2}  # versions on models, at offsets
+    ctx.versions["click"] = [300, 600, 900]  # the versions with a snapshot on models
     assert ctx.responder.rollback_target("click", examples_since_detection=250) == 600
     assert ctx.responder.rollback_target("click", examples_since_detection=50) == 900
     assert ctx.responder.rollback_target("click", examples_since_detection=800) is None
@@ -212,20 +259,14 @@ def _calibration(state: str, since_detection: int = 100) -> dict[str, Any]:
 
 
 @pytest.fixture
-def sent(ctx, monkeypatch) -> list[tuple[str, str, int]]:
-    """The pin commands the responder sends (recorded here instead of sent on ``control``)."""
-    commands: list[tuple[str, str, int]] = []
-
-    async def record(name: str, cmd: str, version: int) -> None:
-        commands.append((cmd, name, version))
-
-    monkeypatch.setattr(ctx.responder, "_pin", record)
-    return commands
+def sent(ctx) -> list[tuple[str, str, int]]:
+    """The pin commands the responder sends (recorded instead of sent on ``control``)."""
+    return ctx.sent
 
 
 def test_a_calibration_break_rolls_back_and_its_end_rolls_forward(ctx, sent) -> None:
     _learn(ctx, 0, 1_000, random.Random(8))
-    ctx.follower._index["click"] = {600: 0, 900: 1}
+    ctx.versions["click"] = [600, 900]
     asyncio.run(ctx.responder.respond([_calibration("raised", since_detection=200)]))
     assert sent == [("rollback", "click", 600)]
     # cleared before this worker applied its own rollback: still rolled forward
@@ -235,7 +276,7 @@ def test_a_calibration_break_rolls_back_and_its_end_rolls_forward(ctx, sent) -> 
 
 def test_an_operators_pin_is_left_alone(ctx, sent) -> None:
     _learn(ctx, 0, 1_000, random.Random(9))
-    ctx.follower._index["click"] = {600: 0}
+    ctx.versions["click"] = [600]
     ctx.serving.pins["click"] = Pin(900, "operator")
     asyncio.run(ctx.responder.respond([_calibration("raised")]))
     asyncio.run(ctx.responder.respond([_calibration("cleared")]))
@@ -244,7 +285,7 @@ def test_an_operators_pin_is_left_alone(ctx, sent) -> None:
 
 def test_no_snapshot_before_the_detection_means_no_rollback(ctx, sent) -> None:
     _learn(ctx, 0, 1_000, random.Random(10))
-    ctx.follower._index["click"] = {1_000: 0}
+    ctx.versions["click"] = [1_000]
     asyncio.run(ctx.responder.respond([_calibration("raised", since_detection=300)]))
     assert sent == [] and ctx.counters["rollbacks_impossible.click"] == 1
 
@@ -256,7 +297,7 @@ def test_responses_count_back_from_the_versions_the_alerts_were_evaluated_at(ctx
     _learn(ctx, 0, 1_000, rng)
     evaluated_at = {"click": ctx.models["click"].version}
     _learn(ctx, 1_000, 400, rng)
-    ctx.follower._index["click"] = {600: 0, 900: 1, 1_200: 2}
+    ctx.versions["click"] = [600, 900, 1_200]
     alerts = [_calibration("raised", since_detection=200), _drift(since_change=300)]
     asyncio.run(ctx.responder.respond(alerts, evaluated_at))
     assert sent == [("rollback", "click", 600)], "900 and 1,200 came after the detection at 800"

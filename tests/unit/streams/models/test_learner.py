@@ -1,10 +1,12 @@
 """The learning loop commits an example's offset only once a delivered snapshot holds it, learns
 each example once, skips replays and duplicates, and dead-letters what it cannot learn
-(consumed messages and the producer faked: no I/O)."""
+(consumed messages and the producer faked: no I/O; the learner and its loop are built as the
+composition root builds them, without a Faust app)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from typing import Any
 
@@ -13,11 +15,14 @@ from confluent_kafka import Message
 
 from streams import snapshots
 from streams.agents.learn import LearnLoop
-from streams.kafka.outbox import Outbox
+from streams.kafka.outbox import DeadLetters, Outbox
+from streams.models.learner import Learner
 from streams.models.ledger import id_digest
+from streams.models.registry import ModelRegistry, default_models
+from streams.monitoring.counters import Counters
+from streams.monitoring.worker_health import WorkerHealth
 from streams.wire import contracts
 from streams.wire.settings import Settings
-from streams.worker.compose import WorkerContext, create_app
 from tests.unit.streams.fakes import DeliveringProducer, click_example
 
 P0, P1 = ("examples", 0), ("examples", 1)
@@ -40,15 +45,41 @@ def _messages(items: list[tuple[int, Any]], partition: int = 0) -> list[Message]
     ]
 
 
+@dataclasses.dataclass
+class Learning:
+    """A learner, its loop and what they count in."""
+
+    models: ModelRegistry
+    counters: Counters
+    health: WorkerHealth
+    learner: Learner
+    loop: LearnLoop
+
+
+def _learning(settings: Settings) -> Learning:
+    models, counters = default_models(), Counters()
+    health = WorkerHealth(settings, counters, "w1")
+    learner = Learner(
+        settings=settings, models=models, counters=counters, health=health, worker="w1"
+    )
+    loop = LearnLoop(
+        settings=settings,
+        learner=learner,
+        counters=counters,
+        dead_letters=DeadLetters(settings.topic("dead-letter"), counters),
+        request_report=lambda: None,
+    )
+    return Learning(models, counters, health, learner, loop)
+
+
 @pytest.fixture
-def ctx() -> WorkerContext:
-    settings = Settings(kafka="127.0.0.1:9", snapshot_key="k", snapshot_every_examples=3)
-    return create_app(settings)
+def ctx() -> Learning:
+    return _learning(Settings(kafka="127.0.0.1:9", snapshot_key="k", snapshot_every_examples=3))
 
 
 @pytest.fixture
 def loop(ctx) -> LearnLoop:
-    return LearnLoop(ctx)
+    return ctx.loop
 
 
 def _batch(loop: LearnLoop, producer: DeliveringProducer, messages: list[Message]) -> None:
@@ -148,8 +179,8 @@ def test_batching_changes_no_prediction_no_metric_and_no_snapshot(batch_size) ->
         settings = Settings(
             kafka="127.0.0.1:9", snapshot_key="k", snapshot_every_examples=200, snapshot_every_s=1e9
         )
-        ctx = create_app(settings)
-        loop, producer = LearnLoop(ctx), DeliveringProducer()
+        ctx = _learning(settings)
+        loop, producer = ctx.loop, DeliveringProducer()
         for start in range(0, len(messages), size):
             _batch(loop, producer, messages[start : start + size])
         model = ctx.models["click"]

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from learners.category_health import CategoryGuess
-from streams.kafka.outbox import Counters
+from streams.monitoring.counters import Counters
 from streams.monitoring.worker_health import WorkerHealth
 from streams.wire.settings import Settings
 
