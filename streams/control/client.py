@@ -7,13 +7,12 @@ A command is validated before it is sent, keyed by its sequence number on the on
 from __future__ import annotations
 
 import contextlib
-import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from streams.kafka.outbox import now_ms
-from streams.kafka.readers import assigned_from_start, consumer_options, read_topic
+from streams.kafka.readers import follow_until, read_topic
 from streams.wire import contracts
 from streams.wire.settings import Settings
 
@@ -67,21 +66,14 @@ async def latest_weights(settings: Settings) -> dict | None:
 
 async def wait_applied(settings: Settings, seq: int, timeout_s: float = 10.0) -> list[dict]:
     """The effect records of command ``seq`` (one per worker that applied it), once any appear."""
-    consumer = AIOKafkaConsumer(**consumer_options(settings))
-    await consumer.start()
-    try:
-        await assigned_from_start(consumer, [settings.topic("metrics")])
-        deadline = time.monotonic() + timeout_s
-        effects: list[dict] = []
-        while not effects and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=100)
-            for records in batches.values():
-                for record in records:
-                    if record.key != b"control":
-                        continue
-                    effect = contracts.decode_map(record.value)
-                    if effect.get("seq") == seq:
-                        effects.append(effect)
-        return effects
-    finally:
-        await consumer.stop()
+    effects: list[dict] = []
+
+    def applied(record: ConsumerRecord) -> bool:
+        if record.key == b"control":
+            effect = contracts.decode_map(record.value)
+            if effect.get("seq") == seq:
+                effects.append(effect)
+        return bool(effects)
+
+    await follow_until(settings, ["metrics"], applied, timeout_s)
+    return effects

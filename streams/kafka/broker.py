@@ -8,6 +8,7 @@ Started with a certificate, the embedded broker serves TLS through
 :mod:`streams.kafka.tls_terminator` (Tansu 0.6 cannot serve it itself); with
 ``authentication`` Tansu requires SASL (SCRAM only)
 of every client. docs/operations.md, "Security: TLS and SASL", says what works on Tansu 0.6.
+Topics are created with librdkafka's admin client (:func:`create_topics`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from learners.errors import AdstreamError
+from streams.kafka.bootstrap import reached
+from streams.kafka.rdkafka import client_config
 from streams.wire.settings import Settings
 from streams.wire.topics import TopicSpec, topic_specs
 
@@ -265,30 +268,37 @@ class EmbeddedBroker:
 def create_topics(
     bootstrap: str, specs: list[TopicSpec], settings: Settings, timeout_s: float = 15.0
 ) -> None:
-    """Create the topics that do not exist yet; existing topics are left as they are."""
-    deadline = time.monotonic() + timeout_s
-    while True:
+    """Create the topics that do not exist yet; existing topics are left as they are.
+
+    With a librdkafka admin client and ``settings``' security, waiting up to ``timeout_s`` for
+    the brokers and as long again for the topics.
+
+    Raises
+    ------
+    streams.kafka.bootstrap.BrokerUnreachable
+        If the brokers did not answer, with librdkafka's reasons.
+    BrokerError
+        If the brokers refused to create a topic.
+    """
+    admin = reached(
+        AdminClient,
+        client_config(settings)
+        | {"bootstrap.servers": bootstrap, "client.id": f"{settings.app_id}-admin", "logger": log},
+        timeout_s,
+    )
+    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    missing = [spec for spec in specs if spec.name not in existing]
+    if not missing:
+        return
+    new = [NewTopic(s.name, s.partitions, 1, config=s.config) for s in missing]
+    created = admin.create_topics(new, operation_timeout=timeout_s, request_timeout=timeout_s)
+    for name, future in created.items():
         try:
-            admin = KafkaAdminClient(
-                bootstrap_servers=bootstrap,
-                client_id=f"{settings.app_id}-admin",
-                **settings.client_security(),
-            )
-            break
-        except KafkaError as error:
-            if time.monotonic() > deadline:
-                raise BrokerError(f"cannot reach {bootstrap}: {error}") from error
-            time.sleep(0.1)
-    try:
-        existing = set(admin.list_topics())
-        missing = [spec for spec in specs if spec.name not in existing]
-        if missing:
-            new = [NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in missing]
-            with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics(new)
-            log.info("created topics %s", ", ".join(spec.name for spec in missing))
-    finally:
-        admin.close()
+            future.result()
+        except KafkaException as error:
+            if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # made meanwhile: fine
+                raise BrokerError(f"topic {name} not created: {error.args[0].str()}") from None
+    log.info("created topics %s", ", ".join(spec.name for spec in missing))
 
 
 def on_embedded(settings: Settings, bootstrap: str) -> Settings:

@@ -1,4 +1,5 @@
-"""Topic readers without a consumer group: read a topic to its end, fetch one record, follow.
+"""Topic readers without a consumer group: read a topic to its end, fetch one record, follow
+topics until something is seen.
 
 Every reader assigns partitions and reads from the beginning (no group, no end offsets: see
 DESIGN §6). They are aiokafka consumers, awaited in the asyncio code that uses them: the
@@ -9,14 +10,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from learners.errors import AdstreamError
 from streams.wire.settings import Settings
 
-__all__ = ["assigned_from_start", "consumer_options", "fetch_at", "read_topic"]
+__all__ = ["assigned_from_start", "consumer_options", "fetch_at", "follow_until", "read_topic"]
 
 log = logging.getLogger(__name__)
 
@@ -93,5 +95,36 @@ async def fetch_at(settings: Settings, logical: str, offset: int, timeout_s: flo
                 if record.offset == offset:
                     return record.value
         raise AdstreamError(f"no record at {logical} offset {offset} within {timeout_s} s")
+    finally:
+        await consumer.stop()
+
+
+async def follow_until(
+    settings: Settings,
+    logicals: Sequence[str],
+    on_record: Callable[[ConsumerRecord], bool],
+    timeout_s: float,
+) -> bool:
+    """Hand every record of ``logicals``, from the beginning, to ``on_record``, until it says
+    the caller has what it waits for; True then, False if ``timeout_s`` passes first.
+
+    ``on_record`` returns whether the records handed so far, all of them, hold what the caller
+    waits for. Its answer to the last record of a fetch decides, so every record that arrived
+    together is seen (every worker's answer to a command, say). Partitions come in fetch
+    order, each in offset order.
+    """
+    consumer = AIOKafkaConsumer(**consumer_options(settings))
+    await consumer.start()
+    try:
+        await assigned_from_start(consumer, [settings.topic(logical) for logical in logicals])
+        deadline = time.monotonic() + timeout_s
+        done = False
+        while time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=100)).values():
+                for record in records:
+                    done = on_record(record)
+            if done:
+                return True
+        return False
     finally:
         await consumer.stop()

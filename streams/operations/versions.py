@@ -4,14 +4,13 @@ snapshot a command asked for is on ``models``."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import ConsumerRecord
 
 from learners.errors import AdstreamError
 from streams import snapshots
-from streams.kafka.readers import assigned_from_start, consumer_options, read_topic
+from streams.kafka.readers import follow_until, read_topic
 from streams.snapshots.catalog import snapshot_catalog
 from streams.wire import contracts
 from streams.wire.settings import Settings
@@ -68,25 +67,20 @@ async def wait_serving(
 ) -> list[dict[str, Any]]:
     """The ``serving`` records of ``name`` published since ``since_ms`` (at ``version``, or
     unpinned when ``version`` is None), once any appear; empty after ``timeout_s``."""
-    consumer = AIOKafkaConsumer(**consumer_options(settings))
-    await consumer.start()
-    try:
-        await assigned_from_start(consumer, [settings.topic("metrics")])
-        deadline = time.monotonic() + timeout_s
-        found: list[dict[str, Any]] = []
-        while not found and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=100)).values():
-                for record in records:
-                    if record.key != b"serving":
-                        continue
-                    swap = contracts.decode_map(record.value)
-                    if swap["model"] != name or swap["ts"] < since_ms:
-                        continue
-                    if (version is None and not swap["pinned"]) or swap["version"] == version:
-                        found.append(swap)
-        return found
-    finally:
-        await consumer.stop()
+    found: list[dict[str, Any]] = []
+
+    def wanted(swap: dict[str, Any]) -> bool:
+        if swap["model"] != name or swap["ts"] < since_ms:
+            return False
+        return (version is None and not swap["pinned"]) or swap["version"] == version
+
+    def serving(record: ConsumerRecord) -> bool:
+        if record.key == b"serving" and wanted(swap := contracts.decode_map(record.value)):
+            found.append(swap)
+        return bool(found)
+
+    await follow_until(settings, ["metrics"], serving, timeout_s)
+    return found
 
 
 async def wait_snapshot(
@@ -96,30 +90,31 @@ async def wait_snapshot(
     with its ``note``), and the snapshot of ``name`` it caused, ``(metadata, raw)``, once one
     is on ``models`` (``None`` after ``timeout_s``). A snapshot is the command's when a worker
     that applied it wrote it at or after applying it (both times on that worker's clock)."""
-    consumer = AIOKafkaConsumer(**consumer_options(settings))
-    await consumer.start()
-    try:
-        topics = [settings.topic("metrics"), settings.topic("models")]
-        await assigned_from_start(consumer, topics)
-        deadline = time.monotonic() + timeout_s
-        effects: dict[str, dict[str, Any]] = {}  # worker -> its effect record
-        written: list[tuple[dict[str, Any], bytes]] = []  # snapshots of name, in topic order
-        while time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=100)).values():
-                for record in records:
-                    if record.topic == topics[0] and record.key == b"control":
-                        effect = contracts.decode_map(record.value)
-                        if effect.get("seq") == seq:
-                            effects[effect["worker"]] = effect
-                    elif record.topic == topics[1] and record.key == name.encode():
-                        try:
-                            written.append((snapshots.read_metadata(record.value), record.value))
-                        except snapshots.SnapshotRefused:
-                            continue  # not a snapshot: nothing the command wrote
-            for meta, raw in written:
-                effect = effects.get(meta.get("worker", ""))
-                if effect and meta.get("created_at", -1) >= effect["applied_at"]:
-                    return list(effects.values()), (meta, raw)
-        return list(effects.values()), None
-    finally:
-        await consumer.stop()
+    metrics, models = settings.topic("metrics"), settings.topic("models")
+    effects: dict[str, dict[str, Any]] = {}  # worker -> its effect record
+    written: list[tuple[dict[str, Any], bytes]] = []  # snapshots of name, in topic order
+    found: tuple[dict[str, Any], bytes] | None = None  # the first of them the command caused
+
+    def caused(meta: dict[str, Any]) -> bool:
+        effect = effects.get(meta.get("worker", ""))
+        return bool(effect) and meta.get("created_at", -1) >= effect["applied_at"]
+
+    def seen(record: ConsumerRecord) -> bool:
+        nonlocal found
+        if record.topic == metrics and record.key == b"control":
+            effect = contracts.decode_map(record.value)
+            if effect.get("seq") == seq:
+                effects[effect["worker"]] = effect
+                found = next(((meta, raw) for meta, raw in written if caused(meta)), None)
+        elif record.topic == models and record.key == name.encode():
+            try:
+                written.append((snapshots.read_metadata(record.value), record.value))
+            except snapshots.SnapshotRefused:
+                pass  # not a snapshot: nothing the command wrote
+            else:
+                if found is None and caused(written[-1][0]):
+                    found = written[-1]
+        return found is not None
+
+    await follow_until(settings, ["metrics", "models"], seen, timeout_s)
+    return list(effects.values()), found
