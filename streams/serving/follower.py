@@ -14,7 +14,7 @@ raised as an alert on ``alerts`` (``kind: snapshot_refused``, with the reason an
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -86,19 +86,24 @@ class ModelFollower:
             await assigned_from_start(consumer, [self._settings.topic("models")])
             while True:
                 batches = await consumer.getmany(timeout_ms=200)
-                records = [record for batch in batches.values() for record in batch]
-                verified, refused = verify_records(records, self._key)
-                for record, meta in verified:
-                    self._index.setdefault(meta["model"], {})[meta["version"]] = record.offset
-                if refused:
-                    await self._alert(refused)
-                for name, (meta, raw) in newest_by_model(verified).items():
-                    await self._offer(name, meta, raw)
-                for name in list(self._repin):
-                    if await self._serve_pinned(name):
-                        self._repin.discard(name)
+                await self.follow([record for batch in batches.values() for record in batch])
         finally:
             await consumer.stop()
+
+    async def follow(self, records: Sequence[Any]) -> None:
+        """Take in the next ``records`` of ``models`` (with ``key``, ``value`` and ``offset``;
+        none: just look at the pins again): index the verified snapshots, alert on the others,
+        serve what is new or pinned."""
+        verified, refused = verify_records(records, self._key)
+        for record, meta in verified:
+            self._index.setdefault(meta["model"], {})[meta["version"]] = record.offset
+        if refused:
+            await self._alert(refused)
+        for name, (meta, raw) in newest_by_model(verified).items():
+            await self._offer(name, meta, raw)
+        for name in list(self._repin):
+            if await self._serve_pinned(name):
+                self._repin.discard(name)
 
     async def _alert(self, refused: Refused) -> None:
         """An alert for each record on ``models`` that is not a snapshot signed with our key."""
