@@ -2,7 +2,8 @@
 
 from producers.client import EventClient
 from producers.exploration import EpsilonGreedy, Shown
-from producers.simulator import ChangeCallback, SimulationStats, Simulator
+from producers.simulator import ChangeCallback, Simulator
+from producers.stats import SimulationStats
 from producers.world import Ad, QueryTruth, World, WorldChange
 from streams.wire.contracts import InvalidEvent
 

@@ -14,7 +14,7 @@ import itertools
 import math
 from typing import Any
 
-from producers.simulator import SimulationStats
+from producers.stats import SimulationStats
 from producers.world import World, WorldChange
 from streams.control.client import send_command
 from streams.models.category import CATEGORY

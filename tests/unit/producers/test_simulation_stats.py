@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from producers import SimulationStats, Simulator, World, WorldChange
+from producers import Simulator, World, WorldChange
+from producers.stats import SimulationStats
 from streams.wire.settings import Settings
 
 T0 = 1_700_000_000_000
