@@ -51,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
 
     from benchmarks.run import RESULTS_DIR
-    from producers.demo import DemoOptions, run_demo
+    from producers.demo.options import DemoOptions
+    from producers.demo.run import run_demo
 
     logging.basicConfig(level=logging.WARNING)
     parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import types
 
-from producers.demo import memory_summary
+from producers.demo.summary import memory_summary
 
 T0 = 1_700_000_000_000  # when the traffic started, in ms
 MIB = 2**20

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from producers.demo import DemoOptions
+from producers.demo.options import DemoOptions
 from producers.incidents import SCENARIO_RUN
 
 
