@@ -39,7 +39,7 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         env = {**os.environ, **self.settings.env()}
         output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        command = [sys.executable, "-m", "streams.cli.main", "worker", "--loglevel", self.loglevel]
+        command = [sys.executable, "-m", "streams.cli", "worker", "--loglevel", self.loglevel]
         self._process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
         if output is not subprocess.DEVNULL:
             output.close()

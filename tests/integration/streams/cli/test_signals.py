@@ -41,7 +41,7 @@ def test_sigterm_stops_the_demo_and_its_embedded_broker(tmp_path) -> None:
             [
                 sys.executable,
                 "-m",
-                "streams.cli.main",
+                "adstream",
                 "demo",
                 "--duration",
                 "120",
@@ -87,7 +87,7 @@ def test_the_broker_command_stops_its_broker_and_exits_0(sig, started_with, tmp_
     output = tmp_path / "broker.out"
     with output.open("w") as sink:
         command = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli.main", "broker"],
+            [sys.executable, "-m", "streams.cli", "broker"],
             stdout=sink,
             stderr=subprocess.STDOUT,
             env=env,

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from producers.world import World
-from streams.cli.main import main
+from streams.cli import main
 from streams.control.client import send_command, wait_applied
 from streams.wire import contracts
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from learners import Weights
-from streams.cli.main import main
+from streams.cli import main
 from streams.operations.sweep import run_sweep
 from streams.wire import contracts
 

@@ -12,7 +12,7 @@ import pytest
 
 from producers.world import World
 from streams import snapshots
-from streams.cli.main import main
+from streams.cli import main
 from streams.wire import contracts
 from tests.integration.conditions import snapshot_at
 

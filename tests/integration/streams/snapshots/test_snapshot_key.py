@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from producers.world import World
-from streams.cli.main import main
+from streams.cli import main
 from streams.snapshots.catalog import snapshot_catalog
 from streams.wire import contracts
 from streams.wire.settings import Settings

@@ -8,7 +8,7 @@ import msgpack
 import pytest
 
 from producers.world import World
-from streams.cli.main import main
+from streams.cli import main
 from streams.control.client import send_command, wait_applied
 from streams.snapshots.catalog import snapshot_catalog
 from streams.wire import contracts

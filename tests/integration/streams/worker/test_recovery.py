@@ -15,7 +15,7 @@ import pytest
 from learners import candidate_features, query_context
 from producers.world import World
 from streams import snapshots
-from streams.cli.main import main
+from streams.cli import main
 from streams.control.client import send_command, wait_applied
 from streams.kafka.readers import read_topic
 from streams.models.ledger import id_digest

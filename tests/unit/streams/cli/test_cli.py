@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from streams.cli.main import main
+from streams.cli import main
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +55,7 @@ def test_a_worker_refuses_a_key_file_others_may_read(tmp_path) -> None:
     key_file.chmod(0o644)
     env = {"ADSTREAM_KAFKA": "127.0.0.1:9", "ADSTREAM_STATE_DIR": str(tmp_path)}
     worker = subprocess.run(  # a process of its own: a worker sets up logging and the collector
-        [sys.executable, "-m", "streams.cli.main", "worker"],
+        [sys.executable, "-m", "streams.cli", "worker"],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
