@@ -22,8 +22,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP) ## Run the 60 s demo on the embedded broker (ARGS="--duration 30 --rate 200")
 	$(BIN)/adstream demo $(ARGS)
 
-test: $(STAMP) ## Run the whole suite: lint, unit, doctests, integration on the embedded broker
+test: $(STAMP) ## Run the whole suite: lint and the import layers, unit, doctests, integration on the embedded broker
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest -q $(ARGS)
 
 test-unit: $(STAMP) ## Unit tests and doctests only (no broker)
@@ -35,8 +36,9 @@ test-integration: $(STAMP) ## Integration tests on the embedded broker only
 test-scenarios: $(STAMP) ## Long runs on the broker: 100k stationary queries, drift, label corruption, imbalance, a 60 s broker pause (~20 min)
 	$(BIN)/pytest -q -m scenario tests/integration $(ARGS)
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff, and the import layers of pyproject.toml (lint-imports)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP) ## Hot path, adstream vs the floor at 1k/5k queries/s, saturation and overload, recovery, learner drain; benchmarks/results/ (~8 min)
 	$(BIN)/adstream bench $(ARGS)
