@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from learners.category_health import CategoryGuess, CategoryHealth
 from learners.health import ModelHealth
 from learners.psi import ScoreDistribution
-from streams.kafka.outbox import Counters
 from streams.monitoring import alerting
 from streams.monitoring.alerting import AlertBook, AlertKey, AlertPolicy, Evidence
+from streams.monitoring.counters import Counters
 
 if TYPE_CHECKING:
     from streams.wire.settings import Settings
