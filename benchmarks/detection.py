@@ -194,9 +194,7 @@ class _Loop:
     ) -> None:
         view, run = self.view, self.run
         paths = view.category.top_paths(view.category.features(query))
-        context = query_context(
-            query, view.n_bits, category=paths[0][0] if paths else None
-        )
+        context = query_context(query, view.n_bits, category=paths[0][0] if paths else None)
         model = view.models[CLICK]
         p = model.learn(candidate_features(context, ad), float(clicked))
         example = {

@@ -1,1 +1,1 @@
-"""Faust agents and loops: each routes its inputs, calls a service, emits; the root attaches them."""
+"""Faust agents and loops: each routes its inputs, calls a service and emits."""

@@ -42,7 +42,7 @@ from streams.models.registry import CLICK, QUALITY
 from streams.serving.view import Serving
 from streams.wire import contracts
 
-__all__ = ["examples_for", "register"]
+__all__ = ["IDLE_S", "examples_for", "register"]
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ called through one worker thread each, never from the event loop, so that a bloc
 (a fetch that waits, a flush that waits for delivery) only awaits.
 
 Settings follow DESIGN §6: no idempotent producer (Tansu lacks it), Java's murmur2 partitioner
-(keys land where aiokafka and kafka-python put them), the fetch wait of every other consumer
+(keys land where aiokafka and Java clients put them), the fetch wait of every other consumer
 here, the group session of every other consumer here unless told (a learner's is
 ``learn_session_timeout_ms``: how soon a dead learner's partitions move), and the same
 security settings.

@@ -1,8 +1,8 @@
 """The settings' secrets masked in every log record a process writes.
 
 At DEBUG the Kafka clients log what they send and how they are set up: aiokafka logs every
-request, a SASL PLAIN login's bytes (the password) among them, and kafka-python logs its
-configuration, ``sasl_plain_password`` included. :func:`redact_secrets` puts a
+request, a SASL PLAIN login's bytes (the password) among them, and a client's configuration
+may be logged with its password. :func:`redact_secrets` puts a
 :class:`SecretsFilter` on the root logger's handlers, so whatever level a worker or a command
 runs at, its log shows ``***`` where a secret was.
 

@@ -28,7 +28,7 @@ __all__ = [
 ENV_PREFIX = "ADSTREAM_"
 #: ``ADSTREAM_SECURITY_PROTOCOL``: Kafka's names, understood alike by every client here
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-#: ``ADSTREAM_SASL_MECHANISM``: those aiokafka (Faust), kafka-python and librdkafka all speak
+#: ``ADSTREAM_SASL_MECHANISM``: those aiokafka (Faust) and librdkafka both speak
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 #: The agents a worker may run (``ADSTREAM_AGENTS``); report and control run everywhere.
 AGENTS = ("serve", "rank", "join", "labels", "learn")
@@ -266,7 +266,8 @@ class Settings:
         return ssl.create_default_context(cafile=self.ssl_cafile or None)
 
     def client_security(self) -> dict[str, Any]:
-        """Security keyword arguments common to aiokafka and kafka-python clients."""
+        """Security keyword arguments of the aiokafka clients (librdkafka's:
+        :func:`streams.kafka.rdkafka.client_config`)."""
         options: dict[str, Any] = {"security_protocol": self.security_protocol}
         context = self.ssl_context()
         if context is not None:

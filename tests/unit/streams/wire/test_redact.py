@@ -27,7 +27,7 @@ def logged() -> Iterator[tuple[logging.Logger, io.StringIO, logging.Handler]]:
 def test_a_secret_in_a_message_or_its_arguments_is_masked(logged) -> None:
     logger, out, handler = logged
     handler.addFilter(SecretsFilter(["hunter2-pw", "", "k3y-abc"]))
-    # what aiokafka logs of a SASL PLAIN login at DEBUG, and kafka-python of its configuration
+    # what aiokafka logs of a SASL PLAIN login at DEBUG, and a client of its configuration
     logger.warning("Request 3: SaslAuthenticateRequest(auth_bytes=%r)", b"u\x00u\x00hunter2-pw")
     logger.warning("configuration: %s", {"sasl_plain_password": "hunter2-pw"})
     logger.warning("key k3y-abc, twice: k3y-abc")
