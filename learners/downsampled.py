@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import numpy as np
 from river import base
 
+from learners.positive import positive_proba
 from learners.progressive import predict_then_learn
 from learners.sparse import SparseRows, predict_proba_rows
 
@@ -96,14 +97,14 @@ class NegativeDownsampled(base.Wrapper, base.Classifier):
         return 1.0 if y else self.rate / sampling_rate
 
     def learn_one(self, x: Mapping[Any, float], y: bool, w: float = 1.0, **kwargs: Any) -> None:
-        self.classifier.learn_one(x, y, w, **kwargs)
+        self.classifier.learn_one(x, y, w=w, **kwargs)
 
     def predict_learn_one(self, x: Mapping[Any, float], y: bool, w: float = 1.0) -> float:
         """The population probability of ``x``, then the classifier learns ``(x, y)``."""
         return recalibrate(predict_then_learn(self.classifier, x, y, w), self.rate)
 
     def predict_proba_one(self, x: Mapping[Any, float], **kwargs: Any) -> dict[bool, float]:
-        q = recalibrate(self.classifier.predict_proba_one(x, **kwargs)[True], self.rate)
+        q = recalibrate(positive_proba(self.classifier.predict_proba_one(x, **kwargs)), self.rate)
         return {False: 1.0 - q, True: q}
 
     def predict_proba_rows(self, rows: SparseRows) -> np.ndarray:

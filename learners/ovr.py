@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from river import base
 
+from learners.positive import positive_proba
 from learners.sparse import SparseRows, predict_proba_rows
 
 __all__ = ["MutableOneVsRest"]
@@ -206,7 +207,7 @@ class MutableOneVsRest(base.Wrapper, base.Classifier):
         y_pred = {}
         total = 0.0
         for label, model in self._models.items():
-            yp = model.predict_proba_one(x, **kwargs)[True]
+            yp = positive_proba(model.predict_proba_one(x, **kwargs))
             y_pred[label] = yp
             total += yp
         if total:

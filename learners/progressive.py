@@ -6,15 +6,18 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from learners.positive import positive_proba
+
 __all__ = ["ProgressiveMetrics", "binary_entropy", "log_loss", "ordered_auc", "predict_then_learn"]
 
 _EPS = 1e-15  # probabilities are clipped to [_EPS, 1 - _EPS] for the log loss (as River does)
 
 
 def predict_then_learn(model: Any, x: Mapping[Any, float], y: Any, w: float = 1.0) -> float:
-    """The positive-class probability ``model`` gives ``x``, then ``model.learn_one(x, y, w)``:
-    in one call if the model has ``predict_learn_one`` (the FTRL models: one pass over ``x``).
-    Returns the prediction.
+    """The positive-class probability ``model`` gives ``x`` (:func:`positive_proba`), then
+    ``model.learn_one(x, y, w=w)``: in one call if the model has ``predict_learn_one`` (the
+    FTRL models: one pass over ``x``). Returns the prediction. The weight goes by keyword, as
+    River's pipelines route it (to the steps that take one) and its trees and forests take it.
 
     >>> from river.linear_model import LogisticRegression
     >>> model = LogisticRegression()
@@ -24,8 +27,8 @@ def predict_then_learn(model: Any, x: Mapping[Any, float], y: Any, w: float = 1.
     predict_learn = getattr(model, "predict_learn_one", None)
     if predict_learn is not None:
         return predict_learn(x, y, w)
-    p = model.predict_proba_one(x)[True]
-    model.learn_one(x, y, w)
+    p = positive_proba(model.predict_proba_one(x))
+    model.learn_one(x, y, w=w)
     return p
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from learners.positive import positive_proba
+
 __all__ = ["FEW_ROWS", "SparseRows", "predict_proba_rows"]
 
 
@@ -112,4 +114,5 @@ def predict_proba_rows(model: Any, rows: SparseRows) -> np.ndarray:
     if score_rows is not None and len(rows) >= FEW_ROWS:
         return score_rows(rows)
     predict = model.predict_proba_one
-    return np.fromiter((predict(x)[True] for x in rows.dicts), dtype=np.float64, count=len(rows))
+    probabilities = (positive_proba(predict(x)) for x in rows.dicts)
+    return np.fromiter(probabilities, dtype=np.float64, count=len(rows))
