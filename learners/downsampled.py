@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 import numpy as np
 from river import base
 
-from learners.positive import positive_proba
 from learners.progressive import predict_then_learn
+from learners.scores import positive_proba
 from learners.sparse import SparseRows, predict_proba_rows
 
 __all__ = ["NegativeDownsampled", "recalibrate"]

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from river import base
 
-from learners.positive import positive_proba
+from learners.scores import positive_proba
 from learners.sparse import SparseRows, predict_proba_rows
 
 __all__ = ["MutableOneVsRest"]

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from learners.positive import positive_proba
+from learners.scores import score_one
 
 __all__ = ["ProgressiveMetrics", "binary_entropy", "log_loss", "ordered_auc", "predict_then_learn"]
 
@@ -14,7 +14,8 @@ _EPS = 1e-15  # probabilities are clipped to [_EPS, 1 - _EPS] for the log loss (
 
 
 def predict_then_learn(model: Any, x: Mapping[Any, float], y: Any, w: float = 1.0) -> float:
-    """The positive-class probability ``model`` gives ``x`` (:func:`positive_proba`), then
+    """The score ``model`` gives ``x`` (:func:`~learners.scores.score_one`: a classifier's
+    positive-class probability, a regressor's prediction in [0, 1]), then
     ``model.learn_one(x, y, w=w)``: in one call if the model has ``predict_learn_one`` (the
     FTRL models: one pass over ``x``). Returns the prediction. The weight goes by keyword, as
     River's pipelines route it (to the steps that take one) and its trees and forests take it.
@@ -27,7 +28,7 @@ def predict_then_learn(model: Any, x: Mapping[Any, float], y: Any, w: float = 1.
     predict_learn = getattr(model, "predict_learn_one", None)
     if predict_learn is not None:
         return predict_learn(x, y, w)
-    p = positive_proba(model.predict_proba_one(x))
+    p = score_one(model, x)
     model.learn_one(x, y, w=w)
     return p
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from learners.positive import positive_proba
+from learners.scores import score_one
 
 __all__ = ["FEW_ROWS", "SparseRows", "predict_proba_rows"]
 
@@ -102,9 +102,10 @@ FEW_ROWS = 4
 
 
 def predict_proba_rows(model: Any, rows: SparseRows) -> np.ndarray:
-    """The positive-class probability of every row: in one call if ``model`` scores rows
+    """The score of every row in [0, 1] (a classifier's positive-class probability, a
+    regressor's prediction clipped): in one call if ``model`` scores rows
     (``predict_proba_rows``) and there are at least ``FEW_ROWS``, else one
-    ``predict_proba_one`` per row.
+    :func:`~learners.scores.score_one` per row.
 
     >>> from river.linear_model import LogisticRegression
     >>> predict_proba_rows(LogisticRegression(), SparseRows.from_dicts([{1: 1.0}])).tolist()
@@ -113,6 +114,5 @@ def predict_proba_rows(model: Any, rows: SparseRows) -> np.ndarray:
     score_rows = getattr(model, "predict_proba_rows", None)
     if score_rows is not None and len(rows) >= FEW_ROWS:
         return score_rows(rows)
-    predict = model.predict_proba_one
-    probabilities = (positive_proba(predict(x)) for x in rows.dicts)
-    return np.fromiter(probabilities, dtype=np.float64, count=len(rows))
+    scores = (score_one(model, x) for x in rows.dicts)
+    return np.fromiter(scores, dtype=np.float64, count=len(rows))

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from learners.positive import positive_proba
+from learners.scores import score_one
 from streams import snapshots
 from streams.kafka.readers import read_topic
 from streams.models.category import CATEGORY, CategoryModel
@@ -124,7 +124,7 @@ def replay(
 def _predictions(model: Any, xs: list[dict[int, float]]) -> list[Any]:
     if isinstance(model, CategoryModel):
         return [model.top_paths(x) for x in xs]
-    return [positive_proba(model.estimator.predict_proba_one(x)) for x in xs]
+    return [score_one(model.estimator, x) for x in xs]
 
 
 def _max_abs_diff(a: list[Any], b: list[Any]) -> float:

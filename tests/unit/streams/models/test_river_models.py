@@ -1,17 +1,20 @@
-"""River's own classifiers on adstream's learning and scoring paths: weights passed by keyword,
-a defined probability before a model has seen both classes, and exactly River's progressive
-validation (every prediction, and the log loss) for a pipeline fed as adstream examples."""
+"""River's own estimators on adstream's learning and scoring paths: weights passed by keyword,
+a defined probability before a classifier has seen both classes, exactly River's progressive
+validation (every prediction, and the log loss) for a pipeline fed as adstream examples, and a
+regressor serving the quality objective."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 from river import compose, datasets, evaluate, forest, linear_model, metrics, preprocessing, tree
 
-from learners.positive import positive_proba
+from learners import ProgressiveQuality
+from learners.scores import positive_proba
 from learners.sparse import SparseRows
-from streams.models.registry import ENGAGEMENT, LiveModel
+from streams.models.registry import ENGAGEMENT, QUALITY, LiveModel
 from streams.wire import contracts
 
 TS = 1_700_000_000_000
@@ -29,13 +32,16 @@ def _phishing(n: int | None = None) -> list[tuple[dict[int, float], bool]]:
     return [({names[k]: float(v) for k, v in x.items()}, bool(y)) for x, y in rows]
 
 
-def _example(i: int, x: dict[int, float], y: bool, weight: float = 1.0) -> dict[str, Any]:
-    """The example as the learner receives it: encoded and decoded by the contract."""
+def _example(
+    i: int, x: dict[int, float], y: bool, weight: float = 1.0, label: float | None = None
+) -> dict[str, Any]:
+    """The example as the learner receives it: encoded and decoded by the contract (its label
+    ``y`` as 1.0 or 0.0, or a rating ``label``)."""
     event = contracts.example(
         example_id=f"imp-{i}",
-        model="click",
+        model="click" if label is None else "quality",
         features=x,
-        label=float(y),
+        label=float(y) if label is None else label,
         weight=weight,
         sampling_rate=1.0,
         ts_event=TS + i,
@@ -94,3 +100,22 @@ def test_a_tree_that_has_seen_negatives_only_scores_zero() -> None:
     x, _ = _phishing(1)[0]
     assert model.learn_example(_example(0, x, False)) == 0.0  # nothing seen: {} -> 0
     assert model.learn_example(_example(1, x, False)) == 0.0  # negatives only: {False: 1.0}
+
+
+def test_a_river_regressor_serves_and_learns_the_quality_objective() -> None:
+    """Ratings in [0, 1] learned by a pipeline ending in a regressor: its predictions, clipped
+    to [0, 1], are the quality scores, and it learns them better than a constant."""
+    rng = random.Random(4)
+    regressor = compose.Pipeline(
+        preprocessing.StandardScaler(), linear_model.LinearRegression(intercept_lr=0.05)
+    )
+    model = LiveModel("quality", QUALITY, regressor, ProgressiveQuality(), binary=False)
+    for i in range(2_000):
+        a, b = rng.random(), rng.random()
+        rating = min(1.0, max(0.0, 0.2 + 0.6 * a + rng.gauss(0.0, 0.05)))
+        p = model.learn_example(_example(i, {0: a, 1: b}, rating >= 0.5, label=rating))
+        assert 0.0 <= p <= 1.0
+    report = model.report()
+    assert report["mae"] < 0.5 * report["constant_mae"]
+    (score,) = model.score(SparseRows.from_dicts([{0: 0.9, 1: 0.5}]))
+    assert score == pytest.approx(0.74, abs=0.05)
