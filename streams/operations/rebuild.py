@@ -17,6 +17,7 @@ learned; rebuild needs them still on the topic (Tansu never deletes; on Kafka, k
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -70,7 +71,9 @@ def fresh_model(name: str, spec: Mapping[str, Any], n_bits: int) -> Any:
 
 def model_state(value: Any) -> Any:
     """A comparable picture of a model's learned state: objects become their attributes,
-    sets compare without order (their pickles depend on the process's hash seed)."""
+    sets compare without order (their pickles depend on the process's hash seed), and an
+    extension object without attributes (River's ADWIN keeps its window in Rust) becomes its
+    pickled state."""
     if isinstance(value, dict):
         return {key: model_state(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -84,7 +87,9 @@ def model_state(value: Any) -> Any:
                 if hasattr(value, slot):
                     attributes[slot] = getattr(value, slot)
         return (type(value).__qualname__, model_state(attributes))
-    return value
+    if isinstance(value, bool | int | float | complex | str | bytes | type) or value is None:
+        return value
+    return (type(value).__qualname__, pickle.dumps(value))
 
 
 def replay(

@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgpack
+from river import compose
 
 from learners.errors import AdstreamError
 from streams.wire import contracts
@@ -80,16 +81,27 @@ def _installed_versions() -> dict[str, str]:
 def spec_of(model: Any) -> dict[str, Any]:
     """The factory (``module:Class``) and the hyperparameters a model was built with (a
     wrapper with an ``estimator`` is described by its estimator); :func:`build` makes a fresh
-    estimator from it.
+    estimator from it. A River pipeline is described by its steps, each a spec, in order
+    (River names a pipeline's parameters after its steps, without their classes).
 
     >>> from learners import FTRLLogisticRegression
     >>> spec = spec_of(FTRLLogisticRegression(alpha=0.3))
     >>> spec["factory"], build(spec).alpha
     ('learners.ftrl:FTRLLogisticRegression', 0.3)
+    >>> from river import compose, linear_model, preprocessing
+    >>> scaled = compose.Pipeline(preprocessing.StandardScaler(), linear_model.LogisticRegression())
+    >>> [type(step).__name__ for step in build(spec_of(scaled)).steps.values()]
+    ['StandardScaler', 'LogisticRegression']
     """
-    model = getattr(model, "estimator", model)
-    params = model._get_params() if hasattr(model, "_get_params") else {}
-    return _spec(type(model), params)
+    return _describe(getattr(model, "estimator", model))
+
+
+def _describe(estimator: Any) -> dict[str, Any]:
+    if isinstance(estimator, compose.Pipeline):
+        steps = [_describe(step) for step in estimator.steps.values()]
+        return {**_spec(type(estimator), {}), "steps": steps}
+    params = estimator._get_params() if hasattr(estimator, "_get_params") else {}
+    return _spec(type(estimator), params)
 
 
 def _spec(cls: type, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -116,6 +128,8 @@ def build(spec: Mapping[str, Any]) -> Any:
     if module.partition(".")[0] not in _FACTORY_PACKAGES:
         raise SnapshotRefused(f"not a model factory of ours: {spec['factory'][:100]}")
     factory = getattr(importlib.import_module(module), name)
+    if "steps" in spec:  # a pipeline: its steps, in order
+        return factory(*(build(step) for step in spec["steps"]))
     params = {
         key: build(value) if isinstance(value, Mapping) and "factory" in value else value
         for key, value in spec["params"].items()

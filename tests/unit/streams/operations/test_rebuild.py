@@ -1,11 +1,17 @@
 """Rebuilding a model from its examples: the same examples in the same order give the same
-state; one missing or repeated example does not."""
+state, for our FTRL models and River's pipelines, trees and forests; one missing or repeated
+example does not."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any
 
+import pytest
+from river import compose, forest, linear_model, preprocessing, tree
+
+from learners.sparse import SparseRows
 from streams import snapshots
 from streams.models.category import CategoryModel
 from streams.models.learner import learn_example
@@ -87,3 +93,31 @@ def test_category_class_changes_are_replayed_where_they_happened() -> None:
     assert rebuilt.n_learned == original.n_learned < 300  # labels under a/b/d were skipped
     assert model_state(rebuilt.estimator) == model_state(original.estimator)
     assert rebuilt.report() == original.report()
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        compose.Pipeline(preprocessing.StandardScaler(), linear_model.LogisticRegression()),
+        tree.HoeffdingAdaptiveTreeClassifier(grace_period=50, seed=3),
+        forest.ARFClassifier(n_models=3, seed=3),
+    ],
+    ids=["pipeline", "hoeffding-adaptive-tree", "adaptive-random-forest"],
+)
+def test_replay_rebuilds_river_models_from_their_spec(estimator: Any) -> None:
+    """A River pipeline, tree and forest are rebuilt from their snapshot's spec and the log:
+    the same state and the same predictions (the randomized ones from their seed)."""
+    rows = [
+        (position, offset, {**example, "label": float(example["label"] > 0.4)})
+        for position, offset, example in _examples("click", 600)
+    ]
+    original = _learned(dataclasses.replace(default_models()["click"], estimator=estimator), rows)
+    spec = snapshots.spec_of(original)
+    rebuilt = fresh_model("click", spec, n_bits=20)
+    assert type(rebuilt.estimator) is type(estimator)
+    replay(rebuilt, rows)
+    assert model_state(rebuilt.estimator) == model_state(original.estimator)
+    xs = [example["features"] for _, _, example in rows[:50]]
+    assert [rebuilt.score(SparseRows.from_dicts([x])) for x in xs] == [
+        original.score(SparseRows.from_dicts([x])) for x in xs
+    ]
