@@ -41,7 +41,8 @@ class FTRLLogisticRegression(base.Classifier):
     ``(p - y) x`` as for hard labels (a bool is the target 1.0 or 0.0, exactly as before). This
     is how adstream's *quality model* is built: the same class, trained on ratings in [0, 1],
     whose ``predict_proba_one(x)[True]`` is the predicted quality (the expected rating), beside
-    the click model trained on bools.
+    the click model trained on bools (``learns_soft_labels``: a float target is learned as it
+    is, see :func:`learners.progressive.predict_then_learn`).
 
     Parameters
     ----------
@@ -108,6 +109,8 @@ class FTRLLogisticRegression(base.Classifier):
     0.3
 
     """
+
+    learns_soft_labels = True
 
     def __init__(
         self, *, alpha: float = 0.05, beta: float = 1.0, l1: float = 0.0, l2: float = 1.0

@@ -6,6 +6,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from river import base
+
 from learners.scores import score_one
 
 __all__ = ["ProgressiveMetrics", "binary_entropy", "log_loss", "ordered_auc", "predict_then_learn"]
@@ -20,6 +22,12 @@ def predict_then_learn(model: Any, x: Mapping[Any, float], y: Any, w: float = 1.
     FTRL models: one pass over ``x``). Returns the prediction. The weight goes by keyword, as
     River's pipelines route it (to the steps that take one) and its trees and forests take it.
 
+    A float target ``y`` in [0, 1] (a rating) is learned as it is by a regressor or a model
+    that learns soft labels (``learns_soft_labels``: our FTRL). Any other classifier learns it
+    as two weighted examples, ``(x, True)`` with weight ``w * y`` and ``(x, False)`` with
+    ``w * (1 - y)``: their log-loss gradients sum to the soft label's, so its probability
+    moves towards the rating instead of staying at 0.5.
+
     >>> from river.linear_model import LogisticRegression
     >>> model = LogisticRegression()
     >>> predict_then_learn(model, {1: 1.0}, True), model.predict_proba_one({1: 1.0})[True] > 0.5
@@ -29,8 +37,19 @@ def predict_then_learn(model: Any, x: Mapping[Any, float], y: Any, w: float = 1.
     if predict_learn is not None:
         return predict_learn(x, y, w)
     p = score_one(model, x)
-    model.learn_one(x, y, w=w)
+    if not isinstance(y, float) or _learns_targets(model):
+        model.learn_one(x, y, w=w)
+        return p
+    for label, weight in ((True, w * y), (False, w * (1.0 - y))):
+        if weight > 0.0:
+            model.learn_one(x, label, w=weight)
     return p
+
+
+def _learns_targets(model: Any) -> bool:
+    """Whether ``model`` learns a target in [0, 1] as it is: a regressor, or a classifier that
+    learns soft labels."""
+    return isinstance(model, base.Regressor) or getattr(model, "learns_soft_labels", False)
 
 
 def log_loss(y: float, p: float) -> float:

@@ -9,7 +9,17 @@ import random
 from typing import Any
 
 import pytest
-from river import compose, datasets, evaluate, forest, linear_model, metrics, preprocessing, tree
+from river import (
+    compose,
+    datasets,
+    evaluate,
+    forest,
+    linear_model,
+    metrics,
+    optim,
+    preprocessing,
+    tree,
+)
 
 from learners import ProgressiveQuality
 from learners.scores import positive_proba
@@ -119,3 +129,19 @@ def test_a_river_regressor_serves_and_learns_the_quality_objective() -> None:
     assert report["mae"] < 0.5 * report["constant_mae"]
     (score,) = model.score(SparseRows.from_dicts([{0: 0.9, 1: 0.5}]))
     assert score == pytest.approx(0.74, abs=0.05)
+
+
+def test_a_river_classifier_learns_ratings_as_soft_labels() -> None:
+    """Ratings in [0, 1] learned by River's logistic regression, each as two weighted examples,
+    move its probability towards the ratings (0.23 and 0.77 at the two ends below)."""
+    rng = random.Random(5)
+    classifier = linear_model.LogisticRegression(optimizer=optim.SGD(0.1))
+    model = LiveModel("quality", QUALITY, classifier, ProgressiveQuality(), binary=False)
+    for i in range(3_000):
+        a = rng.random()
+        rating = min(1.0, max(0.0, 0.2 + 0.6 * a + rng.gauss(0.0, 0.05)))
+        model.learn_example(_example(i, {0: a, 1: 1.0}, rating >= 0.5, label=rating))
+    report = model.report()
+    assert report["mae"] < 0.5 * report["constant_mae"]
+    low, high = model.score(SparseRows.from_dicts([{0: 0.05, 1: 1.0}, {0: 0.95, 1: 1.0}]))
+    assert low == pytest.approx(0.23, abs=0.05) and high == pytest.approx(0.77, abs=0.05)
