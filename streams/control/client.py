@@ -11,7 +11,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from streams.kafka.outbox import now_ms
+from streams.control.commands import encode_command
 from streams.kafka.readers import follow_until, read_topic
 from streams.wire import contracts
 from streams.wire.settings import Settings
@@ -34,14 +34,11 @@ async def send_command(
 ) -> int:
     """Publish a command (validated first); returns its sequence number (last + 1 if not given)."""
     seq = await _last_seq(settings) + 1 if seq is None else seq
-    command = contracts.command(seq=seq, cmd=cmd, args=args, issued_by=issued_by, ts=now_ms())
-    contracts.decode_command(contracts.encode(command))  # fail here, not on the topic
+    value = encode_command(seq=seq, cmd=cmd, args=args, issued_by=issued_by)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, **settings.client_security())
     await producer.start()
     try:
-        await producer.send_and_wait(
-            settings.topic("control"), contracts.encode(command), key=str(seq).encode()
-        )
+        await producer.send_and_wait(settings.topic("control"), value, key=str(seq).encode())
     finally:
         await producer.stop()
     return seq

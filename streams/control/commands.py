@@ -15,15 +15,26 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from learners import ENGAGEMENT_ONLY, Weights
+from streams.kafka.outbox import now_ms
 from streams.models.registry import ModelRegistry
 from streams.serving.view import Serving
 from streams.wire import contracts
 
-__all__ = ["CommandRejected", "Commands"]
+__all__ = ["CommandRejected", "Commands", "encode_command"]
 
 
 class CommandRejected(contracts.InvalidEvent):
     """A well-formed command that cannot apply to this system (e.g. an unknown model)."""
+
+
+def encode_command(*, seq: int, cmd: str, args: dict[str, Any], issued_by: str) -> bytes:
+    """A new command's wire bytes, stamped now, once the contract's decoder accepts them: a
+    malformed command fails at its sender, not on the topic (whoever sends it: the CLI's
+    client or a worker's replica)."""
+    command = contracts.command(seq=seq, cmd=cmd, args=args, issued_by=issued_by, ts=now_ms())
+    value = contracts.encode(command)
+    contracts.decode_command(value)
+    return value
 
 
 class SnapshotRequests(Protocol):

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from streams.control.commands import Commands
+from streams.control.commands import Commands, encode_command
 from streams.kafka.outbox import Outbox, now_ms
 from streams.kafka.readers import assigned_from_start, consumer_options
 from streams.monitoring.counters import Counters
@@ -101,9 +101,7 @@ class ControlReplica:
         or sent from here; returns its sequence number."""
         self._last_seq += 1
         seq = self._last_seq
-        command = contracts.command(seq=seq, cmd=cmd, args=args, issued_by=issued_by, ts=now_ms())
-        value = contracts.encode(command)
-        contracts.decode_command(value)  # fail here, not on the topic
+        value = encode_command(seq=seq, cmd=cmd, args=args, issued_by=issued_by)
         outbox = self._outbox()
         outbox.add(self._settings.topic("control"), str(seq), value)
         await outbox.flush()

@@ -1,25 +1,4 @@
 """Snapshots: the signed format on ``models`` (re-exported here) and the catalog of them."""
 
-from streams.snapshots.signed import (
-    MAX_SNAPSHOT_BYTES,
-    SnapshotRefused,
-    build,
-    dump,
-    library_versions,
-    load,
-    read_metadata,
-    spec_of,
-    verify,
-)
-
-__all__ = [
-    "MAX_SNAPSHOT_BYTES",
-    "SnapshotRefused",
-    "build",
-    "dump",
-    "library_versions",
-    "load",
-    "read_metadata",
-    "spec_of",
-    "verify",
-]
+from streams.snapshots.signed import *  # noqa: F403 (the package is the format's API)
+from streams.snapshots.signed import __all__ as __all__
