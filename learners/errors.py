@@ -16,7 +16,7 @@ Examples
 
 from __future__ import annotations
 
-__all__ = ["AdstreamError", "InvalidWeightsError", "MissingObjectiveError"]
+__all__ = ["AdstreamError", "ConfigError", "InvalidWeightsError", "MissingObjectiveError"]
 
 
 class AdstreamError(Exception):
@@ -49,3 +49,29 @@ class MissingObjectiveError(AdstreamError, ValueError):
     def __init__(self, objective: str) -> None:
         super().__init__(f"no {objective!r} scores given, but its combiner weight is positive")
         self.objective = objective
+
+
+class ConfigError(AdstreamError, ValueError):
+    """A configuration that cannot be used, named by its field and the reason.
+
+    Parameters
+    ----------
+    field
+        Dotted path of the field in the configuration (for example ``"models.click.model"``).
+    reason
+        Why it cannot be used.
+
+    Examples
+    --------
+    >>> error = ConfigError("models.click.label", "unknown label 'clicks'; known: click, rating")
+    >>> str(error)
+    "models.click.label: unknown label 'clicks'; known: click, rating"
+    >>> error.field
+    'models.click.label'
+
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
