@@ -65,6 +65,7 @@ MAX_CANDIDATES = 100
 MAX_TEXT_BYTES = 1024
 MAX_ID_CHARS = 128
 MAX_CONTEXT_KEYS = 32
+MAX_CANDIDATE_ATTRIBUTES = 16
 MAX_SLICES = 8
 MAX_FEATURES = 4096
 MIN_TS_MS = 946_684_800_000  # 2000-01-01: anything earlier is a unit error or garbage
@@ -109,9 +110,20 @@ def encode(event: Mapping[str, Any]) -> bytes:
 # --------------------------------------------------------------------------- constructors
 
 
-def candidate(*, ad_id: str, advertiser_id: str, category: str, bid: float) -> dict[str, Any]:
-    """One ad that a query may show."""
-    return {"ad_id": ad_id, "advertiser_id": advertiser_id, "category": category, "bid": bid}
+def candidate(
+    *,
+    ad_id: str,
+    advertiser_id: str,
+    category: str,
+    bid: float,
+    attributes: Mapping[str, str | int | float] | None = None,
+) -> dict[str, Any]:
+    """One ad that a query may show; ``attributes``: more of its features (a bounded map of
+    short strings and numbers, like a query's ``context``), read by a feature spec."""
+    ad = {"ad_id": ad_id, "advertiser_id": advertiser_id, "category": category, "bid": bid}
+    if attributes is not None:
+        ad["attributes"] = dict(attributes)
+    return ad
 
 
 def query(
@@ -381,23 +393,25 @@ def decode_map(data: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> dict[str, Any
 # --------------------------------------------------------------------------- decoders
 
 
-def _validate_context(context: Any) -> None:
-    if type(context) is not dict:
-        raise _fail("wrong type: context must be a map")
-    if len(context) > MAX_CONTEXT_KEYS:
-        raise _fail(f"too many context keys: over {MAX_CONTEXT_KEYS}")
-    for key, value in context.items():
+def _validate_attributes(attributes: Any, field: str, max_keys: int) -> None:
+    """A query's ``context`` or a candidate's ``attributes``: a bounded map of short strings
+    and finite numbers."""
+    if type(attributes) is not dict:
+        raise _fail(f"wrong type: {field} must be a map")
+    if len(attributes) > max_keys:
+        raise _fail(f"too many {field} keys: over {max_keys}")
+    for key, value in attributes.items():
         if type(key) is not str or len(key) > MAX_ID_CHARS:
-            raise _fail("wrong type: context keys must be short strings")
+            raise _fail(f"wrong type: {field} keys must be short strings")
         kind = type(value)
         if kind is str:
             if len(value) > MAX_ID_CHARS:
-                raise _fail(f"too long: context.{key}")
+                raise _fail(f"too long: {field}.{key}")
         elif kind is float:
             if not math.isfinite(value):
-                raise _fail(f"not finite: context.{key}")
+                raise _fail(f"not finite: {field}.{key}")
         elif kind is not int:
-            raise _fail(f"wrong type: context.{key} must be a string or number")
+            raise _fail(f"wrong type: {field}.{key} must be a string or number")
 
 
 def _validate_candidate(ad: Any) -> None:
@@ -407,6 +421,8 @@ def _validate_candidate(ad: Any) -> None:
     _text(ad, "advertiser_id")
     _text(ad, "category", MAX_TEXT_BYTES)
     _number(ad, "bid", 0.0, MAX_BID)
+    if "attributes" in ad:
+        _validate_attributes(ad["attributes"], "attributes", MAX_CANDIDATE_ATTRIBUTES)
 
 
 class _Candidate(msgspec.Struct, forbid_unknown_fields=True):
@@ -417,6 +433,12 @@ class _Candidate(msgspec.Struct, forbid_unknown_fields=True):
         Annotated[int, msgspec.Meta(ge=0, le=int(MAX_BID))]
         | Annotated[float, msgspec.Meta(ge=0.0, le=MAX_BID)]
     )
+    attributes: (
+        Annotated[
+            dict[_Id0, _Id0 | int | _Finite], msgspec.Meta(max_length=MAX_CANDIDATE_ATTRIBUTES)
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
 
 
 class _Query(msgspec.Struct, forbid_unknown_fields=True):
@@ -464,7 +486,7 @@ def _checked_query(data: bytes) -> dict[str, Any]:
         raise _fail("wrong type: query must be a string")
     if len(text) > MAX_TEXT_BYTES or len(text.encode()) > MAX_TEXT_BYTES:
         raise _fail(f"too long: query over {MAX_TEXT_BYTES} bytes")
-    _validate_context(_field(event, "context"))
+    _validate_attributes(_field(event, "context"), "context", MAX_CONTEXT_KEYS)
     candidates = _field(event, "candidates")
     if type(candidates) is not list:
         raise _fail("wrong type: candidates must be a list")

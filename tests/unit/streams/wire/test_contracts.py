@@ -384,6 +384,24 @@ REASON_CASES = [
         ["context"],
     ),
     (
+        "candidate-attributes-not-map",
+        contracts.decode_query,
+        with_candidate(attributes=["video"]),
+        ["attributes"],
+    ),
+    (
+        "candidate-attribute-nan",
+        contracts.decode_query,
+        with_candidate(attributes={"landing_page_score": math.nan}),
+        ["finite", "attributes.landing_page_score"],
+    ),
+    (
+        "too-many-candidate-attributes",
+        contracts.decode_query,
+        with_candidate(attributes={f"k{i}": i for i in range(17)}),
+        ["attributes"],
+    ),
+    (
         "long-version",
         contracts.decode_click,
         mutated(make_click(), v="9" * 5000),
@@ -584,17 +602,23 @@ def test_payloads_over_1_mib_are_rejected(pad: int, kind: str) -> None:
 # --------------------------------------------------------------------------- valid queries
 
 IDS = st.text(st.characters(codec="utf-8"), min_size=1, max_size=contracts.MAX_ID_CHARS)
+CONTEXT_VALUES = (
+    st.text(st.characters(codec="utf-8"), max_size=contracts.MAX_ID_CHARS)
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | FINITE
+)
 CANDIDATES = st.builds(
     contracts.candidate,
     ad_id=IDS,
     advertiser_id=IDS,
     category=st.text(st.characters(codec="utf-8"), min_size=1, max_size=64),
     bid=st.floats(min_value=0.0, max_value=contracts.MAX_BID) | st.integers(0, 10**6),
-)
-CONTEXT_VALUES = (
-    st.text(st.characters(codec="utf-8"), max_size=contracts.MAX_ID_CHARS)
-    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | FINITE
+    attributes=st.none()
+    | st.dictionaries(
+        st.text(max_size=contracts.MAX_ID_CHARS),
+        CONTEXT_VALUES,
+        max_size=contracts.MAX_CANDIDATE_ATTRIBUTES,
+    ),
 )
 QUERIES = st.builds(
     contracts.query,
@@ -658,7 +682,21 @@ _NEAR_CANDIDATES = st.fixed_dictionaries(
             2**64 - 1,
         ),
     },
-    optional={"extra": INT64},
+    optional={
+        "extra": INT64,
+        "attributes": _near(
+            st.dictionaries(
+                _ids(contracts.MAX_ID_CHARS),
+                CONTEXT_VALUES,
+                max_size=contracts.MAX_CANDIDATE_ATTRIBUTES,
+            ),
+            [],
+            {"k": math.nan},
+            {"k": None},
+            {"k": "x" * 129},
+            {str(i): i for i in range(contracts.MAX_CANDIDATE_ATTRIBUTES + 1)},
+        ),
+    },
 )
 _NEAR_QUERIES = st.fixed_dictionaries(
     {
