@@ -16,6 +16,7 @@ from river import base
 
 from learners import FTRLLogisticRegression, ProgressiveMetrics, ProgressiveQuality
 from learners.downsampled import NegativeDownsampled
+from learners.feature_spec import DEFAULT_FEATURES, FeatureSpec
 from learners.progressive import predict_then_learn
 from learners.sparse import SparseRows, predict_proba_rows
 from streams.models.category import CategoryModel
@@ -71,7 +72,9 @@ class LiveModel:
     """A model scoring one objective in [0, 1], with its metrics and a version.
 
     ``binary`` models learn clicked / not clicked (labels 1.0 / 0.0); the others learn a
-    target in [0, 1] (soft labels: the quality model learns ratings).
+    target in [0, 1] (soft labels: the quality model learns ratings). ``features``: the
+    feature set its examples and served rows are made of; it travels with the model in its
+    snapshots, so a replica serves a snapshot with the features it was learned with.
     """
 
     name: str
@@ -82,6 +85,12 @@ class LiveModel:
     n_learned: int = 0
     #: the challengers that replaced this model's estimator, oldest first (snapshot lineage)
     promotions: list[Promotion] = dataclasses.field(default_factory=list)
+    features: FeatureSpec = DEFAULT_FEATURES
+
+    @property
+    def label(self) -> str:
+        """What it learns: ``click`` (clicked or not) or ``rating`` (a rating in [0, 1])."""
+        return "click" if self.binary else "rating"
 
     @property
     def version(self) -> int:
