@@ -197,8 +197,9 @@ class ModelRegistry(dict[str, LiveModel]):
 
 
 def default_models(negative_rate: float = 1.0, n_bits: int = 20) -> ModelRegistry:
-    """The models a worker starts with: click (``engagement``), quality (``quality``) and the
-    query category model (its features hashed to ``n_bits``).
+    """The built-in models (those of the default configuration, ``streams/config/default.toml``):
+    click (``engagement``), quality (``quality``) and the query category model, their features
+    hashed to ``n_bits``.
 
     With ``negative_rate`` below 1 the click model learns from examples whose negatives the
     join kept at that rate, and recalibrates (:class:`learners.downsampled.NegativeDownsampled`).
@@ -206,15 +207,17 @@ def default_models(negative_rate: float = 1.0, n_bits: int = 20) -> ModelRegistr
     click: base.Classifier = FTRLLogisticRegression(**CLICK_PARAMS)
     if negative_rate < 1.0:
         click = NegativeDownsampled(click, rate=negative_rate)
+    features = dataclasses.replace(DEFAULT_FEATURES, n_bits=n_bits)
     return ModelRegistry(
         {
-            CLICK: LiveModel(CLICK, ENGAGEMENT, click),
+            CLICK: LiveModel(CLICK, ENGAGEMENT, click, features=features),
             QUALITY: LiveModel(
                 QUALITY,
                 QUALITY,
                 FTRLLogisticRegression(**QUALITY_PARAMS),
                 ProgressiveQuality(),
                 binary=False,
+                features=features,
             ),
         },
         category=CategoryModel(n_bits=n_bits),
