@@ -91,6 +91,8 @@ TAXONOMY: dict[str, dict[str, tuple[str, ...]]] = {
 SEGMENTS = ("bargain", "premium", "casual", "pro")
 DEVICES = ("mobile", "desktop", "tablet")
 REGIONS = ("north", "south", "east", "west", "central")
+#: a user's browser, on the wire as ``context.browser``: it changes no click nor rating
+BROWSERS = ("chrome", "safari", "firefox", "edge")
 
 _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"
@@ -168,6 +170,7 @@ class User:
     segment: str
     region: str
     device: str
+    browser: str
     favourites: tuple[int, ...]
 
 
@@ -175,7 +178,9 @@ class User:
 class Ad:
     """An ad in one leaf. Hidden, never put on the wire: ``base_logit``, its click propensity;
     ``quality_logit``, its quality for a query of its own leaf; ``clickbait``, whether its
-    advertiser writes clickbait (already counted in both logits)."""
+    advertiser writes clickbait (already counted in both logits). On the wire, among its
+    ``attributes``: ``landing_page_score``, its click propensity before clickbait, rounded
+    (a numeric feature that tells new ads apart)."""
 
     ad_id: str
     advertiser_id: str
@@ -184,6 +189,7 @@ class Ad:
     base_logit: float
     quality_logit: float = 0.0
     clickbait: bool = False
+    landing_page_score: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -354,6 +360,7 @@ class World:
             segment=rng.choice(SEGMENTS),
             region=rng.choice(REGIONS),
             device=rng.choices(DEVICES, weights=(6, 3, 1))[0],
+            browser=BROWSERS[index % len(BROWSERS)],  # drawn from no generator: the seed's order
             favourites=tuple(self._popular_leaf(rng) for _ in range(3)),
         )
 
@@ -384,6 +391,7 @@ class World:
             base_logit=base_logit + (_CLICKBAIT_CLICK_LOGIT if clickbait else 0.0),
             quality_logit=quality_logit + (_CLICKBAIT_QUALITY_LOGIT if clickbait else 0.0),
             clickbait=clickbait,
+            landing_page_score=round(_sigmoid(base_logit), 2),
         )
 
     def _make_ads(self, rng: random.Random, quality_rng: random.Random) -> tuple[Ad, ...]:
@@ -585,10 +593,20 @@ class World:
             ts=ts_ms,
             user_id=user.user_id,
             text=self._query_text(rng, leaf),
-            context={"device": device, "region": region, "hour": hour, "segment": user.segment},
+            context={
+                "device": device,
+                "region": region,
+                "hour": hour,
+                "segment": user.segment,
+                "browser": user.browser,
+            },
             candidates=[
                 contracts.candidate(
-                    ad_id=ad.ad_id, advertiser_id=ad.advertiser_id, category=ad.category, bid=ad.bid
+                    ad_id=ad.ad_id,
+                    advertiser_id=ad.advertiser_id,
+                    category=ad.category,
+                    bid=ad.bid,
+                    attributes={"landing_page_score": ad.landing_page_score},
                 )
                 for ad in ads
             ],

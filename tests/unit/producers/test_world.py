@@ -43,7 +43,10 @@ def test_queries_satisfy_the_contract_and_carry_their_truth(world):
         assert 1 <= len(decoded["query"].split()) <= 4  # 2-4 drawn; a repeated word is dropped
         assert 5 <= len(decoded["candidates"]) <= 20
         assert [ad["ad_id"] for ad in decoded["candidates"]] == list(truth.candidates)
-        assert set(decoded["context"]) == {"device", "region", "hour", "segment"}
+        assert set(decoded["context"]) == {"device", "region", "hour", "segment", "browser"}
+        for ad in decoded["candidates"]:
+            score = ad["attributes"]["landing_page_score"]
+            assert score == world.ad(ad["ad_id"]).landing_page_score and 0.0 <= score <= 1.0
 
 
 def test_query_words_come_mostly_from_the_true_leaf(world):
