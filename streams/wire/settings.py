@@ -3,6 +3,9 @@
 >>> s = Settings.from_env({"ADSTREAM_TOPIC_PREFIX": "t1.", "ADSTREAM_PARTITIONS": "2"})
 >>> s.topic("queries"), s.partitions
 ('t1.queries', 2)
+
+A configuration file (``ADSTREAM_CONFIG``, see :mod:`streams.config`) may give base values in
+its ``[settings]`` table; ``ADSTREAM_*`` variables override them one by one.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from streams.wire import keys
+from streams.wire.config_file import DEFAULT_CONFIG, read_settings
 
 __all__ = [
     "AGENTS",
@@ -78,6 +82,9 @@ class Settings:
     :meth:`with_snapshot_key`.
     """
 
+    #: the configuration file (``adstream.toml``: models, features, and base values of these
+    #: settings in its ``[settings]`` table); empty: the demo's, shipped with the package
+    config: str = ""
     kafka: str = ""
     topic_prefix: str = "adstream."
     app_id: str = "adstream"
@@ -208,9 +215,20 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Build settings from ``ADSTREAM_*`` variables, then apply keyword overrides."""
+        """Build settings from the configuration file's ``[settings]`` table, then
+        ``ADSTREAM_*`` variables, then keyword overrides (each overrides the one before).
+
+        The file is ``overrides["config"]`` if given, else ``ADSTREAM_CONFIG``, else the
+        default configuration. Raises :class:`~learners.errors.ConfigError` for a file that
+        cannot be read or a ``[settings]`` entry that is not a setting of its type.
+        """
         environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
+        path = (
+            overrides["config"] if "config" in overrides else environ.get(f"{ENV_PREFIX}CONFIG", "")
+        )
+        types = {field.name: type(field.default) for field in dataclasses.fields(cls)}
+        del types["config"]  # the file is named from outside, never in itself
+        values = read_settings(path or DEFAULT_CONFIG, types)
         for field in dataclasses.fields(cls):
             raw = environ.get(ENV_PREFIX + field.name.upper())
             if raw is not None:

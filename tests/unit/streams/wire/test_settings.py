@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from learners.errors import ConfigError
 from streams.wire.keys import KeyFileError
 from streams.wire.settings import AGENTS, ENV_PREFIX, Settings
 from streams.wire.topics import TRAFFIC_TOPICS, topic_specs
@@ -343,3 +344,53 @@ def test_an_app_is_never_built_with_snapshots_on_and_no_key() -> None:
     assert ctx.learner.request("click") == "this worker does not learn (ADSTREAM_AGENTS)"
     ctx = create_app(Settings(kafka="127.0.0.1:9", snapshot_key="k"))
     assert ctx.learner.request("click") == "this worker has not learned click (yet)"
+
+
+def _config(tmp_path: Path, settings: str) -> str:
+    path = tmp_path / "adstream.toml"
+    path.write_text(f"[settings]\n{settings}\n")
+    return str(path)
+
+
+def test_the_configuration_file_gives_base_values_env_and_overrides_win(tmp_path: Path) -> None:
+    config = _config(tmp_path, 'partitions = 2\nn_bits = 18\ntopic_prefix = "file."')
+    environ = {"ADSTREAM_CONFIG": config, "ADSTREAM_N_BITS": "16", "ADSTREAM_PARTITIONS": "3"}
+    settings = Settings.from_env(environ, partitions=5)
+    assert settings.config == config
+    assert settings.topic_prefix == "file."  # the file's
+    assert settings.n_bits == 16  # the environment's over the file's
+    assert settings.partitions == 5  # the override's over both
+
+
+def test_a_config_override_names_the_file_over_the_environment(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = _config(tmp_path / "a", "partitions = 2")
+    second = _config(tmp_path / "b", "partitions = 7")
+    settings = Settings.from_env({"ADSTREAM_CONFIG": first}, config=second)
+    assert (settings.config, settings.partitions) == (second, 7)
+
+
+def test_the_file_travels_to_child_processes(tmp_path: Path) -> None:
+    config = _config(tmp_path, "partitions = 2")
+    settings = Settings.from_env({"ADSTREAM_CONFIG": config})
+    assert settings.env()["ADSTREAM_CONFIG"] == config
+    assert Settings.from_env(settings.env()) == settings
+
+
+def test_without_a_file_the_default_configuration_applies() -> None:
+    assert Settings.from_env({}).config == ""
+    assert Settings.from_env({}) == Settings()
+
+
+def test_a_bad_setting_in_the_file_is_named(tmp_path: Path) -> None:
+    config = _config(tmp_path, 'partitions = "two"')
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"ADSTREAM_CONFIG": config})
+    assert error.value.field == "settings.partitions"
+    assert "expected an integer" in error.value.reason
+
+
+def test_a_missing_file_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        Settings.from_env({"ADSTREAM_CONFIG": "/nonexistent/adstream.toml"})
