@@ -31,7 +31,7 @@ import importlib
 import importlib.metadata
 import pickle
 import platform
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgpack
@@ -45,6 +45,7 @@ __all__ = [
     "SnapshotRefused",
     "build",
     "dump",
+    "factory_allowed",
     "library_versions",
     "load",
     "read_metadata",
@@ -122,19 +123,46 @@ def _plain(value: Any) -> Any:
     return repr(value)
 
 
-def build(spec: Mapping[str, Any]) -> Any:
-    """A fresh, unlearned estimator from a spec (nested specs are built first)."""
+def build(spec: Mapping[str, Any], allow: Iterable[str] = ()) -> Any:
+    """A fresh, unlearned estimator from a spec (nested specs are built first).
+
+    A factory must come from ``learners``, ``river`` or a package or module named in
+    ``allow`` (the operator's allow-list, ``[modules] allow`` of the configuration file);
+    anything else raises :class:`SnapshotRefused` before it is imported.
+
+    >>> build({"factory": "river.linear_model:LinearRegression", "params": {"l2": 0.5}}).l2
+    0.5
+    >>> build({"factory": "os:system", "params": {}})
+    Traceback (most recent call last):
+    ...
+    streams.snapshots.signed.SnapshotRefused: not a model factory of ours: os:system
+    """
     module, _, name = spec["factory"].partition(":")
-    if module.partition(".")[0] not in _FACTORY_PACKAGES:
+    if not factory_allowed(module, allow):
         raise SnapshotRefused(f"not a model factory of ours: {spec['factory'][:100]}")
     factory = getattr(importlib.import_module(module), name)
     if "steps" in spec:  # a pipeline: its steps, in order
-        return factory(*(build(step) for step in spec["steps"]))
+        return factory(*(build(step, allow) for step in spec["steps"]))
     params = {
-        key: build(value) if isinstance(value, Mapping) and "factory" in value else value
-        for key, value in spec["params"].items()
+        key: build(value, allow) if isinstance(value, Mapping) and "factory" in value else value
+        for key, value in spec.get("params", {}).items()
     }
     return factory(**params)
+
+
+def factory_allowed(module: str, allow: Iterable[str] = ()) -> bool:
+    """Whether :func:`build` may import ``module``: it is in (or is) ``learners``, ``river``
+    or one of the packages or modules in ``allow``.
+
+    >>> factory_allowed("river.linear_model"), factory_allowed("mylab.models", ["mylab"])
+    (True, True)
+    >>> factory_allowed("mylab_old.models", ["mylab"]), factory_allowed("pickle")
+    (False, False)
+    """
+    return any(
+        module == package or module.startswith(package + ".")
+        for package in (*_FACTORY_PACKAGES, *allow)
+    )
 
 
 def _signature(key: bytes, meta: Mapping[str, Any], payload: bytes) -> bytes:
