@@ -4,6 +4,10 @@ Writes to ``benchmarks/results/``:
 
 - ``hot_path.json``: pytest-benchmark's own JSON for ``benchmarks/test_hot_path.py`` and
   ``benchmarks/test_classifiers.py`` (the query-category model, flat against hierarchical);
+- ``families.json``: what each model family costs (``benchmarks/families.py``): per
+  configuration (the default FTRL, River's logistic regression, a pipeline, a Hoeffding
+  adaptive tree, an adaptive random forest) serving per query, the click model's learning rate,
+  their ratios to the default's, and the progressive log loss and AUC of a small workload;
 - ``e2e.json``: per phase (1,000 and 5,000 queries/s, saturation) both systems' latency
   percentiles and throughput, the adstream/floor ratios, machine info; ``overload``: adstream
   at 1.5x and 3x its saturation rate under the serving deadline (latency of the answered
@@ -12,8 +16,8 @@ Writes to ``benchmarks/results/``:
 - ``recovery.json``: snapshot sizes and times, serving freshness across processes, the
   recovery of a learner killed with SIGKILL, and the rate at which a learner drains a backlog
   (``benchmarks/recovery.py``);
-- ``summary.json``: per-event hot-path medians in microseconds, the e2e figures and the DESIGN §7
-  targets with whether this run met them.
+- ``summary.json``: per-event hot-path medians in microseconds, the per-family rows, the e2e
+  figures and the DESIGN §7 targets with whether this run met them.
 
 The exit code is 0 when everything ran (and, in a full run, every measured target was met), 1
 when a benchmark failed or a query went unanswered (under overload: unanswered and not shed),
@@ -39,11 +43,12 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.e2e import SYSTEMS, E2EOptions, run_e2e
+from benchmarks.families import FAMILIES, FamilyOptions, run_families
 from benchmarks.plot import plot_e2e
 from benchmarks.recovery import RecoveryOptions, run_recovery
 from learners.errors import AdstreamError
 
-__all__ = ["RESULTS_DIR", "run_benchmarks", "summarize"]
+__all__ = ["RESULTS_DIR", "families_summary", "families_table", "run_benchmarks", "summarize"]
 
 log = logging.getLogger(__name__)
 
@@ -153,9 +158,10 @@ def summarize(
     e2e: dict[str, Any] | None,
     quick: bool,
     recovery: dict[str, Any] | None = None,
+    families: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The compact summary: per-event medians, e2e figures, the recovery harness's figures
-    and the targets."""
+    """The compact summary: per-event medians, the model families' rows, e2e figures, the
+    recovery harness's figures and the targets."""
     serve = medians_us.get("serve_per_query", math.nan)
     # the bare predict of the same models: click and quality models per candidate + category
     # model per query
@@ -191,6 +197,8 @@ def summarize(
         "category_flat_over_hier_predict_1000": flat / hier if hier else math.nan,
         "targets": targets,
     }
+    if families is not None:
+        summary["families"] = families_summary(families)
     if recovery is not None:
         summary["recovery"] = recovery
     if e2e is not None:
@@ -233,6 +241,46 @@ def summarize(
         if "overload" in e2e:
             summary["overload"] = overload_summary(e2e["overload"])
     return summary
+
+
+#: per model family, the figures ``summary.json`` keeps (``families.json`` has them all)
+FAMILY_KEYS = (
+    "config",
+    "click_model",
+    "tree_nodes",
+    "serve_us_per_query",
+    "serve_cost_over_default",
+    "learn_examples_per_s",
+    "learn_rate_over_default",
+)
+
+
+def families_summary(families: dict[str, Any]) -> dict[str, Any]:
+    """One row per model family (``families.json``'s ``families``): serving per query,
+    learning rate, their ratios to the default configuration's, and the click model's
+    progressive log loss and AUC on the small workload."""
+    return {
+        "default": families["default"],
+        "batch_queries": families["workload"]["batch_queries"],
+        "progressive_examples": (
+            families["workload"]["train_examples"] + families["workload"]["learn_examples"]
+        ),
+        "rows": {
+            name: {key: figures[key] for key in FAMILY_KEYS}
+            | {
+                "logloss": figures["progressive"]["logloss"],
+                "auc": figures["progressive"]["auc"],
+            }
+            for name, figures in sorted(families["families"].items(), key=_family_order)
+        },
+    }
+
+
+def _family_order(item: tuple[str, Any]) -> int:
+    """Families in :data:`~benchmarks.families.FAMILIES`' order (a results file sorts them by
+    name), any other last."""
+    order = list(FAMILIES)
+    return order.index(item[0]) if item[0] in order else len(order)
 
 
 #: per overload phase, the figures ``summary.json`` keeps
@@ -294,6 +342,9 @@ def _table(summary: dict[str, Any]) -> list[Table]:
     ratio = summary.get("category_flat_over_hier_predict_1000", math.nan)
     category.add_row("flat / hierarchical predict, 1,000 leaves", f"{ratio:,.1f}x")
     tables.append(category)
+    families = summary.get("families")
+    if families:
+        tables.append(families_table(families))
     e2e = summary.get("e2e")
     if e2e:
         end = Table(title="end to end, one worker: query sent -> prediction read")
@@ -388,6 +439,52 @@ def _overload_table(overload: dict[str, Any]) -> Table:
     return table
 
 
+def families_table(families: dict[str, Any]) -> Table:
+    """The model families (:func:`families_summary`): what serving and learning cost with
+    each, against the default configuration's."""
+    default = families["default"]
+    table = Table(
+        title=(
+            f"model families, in-process: serving ({families['batch_queries']} queries a batch),"
+            " learning (click)"
+        ),
+        caption=(
+            f"ratio: to the default configuration's ({default}). Log loss, AUC: progressive"
+            f" over the {families['progressive_examples']:,} impressions learned, a small"
+            " workload, not a quality benchmark. Tree nodes: all the trees' (one a tree: it never"
+            " split)"
+        ),
+    )
+    columns = (
+        "family",
+        "tree\nnodes",
+        "µs a\nquery",
+        "ratio",
+        "examples\nlearned/s",
+        "ratio",
+        "log\nloss",
+        "AUC",
+    )
+    for column in columns:
+        if column == "family":
+            table.add_column(column, no_wrap=True)
+        else:
+            table.add_column(column, justify="right")
+    for name, r in families["rows"].items():
+        nodes = r["tree_nodes"]
+        table.add_row(
+            name,
+            "-" if nodes is None else f"{nodes:,}",
+            f"{r['serve_us_per_query']:,.1f}",
+            f"{r['serve_cost_over_default']:,.2f}x",
+            f"{r['learn_examples_per_s']:,.0f}",
+            f"{r['learn_rate_over_default']:,.2f}x",
+            f"{r['logloss']:.4f}",
+            f"{r['auc']:.3f}",
+        )
+    return table
+
+
 def _recovery_table(recovery: dict[str, Any]) -> Table:
     table = Table(title="snapshots, serving freshness, recovery after SIGKILL, learning (click)")
     table.add_column("what")
@@ -430,6 +527,14 @@ def run_benchmarks(quick: bool = False) -> int:
         log.error("hot-path benchmarks failed (pytest exit code %s)", code)
         return 1
     medians = hot_path_medians_us(json.loads(hot_path_json.read_text()))
+    families_machine = machine_info()
+    try:
+        families = run_families(FamilyOptions.quick() if quick else FamilyOptions())
+    except (AdstreamError, ValueError) as error:
+        log.error("model families benchmark failed: %s", error)
+        return 1
+    families |= {"machine": families_machine, "quick": quick}
+    _write(RESULTS_DIR / "families.json", families)
 
     options = E2EOptions.quick() if quick else E2EOptions()
     log_dir = Path(tempfile.mkdtemp(prefix="adstream-bench-"))
@@ -450,7 +555,7 @@ def run_benchmarks(quick: bool = False) -> int:
         return 1
     _write(RESULTS_DIR / "recovery.json", recovery)
 
-    summary = summarize(medians, e2e, quick, recovery)
+    summary = summarize(medians, e2e, quick, recovery, families)
     summary["machine"] = e2e["machine"]
     summary["elapsed_s"] = time.monotonic() - started
     _write(RESULTS_DIR / "summary.json", summary)
