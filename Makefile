@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-unit test-integration test-scenarios lint bench bench-detection bench-memory clean
+.PHONY: help demo test test-unit test-integration test-scenarios lint bench bench-families bench-detection bench-memory clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +42,9 @@ lint: $(STAMP) ## ruff, and the import layers of pyproject.toml (lint-imports)
 
 bench: $(STAMP) ## Hot path, adstream vs the floor at 1k/5k queries/s, saturation and overload, recovery, learner drain; benchmarks/results/ (~8 min)
 	$(BIN)/adstream bench $(ARGS)
+
+bench-families: $(STAMP) ## What each model family costs to serve and learn: FTRL, River LR, pipeline, Hoeffding tree, forest (~1 min; ARGS="--quick")
+	$(BIN)/python -m benchmarks.families $(ARGS)
 
 bench-detection: $(STAMP) ## Detection delays of the model alerts, offline (ARGS="--scenario drift --runs 11")
 	$(BIN)/python -m benchmarks.detection $(ARGS)
