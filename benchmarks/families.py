@@ -124,8 +124,9 @@ class FamilyOptions:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Impression:
-    """One candidate shown at ``position`` for a query, with the click and the rating the
-    world drew for it (once: every family learns the same labels)."""
+    """One candidate of a query, shown at its position among the query's candidates, with
+    the click and the rating the world drew for it (once: every family learns the same
+    labels); ``index`` numbers impressions across the workload."""
 
     index: int
     query: dict[str, Any]
@@ -304,7 +305,7 @@ def describe_estimator(estimator: Any) -> str:
 
 
 def measure_family(
-    name: str, path: str, workload: Workload, options: FamilyOptions, settings: Settings
+    path: str, workload: Workload, options: FamilyOptions, settings: Settings
 ) -> dict[str, Any]:
     """One family's figures: build its registry from ``path``, warm it up, time serving, then
     learning (see the module's doc)."""
@@ -396,7 +397,7 @@ def run_families(
     results = {}
     for name, path in families.items():
         family_started = time.monotonic()
-        results[name] = measure_family(name, path, workload, options, settings)
+        results[name] = measure_family(path, workload, options, settings)
         results[name]["elapsed_s"] = time.monotonic() - family_started
         log.info("family %s measured in %.1f s", name, results[name]["elapsed_s"])
         gc.collect()  # the forest's trees, before the next family is timed
