@@ -125,7 +125,7 @@ def _factory_class(factory: str, field: str, allow: tuple[str, ...]) -> type:
         module = importlib.import_module(module_name)
     except ImportError as error:
         raise ConfigError(field, f"module {module_name!r} cannot be imported: {error}") from None
-    cls = getattr(module, name, None)
+    cls = None if name.startswith("_") else getattr(module, name, None)
     if cls is None:
         names = [n for n in dir(module) if not n.startswith("_")]
         close = difflib.get_close_matches(name, names, n=3)

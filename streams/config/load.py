@@ -167,7 +167,10 @@ def _model(
     spec, estimator = check_spec(table["model"], f"{field}.model", allow=allow)
     if label == "click":
         require_kind(
-            estimator, ("classifier",), f"{field}.model", "label 'click' learns clicked or not"
+            estimator,
+            ("classifier",),
+            f"{field}.model",
+            "label 'click' learns clicked or not: use a classifier (or label 'rating')",
         )
     else:
         require_kind(
@@ -192,7 +195,8 @@ def _category(table: dict[str, Any], allow: tuple[str, ...]) -> CategoryConfig:
         estimator,
         ("classifier",),
         "category.base",
-        "each node of the category model learns one child against the others",
+        "each node of the category model learns one child against the others: use a "
+        "binary classifier",
     )
     return CategoryConfig(base=spec)
 

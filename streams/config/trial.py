@@ -17,7 +17,7 @@ from learners.feature_spec import CANDIDATE_FIELDS, FeatureSpec
 from learners.features import Features
 from learners.sparse import SparseRows
 from streams.config.registry import live_model
-from streams.config.schema import Config
+from streams.config.schema import Config, ModelConfig
 from streams.models.category import CategoryModel
 from streams.snapshots import build
 
@@ -38,18 +38,32 @@ _LABELS = {"click": 1.0, "rating": 0.75}
 def try_config(config: Config) -> None:
     """Try every model of ``config`` on one example; raises a
     :class:`~learners.errors.ConfigError` at the model's field with what it raised."""
-    for name, model in config.models.items():
+    for model in config.models.values():
+        _try_model(model, config)
+    _try_category(config)
+
+
+def _try_model(model: ModelConfig, config: Config) -> None:
+    try:
         x, rows = _example(config.features[model.features])
-        try:
-            live = live_model(model, config)
-            live.learn(x, _LABELS[model.label])
-            live.score(rows)
-        except Exception as error:  # any failure of a user's estimator is a bad configuration
-            raise ConfigError(
-                f"models.{name}.model",
-                f"failed its trial (one example of feature set {model.features!r}, learned "
-                f"then scored): {type(error).__name__}: {error}",
-            ) from None
+    except Exception as error:  # a spec its validation let through and features refuse
+        raise ConfigError(
+            f"features.{model.features}",
+            f"cannot make the features of a sample query: {type(error).__name__}: {error}",
+        ) from None
+    try:
+        live = live_model(model, config)
+        live.learn(x, _LABELS[model.label])
+        live.score(rows)
+    except Exception as error:  # any failure of a user's estimator is a bad configuration
+        raise ConfigError(
+            f"models.{model.name}.model",
+            f"failed its trial (one example of feature set {model.features!r}, learned "
+            f"then scored): {type(error).__name__}: {error}",
+        ) from None
+
+
+def _try_category(config: Config) -> None:
     try:
         category = CategoryModel(
             estimator=HierarchicalClassifier(build(config.category.base, config.allow))
@@ -57,10 +71,11 @@ def try_config(config: Config) -> None:
         x = category.features(sample_query(None))
         category.learn(x, SAMPLE_CATEGORY)
         category.top_paths(x)
-    except Exception as error:
+        category.top_paths_rows(SparseRows.from_dicts([x]))
+    except Exception as error:  # as for a scored model
         raise ConfigError(
             "category.base",
-            f"failed its trial (one query's category learned, then predicted): "
+            "failed its trial (one query's category learned, then predicted): "
             f"{type(error).__name__}: {error}",
         ) from None
 

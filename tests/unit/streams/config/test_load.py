@@ -140,6 +140,17 @@ MISCONFIGURATIONS = {
         "StandardScaler is a transformer, neither a classifier nor a regressor: label 'rating' "
         "takes a River regressor or a classifier",
     ),
+    "not a River estimator": (
+        CLICK.replace("river.linear_model:LogisticRegression", "river.datasets:Phishing") + QUALITY,
+        "models.click.model",
+        "Phishing is not a River estimator: label 'click' learns clicked or not: use a classifier",
+    ),
+    "a private name": (
+        CLICK.replace("river.linear_model:LogisticRegression", "river.linear_model:__class__")
+        + QUALITY,
+        "models.click.model.factory",
+        "no estimator '__class__' in river.linear_model",
+    ),
     "not a class": (
         CLICK.replace("river.linear_model:LogisticRegression", "river.datasets:synth") + QUALITY,
         "models.click.model.factory",
@@ -215,6 +226,15 @@ MISCONFIGURATIONS = {
         + QUALITY,
         "models.click.model",
         "failed its trial",
+    ),
+    "a category base that fails its trial": (
+        CLICK
+        + QUALITY
+        + '[category.base]\nfactory = "river.compose:Pipeline"\n'
+        + 'steps = [{ factory = "river.feature_extraction:BagOfWords" }, '
+        + '{ factory = "river.linear_model:LogisticRegression" }]\n',
+        "category.base",
+        "failed its trial (one query's category learned, then predicted): AttributeError",
     ),
 }
 
