@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -139,3 +141,21 @@ def test_the_adstream_command_takes_config_before_any_command(tmp_path) -> None:
         == "b.toml"
     )
     assert parser.parse_args(["models", "list"]).config is None
+
+
+def test_a_worker_with_a_bad_model_exits_2_before_it_starts(tmp_path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("ADSTREAM_")},
+        "ADSTREAM_KAFKA": "127.0.0.1:9",  # never reached: the configuration fails first
+        "ADSTREAM_STATE_DIR": str(tmp_path / "state"),
+    }
+    worker = subprocess.run(  # a process of its own: a worker sets up logging and the collector
+        [sys.executable, "-m", "streams.cli", "worker", "--config", bad_file(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert worker.returncode == 2
+    assert "adstream worker: config error: models.click.model.params.alpah: " in worker.stderr
+    assert "Traceback" not in worker.stderr
