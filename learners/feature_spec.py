@@ -143,6 +143,19 @@ class FeatureSpec:
         """The attribute whose features are named ``token`` (None: no such attribute)."""
         return next((a for a in self.attributes if a.key == token), None)
 
+    @property
+    def category_attribute(self) -> Attribute | None:
+        """The ad's category path that ``category_match`` compares with the query's predicted
+        category: the candidate's ``path`` attribute named ``category`` (None: none)."""
+        return next(
+            (
+                a
+                for a in self.attributes
+                if a.source == "candidate" and a.name == "category" and a.kind == "path"
+            ),
+            None,
+        )
+
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any], *, field: str, n_bits: int) -> FeatureSpec:
         """A validated spec from a configuration table (absent keys take the built-in set's
@@ -173,16 +186,12 @@ class FeatureSpec:
                 )
             )
         )
-        if category_match:
-            category = spec.attribute("cat") or next(
-                (a for a in attributes if a.source == "candidate" and a.name == "category"), None
+        if category_match and spec.category_attribute is None:
+            raise ConfigError(
+                f"{field}.category_match",
+                "needs the candidate's category as a path attribute "
+                '({source = "candidate", name = "category", kind = "path"})',
             )
-            if category is None or category.kind != "path":
-                raise ConfigError(
-                    f"{field}.category_match",
-                    "needs the candidate's category as a path attribute "
-                    '({source = "candidate", name = "category", kind = "path"})',
-                )
         return dataclasses.replace(spec, crosses=crosses)
 
     def to_mapping(self) -> dict[str, Any]:
