@@ -6,12 +6,15 @@ Nothing here does I/O, reads a clock or draws unseeded randomness; see DESIGN.md
 from learners.classification_metrics import ProgressiveClassification
 from learners.combiner import ENGAGEMENT_ONLY, Weights, combine, normalize, rank
 from learners.errors import AdstreamError, InvalidWeightsError, MissingObjectiveError
+from learners.feature_spec import DEFAULT_FEATURES, FeatureSpec
 from learners.features import (
     N_BITS_DEFAULT,
+    Features,
     QueryContext,
     candidate_features,
     feature_tokens,
     features_for,
+    features_of,
     query_context,
     query_text_features,
     query_text_tokens,
@@ -26,11 +29,14 @@ from learners.progressive import ProgressiveMetrics
 from learners.quality_metrics import ProgressiveQuality
 
 __all__ = [
+    "DEFAULT_FEATURES",
     "ENGAGEMENT_ONLY",
     "N_BITS_DEFAULT",
     "AdstreamError",
     "Estimate",
     "FTRLLogisticRegression",
+    "FeatureSpec",
+    "Features",
     "HierarchicalClassifier",
     "InvalidWeightsError",
     "LoggedQuery",
@@ -46,6 +52,7 @@ __all__ = [
     "evaluate",
     "feature_tokens",
     "features_for",
+    "features_of",
     "normalize",
     "pareto_front",
     "query_context",

@@ -1,73 +1,106 @@
-"""Hashed query x ad features for the click model (the serving hot path).
+"""Hashed features of a query and its candidate ads, as a :class:`FeatureSpec` describes them.
 
-Every feature is a string *token* hashed with CRC-32 into ``n_bits`` bits; the feature dict maps
-hashed index -> 1.0. Colliding tokens simply share an index (set semantics), so the output is a
-deterministic function of the event, identical in every process (Python's ``hash`` is salted per
-process and is never used).
+Every feature is a string *token* hashed with CRC-32 into ``n_bits`` bits (:func:`stable_hash`:
+identical in every process, where Python's ``hash`` is salted per process). A :class:`Features`
+(one per spec: :func:`features_of`) turns a query and an ad into the tokens of its spec:
 
-Tokens for a query and one candidate ad:
+- ``bias`` (if the spec has it);
+- each attribute's tokens (:mod:`learners.tokens` says what each kind gives): the query's
+  and its context's, then the ad's;
+- each cross ``left x right``: ``<l>^<r>`` for every token ``l`` of the query-side attribute
+  ``left`` and every token ``r`` of the ad's attribute ``right`` (its first only with
+  ``levels="top"``);
+- with ``category_match`` and the query's predicted category path (``category=``):
+  ``catmatch=<m>``, the number of leading levels (up to 3) it shares with the ad's category,
+  and ``catmatch=<m>^<top>``, crossed with the first token of the ad's category;
+- each numeric attribute as one feature, the hashed attribute token valued by the number.
 
-- ``bias``;
-- query side: ``q=<word>`` for each distinct lower-cased word of the query text, ``device=..``,
-  ``region=..``, ``hour=08-11`` (4-hour buckets), ``segment=..``; other context keys are ignored
-  and a missing context key yields no token (and no crosses);
-- ad side: ``ad=<ad_id>``, ``adv=<advertiser_id>`` and one ``cat=<prefix>`` per level of the
-  category path (``cat=electronics``, ``cat=electronics/phones``, ...);
-- crosses ``<left>^<right>``: each ``q=`` word with every level of the ad's category,
-  device, hour bucket and segment with the top-level category, segment with ``ad=``;
-- only when the query's predicted category path is given (``category=``): ``catmatch=<m>``, the
-  number of leading levels it shares with the ad's category (0 to 3, 3 meaning 3 or more), and
-  ``catmatch=<m>^cat=<top>``, crossed with the ad's top-level category.
+Every feature is valued 1.0 but the numeric ones. Features are written in that order (numeric
+last), so when two hashed keys collide the later value wins: a number wins over a 1.0, and of
+two numbers the later in the order (the query's before the ad's, each in the spec's order).
+:meth:`Features.tokens` is the readable definition, ``(token, value)`` in that order; the fast
+paths match ``{stable_hash(t, n_bits): v for t, v in tokens}`` exactly.
 
-The query-category model has its own input, `query_text_features`: the hashed ``bias``,
-``q=<word>`` for each distinct lower-cased word and ``q2=<word> <next word>`` for each distinct
-pair of consecutive words (`query_text_tokens`).
+The work is split so that the query side is done once per query (:meth:`Features.query`) and
+each candidate costs a dict copy and its crosses (:meth:`Features.candidate`): the ad's own
+tokens are hashed once per distinct ad, and CRC-32 is incremental, so a cross is hashed by
+resuming the left token's precomputed CRC over the right token's bytes, without building the
+string. :meth:`Features.rows` builds the features of a whole batch with numpy
+(:mod:`learners.feature_rows`).
 
-The work is split so that the query side is done once per query (`query_context`) and each
-candidate costs a dozen CRC updates (`candidate_features`): CRC-32 is incremental, so a cross is
-hashed by resuming the left token's precomputed CRC over the right token's bytes, without building
-the string. `feature_tokens` is the slow, readable definition that the fast path must match.
-Serving builds the same features for a whole batch of queries at once with
-:class:`learners.candidate_rows.CandidateRows`.
+An attribute the spec names that an event lacks (or carries in a form its kind cannot use, such
+as a string for a numeric attribute) takes its ``default`` (None: no feature, and no crosses)
+and is counted in :attr:`Features.missing`.
 
 Examples
 --------
->>> from learners.features import feature_tokens, features_for, stable_hash
+>>> from learners.feature_spec import DEFAULT_FEATURES
+>>> features = features_of(DEFAULT_FEATURES)
 >>> query = {
 ...     "event_id": "e1", "ts": 0, "user_id": "u1", "query": "Red running shoes",
 ...     "context": {"device": "mobile", "region": "fr", "hour": 9, "segment": "new"},
 ...     "candidates": [],
 ... }
 >>> ad = {"ad_id": "a7", "advertiser_id": "acme", "category": "sports/shoes", "bid": 0.4}
->>> tokens = feature_tokens(query, ad)
->>> tokens[:8]
+>>> tokens = features.tokens(query, ad)
+>>> [t for t, _ in tokens[:8]]
 ['bias', 'q=red', 'q=running', 'q=shoes', 'device=mobile', 'region=fr', 'hour=08-11', 'segment=new']
->>> tokens[-4:]
+>>> [t for t, _ in tokens[-4:]]
 ['device=mobile^cat=sports', 'hour=08-11^cat=sports', 'segment=new^cat=sports', 'segment=new^ad=a7']
->>> x = features_for(query, ad, n_bits=20)
->>> x == {stable_hash(t, 20): 1.0 for t in tokens}
-True
->>> len(x), max(x) < 2**20
-(22, True)
+>>> x = features.candidate(features.query(query), ad)
+>>> x == {stable_hash(t, 20): v for t, v in tokens}, len(x)
+(True, 22)
 
+A spec that also reads the ad's bid and the browser the query came from:
+
+>>> import dataclasses
+>>> from learners.feature_spec import Attribute
+>>> spec = dataclasses.replace(DEFAULT_FEATURES, attributes=(
+...     *DEFAULT_FEATURES.attributes,
+...     Attribute("context", "browser", "categorical", default="other"),
+...     Attribute("candidate", "bid", "numeric"),
+... ))
+>>> more = features_of(spec)
+>>> ctx = more.query(query)  # no browser: "browser=other", counted
+>>> x = more.candidate(ctx, ad)
+>>> x[stable_hash("bid", 20)], stable_hash("browser=other", 20) in x, more.missing
+(0.4, True, Counter({'context.browser': 1}))
 """
 
 from __future__ import annotations
 
-import re
+import dataclasses
+import operator
 import zlib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
-from itertools import pairwise
 from typing import Any
+
+from learners.feature_rows import AdTable, batch_rows
+from learners.feature_spec import CANDIDATE_FIELDS, DEFAULT_FEATURES, Attribute, FeatureSpec
+from learners.sparse import SparseRows
+from learners.tokens import (
+    BIAS,
+    CATMATCH_TOKENS,
+    SEP,
+    attribute_tokens,
+    catmatch,
+    missing_name,
+    path_parts,
+    read,
+    usable,
+    value_of,
+)
 
 __all__ = [
     "N_BITS_DEFAULT",
+    "Features",
     "QueryContext",
     "candidate_features",
     "feature_tokens",
     "features_for",
+    "features_of",
     "query_context",
     "query_text_features",
     "query_text_tokens",
@@ -78,20 +111,9 @@ __all__ = [
 N_BITS_DEFAULT = 20
 
 _crc32 = zlib.crc32
-_WORD = re.compile(r"\w+")
-_SEP = "^"
-_HOUR_BUCKET_H = 4
-_HOUR_TOKENS = tuple(
-    f"hour={h - h % _HOUR_BUCKET_H:02d}-{h - h % _HOUR_BUCKET_H + _HOUR_BUCKET_H - 1:02d}"
-    for h in range(24)
-)
-_HOUR_UNKNOWN = "hour=unk"
-_BIAS = "bias"
-_BIAS_CRC = _crc32(_BIAS.encode())
-_CATMATCH_MAX = 3  # "catmatch=3" means 3 or more shared leading levels
-_CATMATCH_TOKENS = tuple(f"catmatch={m}" for m in range(_CATMATCH_MAX + 1))
-_CATMATCH_CRCS = tuple(_crc32(t.encode()) for t in _CATMATCH_TOKENS)
-_CATMATCH_SEEDS = tuple(_crc32(f"{t}{_SEP}".encode()) for t in _CATMATCH_TOKENS)
+_EMPTY: Mapping[str, Any] = {}
+#: CRCs of ``catmatch=<m>^``, the seeds of the category match's cross with the ad's top level.
+CATMATCH_SEEDS = tuple(_crc32(f"{t}{SEP}".encode()) for t in CATMATCH_TOKENS)
 
 
 def _mask(n_bits: int) -> int:
@@ -119,33 +141,576 @@ def stable_hash(token: str, n_bits: int = N_BITS_DEFAULT) -> int:
     return _crc32(token.encode()) & _mask(n_bits)
 
 
-def _query_parts(query: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
-    """Word tokens and (device, region, hour, segment) tokens, None where the key is absent."""
-    words = tuple(dict.fromkeys(f"q={w}" for w in _words(query["query"])))
-    context = query.get("context") or {}
-    return words, _context_tokens(
-        context.get("device"), context.get("region"), context.get("hour"), context.get("segment")
-    )
+@lru_cache(maxsize=1 << 16)
+def _token_crcs(token: str) -> tuple[int, int]:
+    """CRCs of ``token`` and of ``token^``, the seed of its crosses (a memo: vocabularies are
+    small)."""
+    data = token.encode()
+    return _crc32(data), _crc32(data + SEP.encode())
 
 
-def _context_tokens(device: Any, region: Any, hour: Any, segment: Any) -> tuple[str | None, ...]:
-    """(device, region, hour bucket, segment) tokens, None for an absent value."""
-    if hour is None:
-        hour_token = None
-    elif isinstance(hour, int) and 0 <= hour < 24:
-        hour_token = _HOUR_TOKENS[hour]
+@dataclasses.dataclass(slots=True, eq=False)
+class QueryContext:
+    """The query-side work of :meth:`Features.query`, done once per query and shared by all
+    its candidates. Nothing in it may be changed (candidates copy ``base``).
+
+    Attributes
+    ----------
+    features
+        The :class:`Features` that built it (any of the same spec takes it).
+    base
+        The hashed bias and query-side tokens, each mapped to 1.0.
+    numeric
+        The hashed query-side numeric attributes, mapped to their values.
+    seeds
+        For each group of crosses with the same right side (in :attr:`Features.groups`' order),
+        the CRCs of ``"<left token>^"`` of every left token.
+    category
+        The levels of the query's predicted category path, for the ``catmatch`` tokens; None
+        without one (or when the spec has no category match).
+
+    """
+
+    features: Features = dataclasses.field(repr=False)
+    base: dict[int, float]
+    numeric: dict[int, float]
+    seeds: tuple[tuple[int, ...], ...]
+    category: tuple[str, ...] | None = None
+
+    @property
+    def spec(self) -> FeatureSpec:
+        """The feature set it was built for."""
+        return self.features.spec
+
+    @property
+    def n_bits(self) -> int:
+        return self.features.spec.n_bits
+
+
+class _Part:
+    """The hashed tokens of a query-side source's attributes for one set of values."""
+
+    __slots__ = ("keys", "missing", "seeds")
+
+    def __init__(self, keys: tuple[int, ...], seeds: tuple, missing: tuple[str, ...]) -> None:
+        self.keys, self.seeds, self.missing = keys, seeds, missing
+
+
+class _Ad:
+    """An ad's own hashed tokens (``own``, key -> 1.0), the bytes of its tokens on the right of
+    each group of crosses (``rights``; ``crosses``: the same as ``(group, bytes)`` pairs, one
+    loop for a candidate), its category levels and first category token (for ``catmatch``;
+    None without a category), which attributes it lacks, and its row in the batch table
+    (:class:`learners.feature_rows.AdTable`; -1: none yet)."""
+
+    __slots__ = ("crosses", "missing", "own", "parts", "rights", "row", "top")
+
+    def __init__(
+        self,
+        own: dict[int, float],
+        rights: tuple[tuple[bytes, ...], ...],
+        parts: tuple[str, ...] | None,
+        top: bytes | None,
+        missing: tuple[str, ...],
+    ) -> None:
+        self.own, self.rights, self.parts, self.top, self.missing = own, rights, parts, top, missing
+        self.crosses = tuple((g, right) for g, group in enumerate(rights) for right in group)
+        self.row = -1
+
+
+class _Source:
+    """The non-numeric attributes a query reads from one mapping (the query itself or its
+    context), their hashed tokens cached per distinct set of values."""
+
+    def __init__(
+        self, attributes: Sequence[Attribute], groups: Sequence[Sequence[str]], mask: int
+    ) -> None:
+        self.attributes = tuple(attributes)
+        self._names = tuple(a.name for a in attributes)
+        self._groups = groups
+        self._mask = mask
+        # 1, 1.0 and True are equal keys but different tokens: these kinds key by type too
+        self._typed = any(a.kind in ("categorical", "bucket") for a in attributes)
+        self._parts: dict[Any, _Part] = {}
+        self.empty = _Part((), tuple(() for _ in groups), ())
+
+    def part(self, mapping: Mapping[str, Any]) -> _Part:
+        if not self._names:
+            return self.empty
+        values = tuple(map(mapping.get, self._names))
+        key = (values, tuple(map(type, values))) if self._typed else values
+        try:
+            found = self._parts.get(key)
+        except TypeError:  # an unhashable value: unusable, whatever it is
+            values = _hashable(values)
+            key = (values, tuple(map(type, values))) if self._typed else values
+            found = self._parts.get(key)
+        if found is None:
+            if len(self._parts) >= 1 << 16:  # a memo, bounded: starting over changes nothing
+                self._parts.clear()
+            found = self._parts[key] = self._hashed(values)
+        return found
+
+    def _hashed(self, values: tuple[Any, ...]) -> _Part:
+        keys: list[int] = []
+        seeds: list[list[int]] = [[] for _ in self._groups]
+        missing = []
+        for attribute, raw in zip(self.attributes, values, strict=True):
+            value, absent = value_of(attribute, raw)
+            if absent:
+                missing.append(missing_name(attribute))
+            if value is None:
+                continue
+            crcs = [_token_crcs(t) for t in attribute_tokens(attribute, value)]
+            keys += [crc & self._mask for crc, _ in crcs]
+            for g, lefts in enumerate(self._groups):
+                seeds[g] += [seed for _, seed in crcs] * lefts.count(attribute.key)
+        return _Part(tuple(keys), tuple(map(tuple, seeds)), tuple(missing))
+
+
+#: Stands for a value no attribute can use and no dict can key (a list).
+_UNUSABLE = object()
+
+
+def _hashable(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``values``, each unhashable one replaced by :data:`_UNUSABLE`."""
+    found = []
+    for value in values:
+        try:
+            hash(value)
+        except TypeError:
+            value = _UNUSABLE
+        found.append(value)
+    return tuple(found)
+
+
+def _check(spec: FeatureSpec) -> None:
+    """Refuse a spec built in code that :meth:`FeatureSpec.from_mapping` would refuse too."""
+    _mask(spec.n_bits)
+    tokens = [a.key for a in spec.attributes]
+    for attribute in spec.attributes:
+        if tokens.count(attribute.key) > 1:
+            raise ValueError(f"feature spec: token {attribute.key!r} is used twice")
+        if attribute.default is not None and not usable(attribute.kind, attribute.default):
+            raise ValueError(f"feature spec: {attribute.key}: default {attribute.default!r}")
+    for cross in spec.crosses:
+        left, right = spec.attribute(cross.left), spec.attribute(cross.right)
+        if left is None or not left.query_side or left.kind == "numeric":
+            raise ValueError(f"feature spec: {cross}: left is no query-side attribute")
+        if right is None or right.query_side or right.kind == "numeric":
+            raise ValueError(f"feature spec: {cross}: right is no candidate attribute")
+        if cross.levels not in ("all", "top"):
+            raise ValueError(f"feature spec: {cross}: levels is all or top")
+    if spec.category_match and spec.category_attribute is None:
+        raise ValueError("feature spec: category_match needs the candidate's category as a path")
+
+
+class Features:
+    """The features of one :class:`~learners.feature_spec.FeatureSpec` (see the module's
+    doc): the query side once per query (:meth:`query`), then one candidate's features
+    (:meth:`candidate`) or a whole batch's (:meth:`rows`); :meth:`tokens` is their readable
+    definition. Get one with :func:`features_of` (it keeps one per spec; they do not pickle:
+    a model pickles its spec).
+
+    Parameters
+    ----------
+    spec
+        The feature set.
+    max_ads
+        Distinct ads whose hashed tokens are kept (then they are dropped, all at once: a
+        cache, it never changes a feature).
+    min_batch
+        Below this many candidates, :meth:`rows` builds one dict at a time: numpy's fixed
+        cost per call outweighs the batch (about 3 queries here).
+
+    Attributes
+    ----------
+    missing
+        How many times an attribute the spec names was missing from an event (or unusable for
+        its kind), by ``"<source>.<name>"``: counted by :meth:`query` for the query side (once
+        per query) and by :meth:`rows` for the ad side (once per candidate), not by
+        :meth:`candidate` (the join re-derives a candidate serving counted already).
+    groups
+        The crosses grouped by their right side, ``(right token, levels)``, in order of first
+        appearance (a :class:`QueryContext` holds the left seeds of each group).
+
+    """
+
+    def __init__(self, spec: FeatureSpec, *, max_ads: int = 1 << 16, min_batch: int = 32) -> None:
+        _check(spec)
+        self.spec = spec
+        self.max_ads = max_ads
+        self.min_batch = min_batch
+        self.missing: Counter[str] = Counter()
+        mask = self._mask = _mask(spec.n_bits)
+        lefts: dict[tuple[str, str], list[str]] = {}
+        for cross in spec.crosses:
+            lefts.setdefault((cross.right, cross.levels), []).append(cross.left)
+        self.groups = tuple(lefts)
+        words = [a for a in spec.attributes if a.kind != "numeric"]
+        self._sources = (
+            _Source([a for a in words if a.source == "query"], list(lefts.values()), mask),
+            _Source([a for a in words if a.source == "context"], list(lefts.values()), mask),
+        )
+        self._numeric_query = tuple(
+            (a, stable_hash(a.key, spec.n_bits), missing_name(a))
+            for a in spec.attributes
+            if a.kind == "numeric" and a.query_side
+        )
+        self._numeric_ad = tuple(
+            (a, stable_hash(a.key, spec.n_bits), missing_name(a))
+            for a in spec.attributes
+            if a.kind == "numeric" and not a.query_side
+        )
+        self._numeric = bool(self._numeric_query or self._numeric_ad)
+        own = [a for a in words if a.source == "candidate" and a.name in CANDIDATE_FIELDS]
+        extra = [a for a in words if a.source == "candidate" and a.name not in CANDIDATE_FIELDS]
+        self._ad_attributes = (*own, *extra)  # the order of an ad's key
+        self._ad_key = _key_getter([a.name for a in own], [a.name for a in extra])
+        self._typed = [
+            i for i, a in enumerate(self._ad_attributes) if a.kind in ("categorical", "bucket")
+        ]
+        self._category = spec.category_attribute if spec.category_match else None
+        self._bias = (_crc32(BIAS.encode()) & mask,) if spec.bias else ()
+        self._catmatch_keys = tuple(_crc32(t.encode()) & mask for t in CATMATCH_TOKENS)
+        self._ads: dict[Any, _Ad] = {}
+        self._table: Any = None  # learners.feature_rows.AdTable, made by the first batch
+
+    def __repr__(self) -> str:
+        return f"Features({self.spec!r})"
+
+    # ------------------------------------------------------------------ the query side
+
+    def query(self, query: Mapping[str, Any], category: str | None = None) -> QueryContext:
+        """The query-side work for every candidate of ``query``, done once; ``category`` is
+        the query's predicted category path for the ``catmatch`` tokens (None: none).
+        Counts the query-side attributes missing from ``query``."""
+        source, context = self._sources
+        q = source.part(query)
+        c = context.part(query.get("context") or _EMPTY)
+        if q.missing:
+            self.missing.update(q.missing)
+        if c.missing:
+            self.missing.update(c.missing)
+        numeric: dict[int, float] = {}
+        for attribute, key, name in self._numeric_query:
+            value, absent = value_of(attribute, read(attribute, query, _EMPTY))
+            if absent:
+                self.missing[name] += 1
+            if value is not None:
+                numeric[key] = value
+        return QueryContext(
+            self,
+            dict.fromkeys(self._bias + q.keys + c.keys, 1.0),
+            numeric,
+            tuple(map(operator.add, q.seeds, c.seeds)),
+            None if category is None or self._category is None else path_parts(category),
+        )
+
+    # ------------------------------------------------------------------ one candidate
+
+    def candidate(
+        self, ctx: QueryContext, ad: Mapping[str, Any], missing: Counter[str] | None = None
+    ) -> dict[int, float]:
+        """The features of ``ad`` for a query prepared by :meth:`query`: a fresh dict (hashed
+        key -> value) the caller may keep or change. Counts nothing, unless given a
+        ``missing`` counter for the ad's missing attributes (as :meth:`rows` counts them)."""
+        try:
+            entry = self._ads[self._ad_key(ad)]
+        except (KeyError, TypeError):  # an ad not kept yet, without an own field, or odd
+            entry = self._ad(ad)
+        crc, mask, seeds = _crc32, self._mask, ctx.seeds
+        x = ctx.base.copy()
+        x.update(entry.own)
+        for group, right in entry.crosses:
+            for seed in seeds[group]:
+                x[crc(right, seed) & mask] = 1.0
+        if ctx.category is not None and entry.parts is not None:
+            m = catmatch(ctx.category, entry.parts)
+            x[self._catmatch_keys[m]] = 1.0
+            x[crc(entry.top, CATMATCH_SEEDS[m]) & mask] = 1.0
+        if self._numeric:
+            self._numbers(x, ctx, ad, missing)
+        if missing is not None and entry.missing:
+            missing.update(entry.missing)
+        return x
+
+    def _numbers(
+        self,
+        x: dict[int, float],
+        ctx: QueryContext,
+        ad: Mapping[str, Any],
+        missing: Counter[str] | None,
+    ) -> None:
+        """The numeric features of a candidate, written last into ``x`` (counting the ad's
+        missing ones into ``missing``, if given)."""
+        x.update(ctx.numeric)
+        for attribute, key, name in self._numeric_ad:
+            value, absent = value_of(attribute, read(attribute, _EMPTY, ad))
+            if absent and missing is not None:
+                missing[name] += 1
+            if value is not None:
+                x[key] = value
+
+    def _ad(self, ad: Mapping[str, Any]) -> _Ad:
+        """The hashed own tokens of ``ad``, kept per distinct ad."""
+        key = self._key_of(ad)
+        found = self._ads.get(key)
+        if found is None:
+            if len(self._ads) >= self.max_ads:
+                self._clear()
+            found = self._new_ad(key)
+        return found
+
+    def _ads_of(self, ads: Sequence[Mapping[str, Any]]) -> list[_Ad]:
+        """:meth:`_ad` of every ad of a batch (first dropping the kept ads if the batch would
+        take them past ``max_ads``)."""
+        if len(self._ads) + len(ads) > self.max_ads:
+            self._clear()
+        try:
+            keys = list(map(self._ad_key, ads))
+            found = list(map(self._ads.get, keys))
+        except (KeyError, TypeError):
+            keys = list(map(self._key_of, ads))
+            found = list(map(self._ads.get, keys))
+        if None in found:  # an ad may come twice in a batch: add it once
+            get, new = self._ads.get, self._new_ad
+            found = [
+                e if e is not None else (get(k) or new(k)) for e, k in zip(found, keys, strict=True)
+            ]
+        return found
+
+    def _key_of(self, ad: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The values of the ad's non-numeric attributes, what tells two ads apart: an
+        absent one as None, an unhashable one (a list, which no contract lets through) as
+        :data:`_UNUSABLE`, as unusable as it."""
+        try:
+            key = self._ad_key(ad)
+            hash(key)
+        except (KeyError, TypeError):
+            key = _hashable(tuple(read(a, _EMPTY, ad) for a in self._ad_attributes))
+        return key
+
+    def _new_ad(self, key: tuple[Any, ...]) -> _Ad:
+        """Hash and keep the ad of ``key`` (its values in ``_ad_attributes``' order). A key
+        holding a number for a categorical or bucket attribute is kept with its types (1,
+        1.0 and True are equal keys but three tokens): it is found by this method only."""
+        if any(key[i] is not None and type(key[i]) is not str for i in self._typed):
+            typed = (key, tuple(map(type, key)))
+            found = self._ads.get(typed)
+            if found is None:
+                found = self._ads[typed] = self._hashed_ad(key)
+            return found
+        found = self._ads[key] = self._hashed_ad(key)
+        return found
+
+    def _hashed_ad(self, key: tuple[Any, ...]) -> _Ad:
+        own: dict[int, float] = {}
+        rights: list[list[bytes]] = [[] for _ in self.groups]
+        parts = top = None
+        missing = []
+        for attribute, raw in zip(self._ad_attributes, key, strict=True):
+            value, absent = value_of(attribute, raw)
+            if absent:
+                missing.append(missing_name(attribute))
+            if value is None:
+                continue
+            tokens = attribute_tokens(attribute, value)
+            for token in tokens:
+                own[_token_crcs(token)[0] & self._mask] = 1.0
+            for g, (right, levels) in enumerate(self.groups):
+                if right == attribute.key:
+                    rights[g] += [t.encode() for t in (tokens if levels == "all" else tokens[:1])]
+            if attribute is self._category:
+                parts, top = path_parts(value), tokens[0].encode()
+        return _Ad(own, tuple(map(tuple, rights)), parts, top, tuple(missing))
+
+    def _clear(self) -> None:
+        self._ads.clear()
+        if self._table is not None:
+            self._table.clear()
+
+    # ------------------------------------------------------------------ a batch
+
+    def rows(
+        self,
+        contexts: Sequence[QueryContext],
+        candidates: Sequence[Sequence[Mapping[str, Any]]],
+    ) -> SparseRows:
+        """Every candidate's features, query after query: ``candidates[i]`` are the ads of
+        the query prepared as ``contexts[i]``. Each row holds the keys of :meth:`candidate`
+        (a key once; sorted, from ``min_batch`` candidates on), with their values. Counts
+        the ad-side attributes missing from each candidate. Raises ValueError if a candidate
+        has no feature at all (a spec without bias, an event without its attributes): a row
+        is scored by its features."""
+        spec = self.spec
+        if any(c.spec is not spec and c.spec != spec for c in contexts):
+            raise ValueError(
+                f"every query context must be built for this feature spec (n_bits={spec.n_bits})"
+            )
+        total = sum(map(len, candidates))
+        if total < max(self.min_batch, 1):
+            pairs = zip(contexts, candidates, strict=True)
+            missing = self.missing
+            return SparseRows.from_dicts(
+                [self.candidate(c, ad, missing) for c, ads in pairs for ad in ads]
+            )
+        flat = [ad for ads in candidates for ad in ads]
+        entries = self._ads_of(flat)
+        for names in filter(None, map(_missing_of, entries)):
+            self.missing.update(names)
+        columns = [
+            self._numeric_column(attribute, key, name, flat)
+            for attribute, key, name in self._numeric_ad
+        ]
+        if self._table is None:
+            self._table = AdTable(len(self.groups), catmatch=self._category is not None)
+        return batch_rows(self._table, contexts, candidates, entries, columns, self._mask)
+
+    def _numeric_column(
+        self, attribute: Attribute, key: int, name: str, ads: Sequence[Mapping[str, Any]]
+    ) -> tuple[int, list[float | None]]:
+        """One numeric ad attribute's values over a batch (None: no feature), counting the
+        missing ones."""
+        values = []
+        for ad in ads:
+            value, absent = value_of(attribute, read(attribute, _EMPTY, ad))
+            if absent:
+                self.missing[name] += 1
+            values.append(value)
+        return key, values
+
+    # ------------------------------------------------------------------ the definition
+
+    def tokens(
+        self, query: Mapping[str, Any], ad: Mapping[str, Any], category: str | None = None
+    ) -> list[tuple[str, float]]:
+        """Every ``(token, value)`` of a (query, ad) pair, readable, in the order the module's
+        doc gives: the definition the fast paths implement. Counts nothing."""
+        spec = self.spec
+        found: list[tuple[str, float]] = [(BIAS, 1.0)] if spec.bias else []
+        of: dict[str, tuple[str, ...]] = {}
+        values = {a.key: value_of(a, read(a, query, ad))[0] for a in spec.attributes}
+        for side in (True, False):  # the query's, then the ad's
+            for a in spec.attributes:
+                if a.query_side == side and a.kind != "numeric" and values[a.key] is not None:
+                    of[a.key] = attribute_tokens(a, values[a.key])
+                    found += [(t, 1.0) for t in of[a.key]]
+        for cross in spec.crosses:
+            lefts, rights = of.get(cross.left, ()), of.get(cross.right, ())
+            rights = rights if cross.levels == "all" else rights[:1]
+            found += [(f"{left}{SEP}{right}", 1.0) for left in lefts for right in rights]
+        top = self._category and of.get(self._category.key)
+        if top and category is not None:
+            path = values[self._category.key]
+            match = CATMATCH_TOKENS[catmatch(path_parts(category), path_parts(path))]
+            found += [(match, 1.0), (f"{match}{SEP}{top[0]}", 1.0)]
+        for side in (True, False):
+            for a in spec.attributes:
+                if a.query_side == side and a.kind == "numeric" and values[a.key] is not None:
+                    found.append((a.key, values[a.key]))
+        return found
+
+
+_missing_of = operator.attrgetter("missing")
+
+
+def _key_getter(own: list[str], extra: list[str]) -> Callable[[Mapping[str, Any]], tuple]:
+    """What tells two ads apart: the values of the ad's own fields ``own`` (KeyError if one
+    is absent) then those of its ``attributes`` map named ``extra``."""
+    if len(own) > 1:
+        fields = operator.itemgetter(*own)
+    elif own:
+        name = own[0]
+
+        def fields(ad: Mapping[str, Any]) -> tuple:
+            return (ad[name],)
     else:
-        hour_token = _HOUR_UNKNOWN
-    return (
-        None if device is None else f"device={device}",
-        None if region is None else f"region={region}",
-        hour_token,
-        None if segment is None else f"segment={segment}",
-    )
+
+        def fields(ad: Mapping[str, Any]) -> tuple:
+            return ()
+
+    if not extra:
+        return fields
+
+    def key(ad: Mapping[str, Any]) -> tuple:
+        return (*fields(ad), *map((ad.get("attributes") or _EMPTY).get, extra))
+
+    return key
+
+
+_BY_SPEC: dict[FeatureSpec, Features] = {}
+_BY_ID: dict[int, tuple[FeatureSpec, Features]] = {}
+
+
+def features_of(spec: FeatureSpec) -> Features:
+    """The :class:`Features` of ``spec``, one per distinct spec in a process (a memo: a spec
+    equal to one seen before gets the same instance, its caches and its ``missing`` counts).
+
+    >>> from learners.feature_spec import DEFAULT_FEATURES
+    >>> features_of(DEFAULT_FEATURES) is features_of(dataclasses.replace(DEFAULT_FEATURES))
+    True
+    """
+    found = _BY_ID.get(id(spec))  # equal specs hash slowly: the same object is found first
+    if found is not None and found[0] is spec:
+        return found[1]
+    features = _BY_SPEC.get(spec)
+    if features is None:
+        features = _BY_SPEC[spec] = Features(spec)
+    if len(_BY_ID) >= 256:
+        _BY_ID.clear()
+    _BY_ID[id(spec)] = (spec, features)
+    return features
+
+
+# --------------------------------------------------------------------------- conveniences
+# The built-in feature set by ``n_bits``, as the callers written before feature specs ask
+# for it: each delegates to ``features_of(DEFAULT_FEATURES)`` of that width.
+
+
+@lru_cache(maxsize=None, typed=True)
+def default_features(n_bits: int = N_BITS_DEFAULT) -> Features:
+    """:func:`features_of` the built-in feature set hashed to ``n_bits`` bits."""
+    _mask(n_bits)
+    spec = DEFAULT_FEATURES
+    return features_of(spec if n_bits == spec.n_bits else dataclasses.replace(spec, n_bits=n_bits))
+
+
+def query_context(
+    query: Mapping[str, Any], n_bits: int = N_BITS_DEFAULT, category: str | None = None
+) -> QueryContext:
+    """:meth:`Features.query` of the built-in feature set."""
+    return default_features(n_bits).query(query, category)
+
+
+def candidate_features(ctx: QueryContext, ad: Mapping[str, Any]) -> dict[int, float]:
+    """:meth:`Features.candidate` of the feature set ``ctx`` was built for."""
+    return ctx.features.candidate(ctx, ad)
+
+
+def features_for(
+    query: Mapping[str, Any],
+    ad: Mapping[str, Any],
+    n_bits: int = N_BITS_DEFAULT,
+    category: str | None = None,
+) -> dict[int, float]:
+    """The built-in features of one (query, ad) pair; use :meth:`Features.query` once when
+    scoring many ads."""
+    features = default_features(n_bits)
+    return features.candidate(features.query(query, category), ad)
+
+
+def feature_tokens(
+    query: Mapping[str, Any], ad: Mapping[str, Any], category: str | None = None
+) -> list[str]:
+    """The built-in feature set's tokens of a (query, ad) pair (:meth:`Features.tokens`,
+    every value 1.0)."""
+    return [t for t, _ in default_features().tokens(query, ad, category)]
 
 
 def query_tokens(query: Mapping[str, Any]) -> tuple[str, ...]:
-    """Query-side tokens: distinct words, then device, region, hour bucket and segment.
+    """The built-in feature set's query-side tokens: distinct words, then device, region,
+    hour bucket and segment.
 
     Examples
     --------
@@ -153,8 +718,21 @@ def query_tokens(query: Mapping[str, Any]) -> tuple[str, ...]:
     ('q=cheap', 'q=flights', 'device=web', 'hour=20-23')
 
     """
-    words, context = _query_parts(query)
-    return words + tuple(t for t in context if t is not None)
+    return tuple(t for t, _ in default_features().tokens(query, _EMPTY) if t != BIAS)
+
+
+# The query-category model's input: the bias, the query's words and word pairs.
+_QUERY_TEXT = FeatureSpec(
+    attributes=(Attribute("query", "query", "text", token="q", ngrams=2),),
+    crosses=(),
+    category_match=False,
+)
+
+
+@lru_cache(maxsize=None, typed=True)
+def _query_text(n_bits: int) -> Features:
+    _mask(n_bits)
+    return features_of(dataclasses.replace(_QUERY_TEXT, n_bits=n_bits))
 
 
 def query_text_tokens(query: Mapping[str, Any]) -> tuple[str, ...]:
@@ -166,16 +744,12 @@ def query_text_tokens(query: Mapping[str, Any]) -> tuple[str, ...]:
     ('bias', 'q=red', 'q=shoes', 'q2=red shoes', 'q2=shoes red')
 
     """
-    words = _words(query["query"])
-    unigrams = dict.fromkeys(f"q={w}" for w in words)
-    bigrams = dict.fromkeys(f"q2={a} {b}" for a, b in pairwise(words))
-    return (_BIAS, *unigrams, *bigrams)
+    return tuple(t for t, _ in _query_text(N_BITS_DEFAULT).tokens(query, _EMPTY))
 
 
 def query_text_features(query: Mapping[str, Any], n_bits: int = N_BITS_DEFAULT) -> dict[int, float]:
-    """Hashed `query_text_tokens` of ``query["query"]`` (index -> 1.0), the category model's input.
-
-    Deterministic across processes, like every feature here (CRC-32, not ``hash``).
+    """Hashed `query_text_tokens` of ``query["query"]`` (index -> 1.0), the category model's
+    input: a fresh dict.
 
     Examples
     --------
@@ -184,200 +758,4 @@ def query_text_features(query: Mapping[str, Any], n_bits: int = N_BITS_DEFAULT) 
     True
 
     """
-    mask = _mask(n_bits)
-    words = _words(query["query"])
-    x = {_BIAS_CRC & mask: 1.0}
-    for word in dict.fromkeys(words):
-        x[_word_crcs(word)[0] & mask] = 1.0
-    for pair in dict.fromkeys(pairwise(words)):
-        x[_bigram_crc(*pair) & mask] = 1.0
-    return x
-
-
-@lru_cache(maxsize=1 << 12)
-def _words(text: str) -> tuple[str, ...]:
-    # Memos of pure functions (serving asks twice per query, and vocabularies are small):
-    # they never change a result.
-    return tuple(_WORD.findall(text.lower()))
-
-
-@lru_cache(maxsize=1 << 16)
-def _word_crcs(word: str) -> tuple[int, int]:
-    """CRCs of ``q=<word>`` and of ``q=<word>^``, the seed of its crosses."""
-    token = f"q={word}"
-    return _crc32(token.encode()), _crc32(f"{token}{_SEP}".encode())
-
-
-@lru_cache(maxsize=1 << 16)
-def _bigram_crc(first: str, second: str) -> int:
-    return _crc32(f"q2={first} {second}".encode())
-
-
-@lru_cache(maxsize=1 << 12, typed=True)  # typed: hour 9 and 9.0 give different tokens
-def _context_crcs(
-    device: Any, region: Any, hour: Any, segment: Any
-) -> tuple[tuple[int, ...], tuple[int, ...], int | None]:
-    """CRCs of the context tokens (present keys only), of the seeds of their crosses with the
-    top category level (device, hour bucket, segment), and of the segment's seed for its cross
-    with the ad id (None without a segment)."""
-    tokens = _context_tokens(device, region, hour, segment)
-    device_t, _, hour_t, segment_t = tokens
-    return (
-        tuple(_crc32(t.encode()) for t in tokens if t is not None),
-        tuple(
-            _crc32(f"{t}{_SEP}".encode()) for t in (device_t, hour_t, segment_t) if t is not None
-        ),
-        None if segment_t is None else _crc32(f"{segment_t}{_SEP}".encode()),
-    )
-
-
-def _category_parts(category: str) -> tuple[str, ...]:
-    return tuple(p for p in category.split("/") if p)
-
-
-def _catmatch(query_parts: tuple[str, ...], ad_parts: tuple[str, ...]) -> int:
-    """Number of leading levels two category paths share, capped at ``_CATMATCH_MAX``."""
-    m = 0
-    for a, b in zip(query_parts, ad_parts, strict=False):
-        if a != b or m == _CATMATCH_MAX:
-            break
-        m += 1
-    return m
-
-
-def _category_tokens(category: str) -> tuple[str, ...]:
-    """``cat=`` tokens for each level of a category path, top level first (never empty)."""
-    parts = [p for p in category.split("/") if p]
-    return tuple(f"cat={'/'.join(parts[: i + 1])}" for i in range(len(parts))) or ("cat=",)
-
-
-@lru_cache(maxsize=1 << 16)
-def _category_levels(category: str) -> tuple[tuple[bytes, ...], tuple[int, ...]]:
-    # A memo of a pure function (category vocabularies are small): it never changes a result.
-    levels = tuple(t.encode() for t in _category_tokens(category))
-    return levels, tuple(_crc32(b) for b in levels)
-
-
-_category_parts_cached = lru_cache(maxsize=1 << 16)(_category_parts)
-
-
-def feature_tokens(
-    query: Mapping[str, Any], ad: Mapping[str, Any], category: str | None = None
-) -> list[str]:
-    """All tokens for a (query, ad) pair, readable; the definition `features_for` implements.
-
-    ``category`` is the query's predicted category path; without it there is no ``catmatch``.
-    """
-    words, (device, _, hour, segment) = _query_parts(query)
-    ad_token = f"ad={ad['ad_id']}"
-    levels = _category_tokens(ad["category"])
-    top = levels[0]
-    tokens = [_BIAS, *query_tokens(query), ad_token, f"adv={ad['advertiser_id']}", *levels]
-    tokens += [f"{w}{_SEP}{level}" for w in words for level in levels]
-    tokens += [f"{t}{_SEP}{top}" for t in (device, hour, segment) if t is not None]
-    if segment is not None:
-        tokens.append(f"{segment}{_SEP}{ad_token}")
-    if category is not None:
-        match = _CATMATCH_TOKENS[
-            _catmatch(_category_parts(category), _category_parts(ad["category"]))
-        ]
-        tokens += [match, f"{match}{_SEP}{top}"]
-    return tokens
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class QueryContext:
-    """Query-side work done once per query, shared by all its candidates.
-
-    Build it with `query_context`. ``base`` must not be mutated (candidates copy it).
-
-    Attributes
-    ----------
-    n_bits
-        Size of the hashed feature space, in bits.
-    mask
-        ``2**n_bits - 1``.
-    base
-        Hashed bias and query-side tokens, each mapped to 1.0.
-    top_seeds
-        CRCs of ``"<left>^"`` for device, hour bucket and segment, crossed with the top level.
-    word_seeds
-        CRCs of ``"q=<word>^"``, crossed with every level of the category.
-    segment_seed
-        CRC of ``"segment=<s>^"``, crossed with the ad id; None without a segment.
-    category
-        Levels of the query's predicted category path, for the ``catmatch`` tokens; None
-        without a predicted category (no ``catmatch`` token).
-
-    """
-
-    n_bits: int
-    mask: int
-    base: dict[int, float]
-    top_seeds: tuple[int, ...]
-    word_seeds: tuple[int, ...]
-    segment_seed: int | None
-    category: tuple[str, ...] | None = None
-
-
-def query_context(
-    query: Mapping[str, Any], n_bits: int = N_BITS_DEFAULT, category: str | None = None
-) -> QueryContext:
-    """Precompute the query-side hashed indices and cross seeds for `candidate_features`.
-
-    ``category`` is the query's predicted category path (e.g. the best path of the category
-    model); when given, each candidate gets the ``catmatch`` tokens.
-    """
-    mask = _mask(n_bits)
-    words = [_word_crcs(word) for word in dict.fromkeys(_words(query["query"]))]
-    context = query.get("context") or {}
-    context_crcs, top_seeds, segment_seed = _context_crcs(
-        context.get("device"), context.get("region"), context.get("hour"), context.get("segment")
-    )
-    base = {_BIAS_CRC & mask: 1.0}
-    for token, _ in words:
-        base[token & mask] = 1.0
-    for token in context_crcs:
-        base[token & mask] = 1.0
-    parts = None if category is None else _category_parts_cached(category)
-    seeds = tuple([seed for _, seed in words])
-    return QueryContext(n_bits, mask, base, top_seeds, seeds, segment_seed, parts)
-
-
-def candidate_features(ctx: QueryContext, ad: Mapping[str, Any]) -> dict[int, float]:
-    """Hashed features of one candidate ad for a query prepared by `query_context`.
-
-    Returns a fresh dict (hashed index -> 1.0) the caller may keep or mutate.
-    """
-    crc = _crc32
-    mask = ctx.mask
-    x = ctx.base.copy()
-    ad_bytes = b"ad=" + ad["ad_id"].encode()
-    x[crc(ad_bytes) & mask] = 1.0
-    x[crc(b"adv=" + ad["advertiser_id"].encode()) & mask] = 1.0
-    levels, level_crcs = _category_levels(ad["category"])
-    for h in level_crcs:
-        x[h & mask] = 1.0
-    top = levels[0]
-    for s in ctx.top_seeds:
-        x[crc(top, s) & mask] = 1.0
-    for s in ctx.word_seeds:
-        for level in levels:
-            x[crc(level, s) & mask] = 1.0
-    if ctx.segment_seed is not None:
-        x[crc(ad_bytes, ctx.segment_seed) & mask] = 1.0
-    if ctx.category is not None:
-        m = _catmatch(ctx.category, _category_parts_cached(ad["category"]))
-        x[_CATMATCH_CRCS[m] & mask] = 1.0
-        x[crc(top, _CATMATCH_SEEDS[m]) & mask] = 1.0
-    return x
-
-
-def features_for(
-    query: Mapping[str, Any],
-    ad: Mapping[str, Any],
-    n_bits: int = N_BITS_DEFAULT,
-    category: str | None = None,
-) -> dict[int, float]:
-    """Hashed features of one (query, ad) pair; use `query_context` when scoring many ads."""
-    return candidate_features(query_context(query, n_bits, category), ad)
+    return _query_text(n_bits).query(query).base
