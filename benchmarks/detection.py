@@ -31,7 +31,8 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from learners import ENGAGEMENT_ONLY, candidate_features, query_context
+from learners import ENGAGEMENT_ONLY
+from learners.features import features_of
 from producers.exploration import EpsilonGreedy
 from producers.incidents import SCENARIO_RUN, Incident, scenario
 from producers.world import World
@@ -106,7 +107,7 @@ class _Loop:
         self.options = options
         self.incident = incident
         settings = Settings(alert_warmup_examples=options.warmup_examples)
-        self.view = Serving(default_models(n_bits=settings.n_bits), n_bits=settings.n_bits)
+        self.view = Serving(default_models(n_bits=settings.n_bits))
         self.world = World(seed=options.world_seed)
         self.front_end = EpsilonGreedy(epsilon=options.epsilon)
         self.rng = random.Random(f"detection:{loop_seed}")
@@ -194,9 +195,10 @@ class _Loop:
     ) -> None:
         view, run = self.view, self.run
         paths = view.category.top_paths(view.category.features(query))
-        context = query_context(query, view.n_bits, category=paths[0][0] if paths else None)
         model = view.models[CLICK]
-        p = model.learn(candidate_features(context, ad), float(clicked))
+        features = features_of(model.features)
+        context = features.query(query, paths[0][0] if paths else None)
+        p = model.learn(features.candidate(context, ad), float(clicked))
         example = {
             "label": float(clicked),
             "ts_event": ts_ms,

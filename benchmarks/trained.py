@@ -41,7 +41,7 @@ class TrainedModels:
 
     def serving(self) -> Serving:
         """The serving view of these models, as a worker that learns them serves them."""
-        return Serving(self.models, n_bits=self.category.n_bits)
+        return Serving(self.models)
 
 
 def labelled(

@@ -31,14 +31,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
-from learners import candidate_features, query_context
+from learners.feature_spec import FeatureSpec
+from learners.features import features_of
 from streams.agents.io import AgentIO
 from streams.kafka.outbox import Outbox, now_ms
 from streams.kafka.rdkafka import Bookmark
 from streams.labelling.attribution import Attribution, Label, Watermark
-from streams.models.registry import CLICK, QUALITY
+from streams.models.registry import LiveModel
 from streams.serving.view import Serving
 from streams.wire import contracts
 
@@ -73,36 +75,47 @@ def slices_of(query: dict[str, Any], ad: dict[str, Any]) -> dict[str, str]:
 
 
 def examples_for(
-    label: Label, n_bits: int, category: str | None = None, negative_rate: float = 1.0
+    label: Label,
+    models: Iterable[LiveModel],
+    category: str | None = None,
+    negative_rate: float = 1.0,
 ) -> list[dict[str, Any]] | None:
-    """The click-model example of one label, and the quality-model example if the impression
-    was rated; ``None`` if the ad is not among the query's candidates.
+    """The examples of one label, one per model that learns it: every ``click`` model learns
+    whether the impression was clicked (example id: the impression's), every ``rating`` model
+    its rating if it was rated (``<impression id>:quality``), each with the features of its
+    own feature set; ``None`` if the ad is not among the query's candidates.
 
     ``category`` is the query's predicted category path. The join asks the serving category
     model as it is when the window closes; serve asked it as it was when the query came (in
     one process the two differ only by what was learned in between). A click negative is kept
-    with probability ``negative_rate`` (:func:`keeps_negative`), recorded as its
-    ``sampling_rate``; positives and quality examples are always kept.
+    with probability ``negative_rate`` (:func:`keeps_negative`, one decision for every click
+    model), recorded as its ``sampling_rate``; positives and ratings are always kept.
     """
     ad_id = label.impression["ad_id"]
     ad = next((ad for ad in label.query["candidates"] if ad["ad_id"] == ad_id), None)
     if ad is None:
         return None
-    features = candidate_features(query_context(label.query, n_bits, category=category), ad)
     impression_id = label.impression["impression_id"]
+    clicked = label.label > 0
+    kept = clicked or keeps_negative(impression_id, negative_rate)
     targets = []
-    if label.label > 0:
-        targets.append((CLICK, impression_id, label.label, 1.0))
-    elif keeps_negative(impression_id, negative_rate):
-        targets.append((CLICK, impression_id, label.label, min(negative_rate, 1.0)))
-    if label.quality is not None:
-        targets.append((QUALITY, f"{impression_id}:quality", label.quality, 1.0))
+    for model in models:
+        if model.binary and kept:
+            rate = 1.0 if clicked else min(negative_rate, 1.0)
+            targets.append((model, impression_id, label.label, rate))
+        elif not model.binary and label.quality is not None:
+            targets.append((model, f"{impression_id}:quality", label.quality, 1.0))
+    features: dict[FeatureSpec, dict[int, float]] = {}
+    for model, *_ in targets:
+        if model.features not in features:
+            built = features_of(model.features)
+            features[model.features] = built.candidate(built.query(label.query, category), ad)
     slices = slices_of(label.query, ad)
     return [
         contracts.example(
             example_id=example_id,
-            model=model,
-            features=features,
+            model=model.name,
+            features=features[model.features],
             label=target,
             weight=1.0,
             sampling_rate=sampling_rate,
@@ -201,14 +214,11 @@ def register(io: AgentIO, serving: Serving) -> None:
         )
 
     def emit(outbox: Outbox, labels: list[Label]) -> None:
-        category = serving.category
+        category, models = serving.category, serving.models.values()
         for label in labels:
             paths = category.top_paths(category.features(label.query), 1)
             examples = examples_for(
-                label,
-                settings.n_bits,
-                paths[0][0] if paths else None,
-                settings.negative_sampling_rate,
+                label, models, paths[0][0] if paths else None, settings.negative_sampling_rate
             )
             if examples is None:
                 reject(
@@ -218,7 +228,9 @@ def register(io: AgentIO, serving: Serving) -> None:
                     label.source,
                 )
                 continue
-            if not any(example["model"] == CLICK for example in examples):
+            if label.label <= 0 and not keeps_negative(
+                label.impression["impression_id"], settings.negative_sampling_rate
+            ):
                 io.counters["downsampled.click"] += 1
             for example in examples:
                 outbox.add(examples_topic, example["model"], contracts.encode(example))

@@ -29,16 +29,16 @@ query, which the ``shed`` counter shows at once.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE
 
-from learners import query_context
-from learners.candidate_rows import CandidateRows
+from learners.feature_spec import FeatureSpec
+from learners.features import features_of
 from learners.sparse import SparseRows
 from streams.kafka.outbox import DeadLetters, Sink, now_ms
 from streams.kafka.rdkafka import BatchConsumer, BatchProducer, DeliveryFailed
@@ -62,23 +62,26 @@ def predict_many(
 ) -> list[dict[str, Any]]:
     """The Predictions for validated queries: their top category paths (each node's models
     score all the queries that reach it at once), the features of every candidate of every
-    query at once (:class:`~learners.candidate_rows.CandidateRows`; the click model sees the
-    query-ad category match), then every objective's score for all of them, one call per
-    model."""
+    query at once, once per feature set the models use (:meth:`learners.features.Features.rows`,
+    with the query-ad category match), then every objective's score for all of them, one call
+    per model."""
     category = serving.category
-    n_bits = serving.n_bits
     paths_of = category.top_paths_rows(
         SparseRows.from_dicts([category.features(query) for query in queries])
     )
-    rows = _candidate_rows(n_bits).rows(
-        [
-            query_context(query, n_bits, category=paths[0][0] if paths else None)
-            for query, paths in zip(queries, paths_of, strict=True)
-        ],
-        [query["candidates"] for query in queries],
-    )
+    best = [paths[0][0] if paths else None for paths in paths_of]
+    candidates = [query["candidates"] for query in queries]
+    rows_of: dict[FeatureSpec, SparseRows] = {}
+
+    def rows(spec: FeatureSpec) -> SparseRows:
+        if spec not in rows_of:
+            features = features_of(spec)
+            contexts = [features.query(q, c) for q, c in zip(queries, best, strict=True)]
+            rows_of[spec] = features.rows(contexts, candidates)
+        return rows_of[spec]
+
     models = serving.models.values()
-    scores = {model.objective: model.score(rows) for model in models}
+    scores = {model.objective: model.score(rows(model.features)) for model in models}
     versions = {model.name: model.version for model in models} | {category.name: category.version}
     predictions = []
     start = 0
@@ -122,12 +125,6 @@ def timely(messages: Sequence[Any], now_ms: int, deadline_ms: int) -> Sequence[A
         m for m in messages if (t := m.timestamp())[1] >= oldest or t[0] == TIMESTAMP_NOT_AVAILABLE
     ]
     return messages if len(kept) == len(messages) else kept
-
-
-@functools.cache
-def _candidate_rows(n_bits: int) -> CandidateRows:
-    """One builder per feature space in a process: it keeps the hashed tokens of the ads."""
-    return CandidateRows(n_bits)
 
 
 def predict(serving: Serving, query: dict[str, Any], scored_at_ms: int) -> dict[str, Any]:
@@ -256,6 +253,16 @@ class ServeLoop:
             self._watch_scores(prediction)
             out.add(self._predictions, prediction["event_id"], contracts.encode(prediction))
         self._counters["predictions"] += len(predictions)
+        self._count_missing()
+
+    def _count_missing(self) -> None:
+        """How often the served queries lacked an attribute a feature set names (it took its
+        default), in total over the feature sets of the served models."""
+        missing: Counter[str] = Counter()
+        for spec in {model.features for model in self._serving.models.values()}:
+            missing.update(features_of(spec).missing)
+        for key, count in missing.items():
+            self._counters[f"features.missing.{key}"] = count
 
     def _reject(self, out: Sink, message: Any, reason: str) -> None:
         self._dead_letters.reject_at(

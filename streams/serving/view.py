@@ -27,8 +27,8 @@ class Pin(NamedTuple):
 class Serving:
     """The serving view of a worker's models (what :func:`streams.agents.serve.predict` and
     the join read): ``models`` by name and the ``category`` model, each the live one of the
-    registry unless a snapshot was installed in its place. ``n_bits``: the width the
-    features of the served models are hashed to.
+    registry unless a snapshot was installed in its place (each scored model carries the
+    feature set its rows are made of).
 
     >>> from streams.models.registry import default_models
     >>> live = default_models()
@@ -40,9 +40,8 @@ class Serving:
     (False, ['click'])
     """
 
-    def __init__(self, models: ModelRegistry, *, n_bits: int = 20) -> None:
+    def __init__(self, models: ModelRegistry) -> None:
         self._registry = models
-        self.n_bits = n_bits
         self._loaded: dict[str, Any] = {}  # name -> model from a snapshot, served instead
         #: pinned versions (``promote``/``rollback``) and who issued them; absent: the newest
         self.pins: dict[str, Pin] = {}

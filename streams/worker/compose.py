@@ -1,6 +1,8 @@
 """The composition root: one worker's services, built from settings and wired together.
 
-Nothing starts at import time. :func:`create_app` builds the Faust app
+Nothing starts at import time. :func:`create_app` reads and checks the configuration file
+(:func:`streams.config.load_config`: the models and their features; a bad one raises
+:class:`~learners.errors.ConfigError` before anything is built), builds the Faust app
 (:func:`streams.kafka.faust_app.faust_app`), then every service, handing each the narrow
 collaborators it uses (settings, the model registry, counters, an outbox on the app's
 producer, a response policy), then attaches the agents of the worker's roles. No service
@@ -21,13 +23,14 @@ from streams.agents import control, join, labels, rank, report
 from streams.agents.io import AgentIO
 from streams.agents.learn import LearnLoop
 from streams.agents.serve import ServeLoop
+from streams.config import build_registry, load_config
 from streams.control.commands import Commands
 from streams.control.replica import ControlReplica
 from streams.control.responses import Responder, ResponsePolicy
 from streams.kafka.faust_app import AdstreamApp, faust_app
 from streams.kafka.outbox import DeadLetters
 from streams.models.learner import Learner
-from streams.models.registry import ModelRegistry, default_models
+from streams.models.registry import ModelRegistry
 from streams.monitoring.counters import Counters
 from streams.monitoring.worker_health import WorkerHealth
 from streams.serving.follower import ModelFollower
@@ -58,16 +61,17 @@ class Worker:
 
 def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> Worker:
     """Build the app, every service and the agents of ``settings.roles``; ``models``: the
-    live models to start from (by default :func:`~streams.models.registry.default_models`)."""
+    live models to start from (by default those of the configuration file
+    ``settings.config``, or of the default one)."""
     if settings.snapshots == "on" and not settings.snapshot_key:
         raise ValueError(
             "snapshots are on and no snapshot key is resolved: build the app from "
             "settings.with_snapshot_key() (or set snapshots='off' explicitly)"
         )
+    if models is None:
+        models = build_registry(load_config(settings.config, settings.n_bits), settings)
     app = faust_app(settings)
     worker_id = f"{socket.gethostname()}-{os.getpid()}"
-    if models is None:
-        models = default_models(settings.negative_sampling_rate, settings.n_bits)
     counters = Counters()
     io = AgentIO(
         app=app,
@@ -86,7 +90,7 @@ def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> Wo
         worker=worker_id,
         promotes=lambda name: policy.enabled(name, "promote"),
     )
-    serving = Serving(models, n_bits=settings.n_bits)
+    serving = Serving(models)
     follower = ModelFollower(
         settings=settings,
         serving=serving,

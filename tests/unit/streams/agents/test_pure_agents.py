@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from typing import Any
@@ -10,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from learners import ENGAGEMENT_ONLY, MissingObjectiveError, Weights, features_for
+from learners import ENGAGEMENT_ONLY, MissingObjectiveError, Weights, features_for, stable_hash
+from learners.feature_spec import FeatureSpec
 from producers.world import World
 from streams.agents.join import examples_for
 from streams.agents.rank import ranking_for
@@ -122,14 +124,17 @@ def make_label(ad_id: str = "a-1", clicked: bool = True) -> Label:
     )
 
 
+MODELS = default_models(n_bits=18)
+
+
 def test_examples_for_an_ad_not_among_the_candidates_are_none() -> None:
-    assert examples_for(make_label(ad_id="a-unknown"), n_bits=18) is None
+    assert examples_for(make_label(ad_id="a-unknown"), MODELS.values()) is None
 
 
 @pytest.mark.parametrize("clicked", [True, False])
 def test_example_for_a_label_decodes_with_the_features_of_query_and_ad(clicked: bool) -> None:
     label = make_label(clicked=clicked)
-    (example,) = examples_for(label, n_bits=18)  # not rated: the click example only
+    (example,) = examples_for(label, MODELS.values())  # not rated: the click example only
     decoded = contracts.decode_example(contracts.encode(example))
     ad = label.query["candidates"][1]
     assert ad["ad_id"] == "a-1"
@@ -150,7 +155,7 @@ def test_example_for_a_label_decodes_with_the_features_of_query_and_ad(clicked: 
 
 def make_ctx(n_bits: int = 18) -> Serving:
     """The serving view of untrained models: the live models themselves."""
-    return Serving(default_models(n_bits=n_bits), n_bits=n_bits)
+    return Serving(default_models(n_bits=n_bits))
 
 
 def test_predict_scores_every_candidate_in_order_with_an_untrained_model() -> None:
@@ -227,8 +232,31 @@ def test_predict_output_ranks_end_to_end() -> None:
 def test_a_rated_impression_also_makes_a_quality_example_with_the_same_features() -> None:
     label = make_label(clicked=False)
     label.quality = 0.8
-    click, quality = examples_for(label, n_bits=18)
+    click, quality = examples_for(label, MODELS.values())
     assert (click["model"], quality["model"]) == (CLICK, "quality")
     assert quality["label"] == 0.8 and quality["features"] == click["features"]
     assert quality["example_id"] == "i-9:quality"
     assert contracts.decode_example(contracts.encode(quality))["label"] == 0.8
+
+
+def test_each_model_learns_its_label_with_the_features_of_its_own_feature_set() -> None:
+    """A second click model on a feature set of its own (the bid, numeric) gets an example of
+    its own with those features; a rating model gets none for an impression not rated."""
+    bids = FeatureSpec.from_mapping(
+        {
+            "attributes": [{"source": "candidate", "name": "bid", "kind": "numeric"}],
+            "category_match": False,
+            "bias": False,
+        },
+        field="features.bids",
+        n_bits=18,
+    )
+    models = default_models(n_bits=18)
+    models["click_bids"] = dataclasses.replace(models[CLICK], name="click_bids", features=bids)
+    label = make_label(clicked=True)
+    click, by_bid = examples_for(label, models.values())
+    ad = label.query["candidates"][1]
+    assert (click["model"], by_bid["model"]) == (CLICK, "click_bids")
+    assert by_bid["example_id"] == click["example_id"] == "i-9"
+    assert click["features"] == features_for(label.query, ad, 18)
+    assert by_bid["features"] == {stable_hash("bid", 18): ad["bid"]}

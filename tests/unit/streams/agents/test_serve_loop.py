@@ -36,7 +36,7 @@ def _loop(
     )
     loop = ServeLoop(
         settings=settings,
-        serving=Serving(ModelRegistry(models, category=CategoryModel(n_bits=18)), n_bits=18),
+        serving=Serving(ModelRegistry(models, category=CategoryModel(n_bits=18))),
         counters=counters,
         dead_letters=DeadLetters("dead-letter", counters),
         health=WorkerHealth(settings, counters, "w1"),

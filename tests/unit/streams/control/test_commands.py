@@ -35,7 +35,7 @@ class Worker:
 
 def _worker(models: ModelRegistry) -> Worker:
     settings, counters = Settings(kafka="127.0.0.1:9", snapshot_key="k"), Counters()
-    serving = Serving(models, n_bits=18)
+    serving = Serving(models)
     learner = Learner(
         settings=settings,
         models=models,
