@@ -127,6 +127,17 @@ class CategoryModel:
         self.control_seq = seq
         return True
 
+    def definition(self) -> dict[str, Any]:
+        """What the model is besides its estimator: the width its features are hashed to."""
+        return {"n_bits": self.n_bits}
+
+    @classmethod
+    def from_definition(
+        cls, name: str, definition: Mapping[str, Any], estimator: HierarchicalClassifier
+    ) -> CategoryModel:
+        """An unlearned category model as :meth:`definition` describes it."""
+        return cls(name=name, n_bits=definition["n_bits"], estimator=estimator)
+
     def report(self) -> dict[str, Any]:
         return {
             "model": self.name,

@@ -259,6 +259,7 @@ class Learner:
             parent=parent or None,
             created_at=now_ms(),
             metrics=model.report(),
+            definition=model.definition(),
             worker=self._worker,
             **ledger.to_meta(),
         )

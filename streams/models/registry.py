@@ -79,7 +79,7 @@ class LiveModel:
 
     name: str
     objective: str
-    estimator: base.Classifier
+    estimator: base.Estimator
     metrics: Metrics = dataclasses.field(default_factory=ProgressiveMetrics)
     binary: bool = True
     n_learned: int = 0
@@ -144,7 +144,7 @@ class LiveModel:
             promotions=[],
         )
 
-    def promote(self, estimator: base.Classifier, promotion: Promotion) -> None:
+    def promote(self, estimator: base.Estimator, promotion: Promotion) -> None:
         """Learn and serve with a challenger's ``estimator`` from now on; the version, the
         metrics and the examples to come go on."""
         self.estimator = estimator
@@ -152,6 +152,38 @@ class LiveModel:
 
     def report(self) -> dict[str, Any]:
         return {"model": self.name, "version": self.version, **self.metrics.report()}
+
+    def definition(self) -> dict[str, Any]:
+        """What the model is besides its estimator (whose spec a snapshot holds too): its
+        objective, label and feature set, so that a version is rebuilt from its snapshot's
+        metadata and the log alone.
+
+        >>> sorted(default_models()["quality"].definition())
+        ['features', 'label', 'objective']
+        """
+        return {
+            "objective": self.objective,
+            "label": self.label,
+            "features": self.features.to_mapping(),
+        }
+
+    @classmethod
+    def from_definition(
+        cls, name: str, definition: Mapping[str, Any], estimator: base.Estimator
+    ) -> LiveModel:
+        """An unlearned model named ``name`` as :meth:`definition` describes it, learning
+        with ``estimator``."""
+        binary = definition["label"] == "click"
+        return cls(
+            name,
+            definition["objective"],
+            estimator,
+            ProgressiveMetrics() if binary else ProgressiveQuality(),
+            binary=binary,
+            features=FeatureSpec.from_mapping(
+                definition["features"], field="features", n_bits=DEFAULT_FEATURES.n_bits
+            ),
+        )
 
 
 class ModelRegistry(dict[str, LiveModel]):

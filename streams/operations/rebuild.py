@@ -1,8 +1,9 @@
 """Rebuilding a model version from the log, to show it is reproducible.
 
 ``adstream models rebuild NAME VERSION`` finds the signed snapshot of that version, makes a
-fresh model from the snapshot's spec (factory and hyperparameters; the learners draw no random
-numbers, so there is no seed to restore), replays the model's examples from ``examples`` up to
+fresh model from the snapshot's metadata (the estimator's spec: factory and hyperparameters,
+a seed among them for the models that draw random numbers; and the model's definition: its
+objective, label and feature set), replays the model's examples from ``examples`` up to
 the snapshot's offsets with the learner's own rules (skip what the ledger says was applied),
 re-applies the category model's class changes at the example counts they were applied at and
 a scored model's promotions (a challenger trained on its examples from one count to another,
@@ -19,17 +20,18 @@ from __future__ import annotations
 import dataclasses
 import pickle
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from learners.scores import score_one
 from streams import snapshots
+from streams.config import load_config
 from streams.kafka.readers import read_topic
 from streams.models.category import CATEGORY, CategoryModel
 from streams.models.challenger import Challenger
 from streams.models.learner import learn_example
 from streams.models.ledger import Ledger
-from streams.models.registry import Promotion, default_models
+from streams.models.registry import LiveModel, Promotion
 from streams.snapshots.catalog import verify_records
 from streams.wire import contracts
 from streams.wire.settings import Settings
@@ -58,15 +60,18 @@ class RebuildVerdict:
         return self.same_ledger and self.same_parameters and self.same_predictions
 
 
-def fresh_model(name: str, spec: Mapping[str, Any], n_bits: int) -> Any:
-    """An unlearned model named ``name`` whose estimator is built from ``spec``."""
-    estimator = snapshots.build(spec)
-    if name == CATEGORY:
-        return CategoryModel(n_bits=n_bits, estimator=estimator)
-    models = default_models()
-    if name not in models:
-        raise KeyError(f"no model named {name!r}")
-    return dataclasses.replace(models[name], estimator=estimator)
+def fresh_model(
+    name: str,
+    spec: Mapping[str, Any],
+    definition: Mapping[str, Any],
+    allow: Sequence[str] = (),
+) -> Any:
+    """The unlearned model a snapshot's metadata describes: its estimator built from its
+    ``spec`` (modules beyond ``river`` and ``learners`` only from ``allow``), the rest from
+    its ``definition``."""
+    estimator = snapshots.build(spec, allow=allow)
+    kind = CategoryModel if name == CATEGORY else LiveModel
+    return kind.from_definition(name, definition, estimator)
 
 
 def model_state(value: Any) -> Any:
@@ -160,7 +165,8 @@ async def rebuild(settings: Settings, name: str, version: int) -> RebuildVerdict
         if example["model"] == name:
             examples.append((position, record.offset, example))
     examples.sort(key=lambda item: (item[0], item[1]))
-    model = fresh_model(name, meta["spec"], settings.n_bits)
+    allow = load_config(settings.config, settings.n_bits).allow
+    model = fresh_model(name, meta["spec"], meta["definition"], allow)
     ledger = replay(
         model,
         examples,

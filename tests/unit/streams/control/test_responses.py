@@ -208,11 +208,10 @@ def test_a_promoted_model_is_rebuilt_exactly_from_its_examples_and_its_lineage()
     rows += _learn(ctx, 2_400, 1_500, rng, _reversed)  # promoted at 3,400, then learns on
     snapshot = ctx.models["click"]
     assert [p.version for p in snapshot.promotions] == [3_400]
-    spec = snapshots.spec_of(snapshot)
-    rebuilt = fresh_model("click", spec, n_bits=20)
+    rebuilt = fresh_model(snapshot.name, snapshots.spec_of(snapshot), snapshot.definition())
     replay(rebuilt, rows, promotions=snapshot.promotions)
     assert model_state(rebuilt.estimator) == model_state(snapshot.estimator)
-    without = fresh_model("click", spec, n_bits=20)
+    without = fresh_model(snapshot.name, snapshots.spec_of(snapshot), snapshot.definition())
     replay(without, rows)  # the log alone is not the promoted model
     assert model_state(without.estimator) != model_state(snapshot.estimator)
 

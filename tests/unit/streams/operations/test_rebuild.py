@@ -53,7 +53,7 @@ def _learned(model: Any, rows: list[tuple[str, int, dict[str, Any]]]) -> Any:
 def test_replay_rebuilds_the_same_click_model_from_its_spec() -> None:
     rows = _examples("click", 400)
     original = _learned(default_models()["click"], rows)
-    rebuilt = fresh_model("click", snapshots.spec_of(original), n_bits=20)
+    rebuilt = fresh_model(original.name, snapshots.spec_of(original), original.definition())
     ledger = replay(rebuilt, rows)
     assert ledger.n_learned == 400 and ledger.offsets == {"examples:0": 399}
     assert model_state(rebuilt.estimator) == model_state(original.estimator)
@@ -63,10 +63,9 @@ def test_replay_rebuilds_the_same_click_model_from_its_spec() -> None:
 def test_a_missing_or_repeated_example_changes_the_state() -> None:
     rows = _examples("click", 200)
     original = _learned(default_models()["click"], rows)
-    spec = snapshots.spec_of(original)
-    missing = fresh_model("click", spec, n_bits=20)
+    missing = fresh_model(original.name, snapshots.spec_of(original), original.definition())
     replay(missing, rows[:100] + rows[101:])
-    repeated = fresh_model("click", spec, n_bits=20)
+    repeated = fresh_model(original.name, snapshots.spec_of(original), original.definition())
     _learned(repeated, rows[:101] + rows[100:])  # learned twice, behind the ledger's back
     assert model_state(missing.estimator) != model_state(original.estimator)
     assert model_state(repeated.estimator) != model_state(original.estimator)
@@ -76,7 +75,7 @@ def test_replay_skips_a_label_the_join_emitted_twice() -> None:
     rows = _examples("click", 50)
     again = [("examples:0", 50 + i, example) for i, (_, _, example) in enumerate(rows[40:])]
     original = _learned(default_models()["click"], rows)
-    rebuilt = fresh_model("click", snapshots.spec_of(original), n_bits=20)
+    rebuilt = fresh_model(original.name, snapshots.spec_of(original), original.definition())
     ledger = replay(rebuilt, rows + again)
     assert ledger.n_learned == 50
     assert model_state(rebuilt.estimator) == model_state(original.estimator)
@@ -88,7 +87,7 @@ def test_category_class_changes_are_replayed_where_they_happened() -> None:
     _learned(original, rows[:120])
     original.remove_class("a/b/d", seq=1, at_ms=TS)
     _learned(original, rows[120:])
-    rebuilt = fresh_model("category", snapshots.spec_of(original), n_bits=original.n_bits)
+    rebuilt = fresh_model(original.name, snapshots.spec_of(original), original.definition())
     replay(rebuilt, rows, original.changes)
     assert rebuilt.n_learned == original.n_learned < 300  # labels under a/b/d were skipped
     assert model_state(rebuilt.estimator) == model_state(original.estimator)
@@ -112,8 +111,7 @@ def test_replay_rebuilds_river_models_from_their_spec(estimator: Any) -> None:
         for position, offset, example in _examples("click", 600)
     ]
     original = _learned(dataclasses.replace(default_models()["click"], estimator=estimator), rows)
-    spec = snapshots.spec_of(original)
-    rebuilt = fresh_model("click", spec, n_bits=20)
+    rebuilt = fresh_model(original.name, snapshots.spec_of(original), original.definition())
     assert type(rebuilt.estimator) is type(estimator)
     replay(rebuilt, rows)
     assert model_state(rebuilt.estimator) == model_state(original.estimator)
