@@ -126,7 +126,7 @@ class ProgressiveMetrics:
         self._n = 0
         self._w = 0.0
         self._w_pos = 0.0
-        self._loss = 0.0
+        self._logloss = 0.0  # a running weighted mean, updated as River's metrics.LogLoss
         self._p = 0.0
         self._pos = [0.0] * auc_bins
         self._neg = [0.0] * auc_bins
@@ -153,18 +153,19 @@ class ProgressiveMetrics:
         self._p += w * p
         if y_true:
             self._w_pos += w
-            self._loss -= w * math.log(q)
+            loss = -math.log(q)
             self._pos[b] += w
         else:
-            self._loss -= w * math.log(1.0 - q)
+            loss = -math.log(1.0 - q)
             self._neg[b] += w
+        self._logloss += (w / self._w) * (loss - self._logloss)  # to the last digit River's
 
     def report(self) -> dict[str, float]:
         """``n`` (count of updates) and the weighted metrics described in the class docstring."""
         if self._n == 0:
             nan = math.nan
             return {"n": 0, "logloss": nan, "ne": nan, "auc": nan, "base_rate": nan, "mean_p": nan}
-        logloss = self._loss / self._w
+        logloss = self._logloss
         rate = self._w_pos / self._w
         entropy = binary_entropy(rate)
         ne = logloss / entropy if entropy > 0 else math.nan
