@@ -319,6 +319,7 @@ class Learner:
         wanted = self._registry.names() if names is None else names
         latest = await latest_snapshots(self._settings, wanted)
         for name, (meta, model) in latest.items():
+            self._compare_with_configured(name, meta)
             if not self._registry.replace(name, model):
                 log.error("snapshot of %s holds a %s: not restored", name, type(model).__name__)
                 continue
@@ -330,6 +331,28 @@ class Learner:
             self._counters[f"restored.{name}"] = meta["version"]
             log.info("restored %s version %s from its snapshot", name, meta["version"])
         self._counters["restore_ms"] = int((time.perf_counter() - started) * 1000)
+
+    def _compare_with_configured(self, name: str, meta: dict[str, Any]) -> None:
+        """A snapshot restores the model it holds, learned state and all, even where the
+        configuration now names another estimator or feature set: say so (a warning, and
+        ``restored_unlike_config.<name>``), since the configuration takes effect only for a
+        model not learned yet (a new name, or a new topic prefix)."""
+        configured = self._registry.model(name)
+        if configured is None:
+            return
+        same = (
+            meta.get("spec") == snapshots.spec_of(configured)
+            and meta.get("definition") == configured.definition()
+        )
+        if not same:
+            log.warning(
+                "%s restored from its snapshot (version %s) as it was learned, not as the "
+                "configuration now says (another estimator or feature set): give the new "
+                "model a name of its own to learn it",
+                name,
+                meta["version"],
+            )
+            self._counters[f"restored_unlike_config.{name}"] = 1
 
     async def on_assigned(self, positions: set[str]) -> None:
         """``examples`` partitions (``topic:partition``) now ours. Those that are new here

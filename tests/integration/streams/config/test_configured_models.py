@@ -17,7 +17,7 @@ from streams.cli import main
 from streams.config import build_registry, load_config
 from streams.wire import contracts
 from streams.wire.settings import Settings
-from tests.integration.conditions import snapshot_at
+from tests.integration.conditions import snapshot_at, worker_counted
 
 pytestmark = pytest.mark.broker
 
@@ -165,3 +165,28 @@ def test_a_configured_model_is_served_learned_swapped_restored_and_rebuilt(
         version = max(m["version"] for m in _snapshots(written, model))
         assert main(["models", "rebuild", model, str(version)]) == 0
         assert "REPRODUCED" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_a_learned_model_restores_as_learned_and_says_the_configuration_differs(
+    new_settings, start_worker, produce, reader_for
+):
+    """A configuration naming another estimator for a model already learned does not throw
+    its learning away: the snapshot is restored as it was learned, and the worker says so."""
+    base = new_settings(
+        snapshot_key="configured", snapshot_every_examples=SNAPSHOT_EVERY, snapshot_every_s=3600.0
+    )
+    learning = start_worker(base)
+    world, rng = World(seed=12), random.Random(12)
+    for k in range(2):
+        _send(_chunk(world, rng, k), produce, base)
+    reader = reader_for(base)
+    learned = snapshot_at("click", SNAPSHOT_EVERY)
+    assert learned(reader.read("models", learned, 90)), "click: no snapshot"
+    assert learning.stop(timeout_s=30) == 0
+    start_worker(base.replace(config=str(CONFIGS / "river-logistic.toml")))
+    said = worker_counted(lambda counters: counters.get("restored_unlike_config.click") == 1)
+    assert said(reader.read("metrics", said, 60)), "the difference went unreported"
+    written = reader.read("models", lambda messages: False, 3)
+    assert {m["spec"]["factory"] for m in _snapshots(written, "click")} == {
+        "learners.ftrl:FTRLLogisticRegression"
+    }
