@@ -8,6 +8,7 @@ from pathlib import Path
 
 from producers.incidents import SCENARIOS
 from streams.cli.common import FAILED, OK
+from streams.cli.runner import add_config_option
 
 __all__ = ["add_parser", "run"]
 
@@ -55,6 +56,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="ALPHA,BETA|none",
         help="objective weights set at half time (default 1,1; 'none' keeps them)",
     )
+    add_config_option(demo, top_level=False)  # the models and features the workers run
     demo.set_defaults(run=run)
 
 

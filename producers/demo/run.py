@@ -122,6 +122,7 @@ async def _drive(
         changes = scenario.report(stats, watcher)
         summary = summarize(options, stats, watcher, startup_s, elapsed_s, changes)
         summary["serve_deadline_ms"] = settings.serve_deadline_ms
+        summary["config"] = settings.config or "default"  # the models and features it ran
         summary["shed"] = watcher.counter("shed") - shed_at_start
         summary["unanswered_not_shed"] = unanswered_not_shed(summary)
         summary["memory"] = memory_summary(watcher, traffic_started_ms, options.duration_s)
