@@ -131,18 +131,21 @@ class AdTable:
         return np.array(rows, dtype=np.int64)
 
     def _add(self, ad: _Ad) -> None:
+        rights: list[list[bytes]] = [[] for _ in range(self.n_groups)]
+        for g, right in ad.crosses:
+            rights[g].append(right)
         widths = {"own": len(ad.own)}
-        for g, rights in enumerate(ad.rights):
-            widths[f"right{g}"] = widths[f"length{g}"] = len(rights)
+        for g, group in enumerate(rights):
+            widths[f"right{g}"] = widths[f"length{g}"] = len(group)
         columns, r = self.columns, self.size
         size = len(columns["own"])
         if r == size or any(n > columns[k].shape[1] for k, n in widths.items()):
             self._grow(2 * size if r == size else size, widths)
         columns = self.columns
         columns["own"][r, : len(ad.own)] = list(ad.own)
-        for g, rights in enumerate(ad.rights):
-            columns[f"right{g}"][r, : len(rights)] = [zlib.crc32(b) for b in rights]
-            columns[f"length{g}"][r, : len(rights)] = [self.shifts.id(len(b)) for b in rights]
+        for g, group in enumerate(rights):
+            columns[f"right{g}"][r, : len(group)] = [zlib.crc32(b) for b in group]
+            columns[f"length{g}"][r, : len(group)] = [self.shifts.id(len(b)) for b in group]
         if self.catmatch and ad.parts is not None:
             assert ad.top is not None
             columns["prefix"][r] = self.prefix_row(ad.parts, past_end=-1)
