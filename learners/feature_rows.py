@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import operator
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -188,18 +188,37 @@ def _padded(lists: Sequence[Sequence[int]], fill: int) -> tuple[np.ndarray, np.n
     return matrix, matrix != fill
 
 
+def _numbers(
+    contexts: Sequence[QueryContext],
+    of_query: np.ndarray,
+    numeric: Sequence[tuple[int, np.ndarray, np.ndarray]],
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every numeric feature of the batch as columns (a key, a value and whether there is
+    one, per candidate) in the order they are written: the query's, then the ad's."""
+    width = max((len(ctx.numeric) for ctx in contexts), default=0)
+    if width:
+        keys, found = _padded([list(ctx.numeric) for ctx in contexts], -1)
+        values = np.array(
+            [[*ctx.numeric.values(), *[0.0] * (width - len(ctx.numeric))] for ctx in contexts]
+        )
+        for j in range(width):
+            yield keys[of_query, j], values[of_query, j], found[of_query, j]
+    for key, value, present in numeric:
+        yield np.full(len(of_query), key, dtype=np.int64), value, present
+
+
 def batch_rows(
     table: AdTable,
     contexts: Sequence[QueryContext],
     candidates: Sequence[Sequence[Any]],
     ads: Sequence[_Ad],
-    numeric: Sequence[tuple[int, Sequence[float | None]]],
+    numeric: Sequence[tuple[int, np.ndarray, np.ndarray]],
     mask: int,
 ) -> SparseRows:
     """The rows of every candidate, query after query: ``candidates[i]`` (``ads``, all of
     them in order, hashed) are the candidates of the query prepared as ``contexts[i]``;
-    ``numeric`` holds, for each numeric ad attribute in the spec's order, its hashed key and
-    its value for every candidate (None: no feature)."""
+    ``numeric`` holds, for each numeric ad attribute in the spec's order, its hashed key, its
+    value for every candidate and where it has one."""
     counts = np.fromiter(map(len, candidates), dtype=np.int64, count=len(candidates))
     of_query = np.repeat(np.arange(len(contexts)), counts)
     ad = table.rows_of(ads)  # after any growth: read the columns only now
@@ -233,39 +252,25 @@ def batch_rows(
         with_category = (has_category[of_query] & columns["has_category"][ad])[:, None]
         present += [with_category, with_category]
 
-    values = None
-    if numeric or any(ctx.numeric for ctx in contexts):
-        values = [np.ones((n, sum(k.shape[1] for k in keys)))]
-        query_keys, query_valid = _padded([list(ctx.numeric) for ctx in contexts], -1)
-        width = query_keys.shape[1]
-        query_values = np.array(
-            [[*c.numeric.values(), *[0.0] * (width - len(c.numeric))] for c in contexts]
-        ).reshape(len(contexts), width)
-        keys.append(query_keys[of_query])
-        present.append(query_valid[of_query])
-        values.append(query_values[of_query])
-        for key, column in numeric:
-            found = np.array([v is not None for v in column], dtype=bool)
-            keys.append(np.full((n, 1), key, dtype=np.int64))
-            present.append(found[:, None])
-            values.append(np.array([0.0 if v is None else v for v in column])[:, None])
+    numbers = list(_numbers(contexts, of_query, numeric))  # as many keys as values
+    for key, _, found in numbers:
+        keys.append(key[:, None])
+        present.append(found[:, None])
 
     matrix = np.where(np.concatenate(present, axis=1), np.concatenate(keys, axis=1) & mask, _ABSENT)
-    if values is None:
-        matrix.sort(axis=1)
-        kept = matrix != _ABSENT
-        kept[:, 1:] &= matrix[:, 1:] != matrix[:, :-1]  # a key once per row
-        entries = np.ones(int(kept.sum()))
-    else:
-        order = np.argsort(matrix, axis=1, kind="stable")  # the last of equal keys wins
-        matrix = np.take_along_axis(matrix, order, axis=1)
-        weights = np.take_along_axis(np.concatenate(values, axis=1), order, axis=1)
-        kept = matrix != _ABSENT
-        kept[:, :-1] &= matrix[:, :-1] != matrix[:, 1:]
-        entries = weights[kept]
+    matrix.sort(axis=1)
+    kept = matrix != _ABSENT
+    kept[:, 1:] &= matrix[:, 1:] != matrix[:, :-1]  # a key once per row
     lengths = kept.sum(axis=1)
     if not lengths.all():  # as SparseRows.from_dicts: a score needs a feature
         raise ValueError("every row needs at least one feature (a spec without bias)")
     starts = np.zeros(n, dtype=np.int64)
     np.cumsum(lengths[:-1], out=starts[1:])
-    return SparseRows(matrix[kept], entries, starts)
+    indices = matrix[kept]
+    entries = np.ones(len(indices))
+    if numbers:  # each number where its key is, in order: the last of equal keys wins
+        flat = (np.repeat(np.arange(n), lengths) << 32) | indices  # sorted: rows, then keys
+        for key, value, found in numbers:
+            rows = np.flatnonzero(found)
+            entries[np.searchsorted(flat, (rows << 32) | (key[rows] & mask))] = value[rows]
+    return SparseRows(indices, entries, starts)

@@ -77,6 +77,8 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
 from learners.feature_rows import AdTable, batch_rows
 from learners.feature_spec import CANDIDATE_FIELDS, DEFAULT_FEATURES, Attribute, FeatureSpec
 from learners.sparse import SparseRows
@@ -590,16 +592,27 @@ class Features:
 
     def _numeric_column(
         self, attribute: Attribute, key: int, name: str, ads: Sequence[Mapping[str, Any]]
-    ) -> tuple[int, list[float | None]]:
-        """One numeric ad attribute's values over a batch (None: no feature), counting the
-        missing ones."""
-        values = []
-        for ad in ads:
-            value, absent = value_of(attribute, read(attribute, _EMPTY, ad))
-            if absent:
-                self.missing[name] += 1
-            values.append(value)
-        return key, values
+    ) -> tuple[int, np.ndarray, np.ndarray]:
+        """One numeric ad attribute over a batch: its key, its value for every ad and where
+        it has one, counting the missing ones."""
+        if attribute.name in CANDIDATE_FIELDS:
+            raw = list(map(operator.methodcaller("get", attribute.name), ads))
+        else:
+            raw = [(ad.get("attributes") or _EMPTY).get(attribute.name) for ad in ads]
+        try:
+            if not set(map(type, raw)) <= {int, float}:
+                raise TypeError("not all numbers")
+            values = np.array(raw, dtype=np.float64)
+            present = np.isfinite(values)
+        except (TypeError, OverflowError):  # absent, unusable or huge: one at a time
+            present = np.array([not value_of(attribute, v)[1] for v in raw], dtype=bool)
+            values = np.array([float(v) if p else 0.0 for v, p in zip(raw, present, strict=True)])
+        if not present.all():
+            self.missing[name] += int(len(present) - present.sum())
+            if attribute.default is not None:
+                values[~present] = float(attribute.default)
+                present[:] = True
+        return key, values, present
 
     # ------------------------------------------------------------------ the definition
 
