@@ -139,6 +139,12 @@ class FeatureSpec:
     crosses: tuple[Cross, ...] = _DEFAULT_CROSSES
     category_match: bool = True
 
+    def __hash__(self) -> int:
+        # Equal specs hash equal; hashing every attribute would cost microseconds a lookup, and
+        # a spec keys the dicts of the hot path (one Features, one batch of rows per spec).
+        shape = (self.n_bits, self.bias, self.category_match, len(self.attributes))
+        return hash((*shape, len(self.crosses)))
+
     def attribute(self, token: str) -> Attribute | None:
         """The attribute whose features are named ``token`` (None: no such attribute)."""
         return next((a for a in self.attributes if a.key == token), None)

@@ -329,6 +329,17 @@ def test_features_of_keeps_one_instance_per_distinct_spec() -> None:
     spec = dataclasses.replace(DEFAULT_FEATURES, n_bits=12)
     assert features_of(spec) is features_of(dataclasses.replace(DEFAULT_FEATURES, n_bits=12))
     assert features_of(spec) is not features_of(DEFAULT_FEATURES)
+    other = dataclasses.replace(  # as many attributes and crosses: the same hash, not equal
+        DEFAULT_FEATURES,
+        attributes=(*DEFAULT_FEATURES.attributes[:-1], Attribute("candidate", "category", "path")),
+        crosses=tuple(
+            dataclasses.replace(c, right="category") if c.right == "cat" else c
+            for c in DEFAULT_FEATURES.crosses
+        ),
+    )
+    assert hash(other) == hash(DEFAULT_FEATURES) and other != DEFAULT_FEATURES
+    assert features_of(other) is not features_of(DEFAULT_FEATURES)
+    assert features_of(other).spec == other
 
 
 def test_rows_refuse_a_context_of_another_spec() -> None:
