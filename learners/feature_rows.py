@@ -262,8 +262,6 @@ def batch_rows(
     kept = matrix != _ABSENT
     kept[:, 1:] &= matrix[:, 1:] != matrix[:, :-1]  # a key once per row
     lengths = kept.sum(axis=1)
-    if not lengths.all():  # as SparseRows.from_dicts: a score needs a feature
-        raise ValueError("every row needs at least one feature (a spec without bias)")
     starts = np.zeros(n, dtype=np.int64)
     np.cumsum(lengths[:-1], out=starts[1:])
     indices = matrix[kept]

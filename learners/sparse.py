@@ -28,6 +28,12 @@ class SparseRows:
     [0.75, 1.0]
     >>> SparseRows(rows.indices, rows.values, rows.starts).dicts
     [{3: 1.0, 7: 1.0}, {0: 2.0}]
+
+    A row may be empty (a candidate with none of a feature set's attributes, and no bias):
+    its weighted sum is 0.
+
+    >>> SparseRows.from_dicts([{}, {3: 1.0}, {}]).weighted_sums(np.array([0.5])).tolist()
+    [0.0, 0.5, 0.0]
     """
 
     indices: np.ndarray  # int64
@@ -51,10 +57,8 @@ class SparseRows:
 
     @classmethod
     def from_dicts(cls, xs: Sequence[Mapping[int, float]]) -> SparseRows:
-        """Pack ``xs`` (every row non-empty, as the features' bias guarantees)."""
+        """Pack ``xs``."""
         lengths = np.fromiter(map(len, xs), dtype=np.int64, count=len(xs))
-        if not lengths.all():
-            raise ValueError("every row needs at least one feature")
         total = int(lengths.sum())
         keys = itertools.chain.from_iterable(xs)
         values = itertools.chain.from_iterable(x.values() for x in xs)
@@ -92,9 +96,16 @@ class SparseRows:
     def weighted_sums(self, entry_weights: np.ndarray) -> np.ndarray:
         """Each row's sum of value x weight, given a weight per entry (aligned with
         ``indices``): a dot product with the model's weights looked up at ``indices``."""
-        if not len(self.starts):
-            return np.zeros(0)
-        return np.add.reduceat(entry_weights * self.values, self.starts)
+        products = entry_weights * self.values
+        starts = self.starts
+        ends = np.append(starts[1:], len(products))
+        filled = ends > starts
+        if filled.all():
+            return np.add.reduceat(products, starts) if len(starts) else np.zeros(0)
+        sums = np.zeros(len(starts))  # reduceat reads an empty row's next entry: skip them
+        if filled.any():
+            sums[filled] = np.add.reduceat(products, starts[filled])
+        return sums
 
 
 #: Below this many rows one ``predict_proba_one`` per row beats numpy's fixed cost per call.

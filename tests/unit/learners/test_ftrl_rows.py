@@ -120,3 +120,15 @@ def test_a_model_with_few_keys_keeps_them_sorted_and_a_full_one_dense() -> None:
         assert _largest_gap(model, xs) <= TOLERANCE
     assert len(model.weights) * DENSE_FILL >= 1 << N_BITS
     assert model._copy.dense is not None, "... and dense once the keys fill enough of it"
+
+
+def test_an_empty_row_scores_as_an_empty_dict() -> None:
+    """A candidate with none of a feature set's attributes (and no bias) is an empty row: it
+    scores as ``predict_proba_one({})``, wherever it sits in the batch."""
+    model = FTRLLogisticRegression(alpha=0.1)
+    for i in range(50):
+        model.learn_one({1: 1.0, 2: 0.5}, i % 3 == 0)
+    rows = SparseRows.from_dicts([{}, {1: 1.0}, {}, {2: 0.5, 1: 1.0}, {}])
+    expected = [model.predict_proba_one(x)[True] for x in rows.dicts]
+    assert model.predict_proba_rows(rows).tolist() == expected
+    assert expected[0] == 0.5 and expected[1] != 0.5
