@@ -384,21 +384,24 @@ class Features:
 
     # ------------------------------------------------------------------ the query side
 
-    def query(self, query: Mapping[str, Any], category: str | None = None) -> QueryContext:
+    def query(
+        self, query: Mapping[str, Any], category: str | None = None, *, counted: bool = True
+    ) -> QueryContext:
         """The query-side work for every candidate of ``query``, done once; ``category`` is
         the query's predicted category path for the ``catmatch`` tokens (None: none).
-        Counts the query-side attributes missing from ``query``."""
+        Counts the query-side attributes missing from ``query`` in :attr:`missing`, unless
+        not ``counted`` (the join makes again the features of a query serving counted)."""
         source, context = self._sources
         q = source.part(query)
         c = context.part(query.get("context") or _EMPTY)
-        if q.missing:
+        if counted and q.missing:
             self.missing.update(q.missing)
-        if c.missing:
+        if counted and c.missing:
             self.missing.update(c.missing)
         numeric: dict[int, float] = {}
         for attribute, key, name in self._numeric_query:
             value, absent = value_of(attribute, read(attribute, query, _EMPTY))
-            if absent:
+            if absent and counted:
                 self.missing[name] += 1
             if value is not None:
                 numeric[key] = value

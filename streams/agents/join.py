@@ -109,7 +109,8 @@ def examples_for(
     for model, *_ in targets:
         if model.features not in features:
             built = features_of(model.features)
-            features[model.features] = built.candidate(built.query(label.query, category), ad)
+            ctx = built.query(label.query, category, counted=False)  # serving counted it
+            features[model.features] = built.candidate(ctx, ad)
     slices = slices_of(label.query, ad)
     return [
         contracts.example(

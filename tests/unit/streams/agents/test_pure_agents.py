@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from learners import ENGAGEMENT_ONLY, MissingObjectiveError, Weights, features_for, stable_hash
 from learners.feature_spec import FeatureSpec
+from learners.features import features_of
 from producers.world import World
 from streams.agents.join import examples_for
 from streams.agents.rank import ranking_for
@@ -260,3 +261,25 @@ def test_each_model_learns_its_label_with_the_features_of_its_own_feature_set() 
     assert by_bid["example_id"] == click["example_id"] == "i-9"
     assert click["features"] == features_for(label.query, ad, 18)
     assert by_bid["features"] == {stable_hash("bid", 18): ad["bid"]}
+
+
+def test_missing_attributes_are_counted_by_serving_not_again_by_the_join() -> None:
+    """An attribute a feature set names and a query lacks is counted once, when the query is
+    served; the join, making the same features again for its label, counts nothing."""
+    browsers = FeatureSpec.from_mapping(
+        {
+            "attributes": [{"source": "context", "name": "browser", "kind": "categorical"}],
+            "category_match": False,
+        },
+        field="features.browsers",
+        n_bits=18,
+    )
+    models = default_models(n_bits=18)
+    models[CLICK] = dataclasses.replace(models[CLICK], features=browsers)
+    missing = features_of(browsers).missing
+    before = missing["context.browser"]
+    label = make_label()
+    predict(Serving(models), label.query, TS)
+    assert missing["context.browser"] == before + 1
+    examples_for(label, models.values())
+    assert missing["context.browser"] == before + 1
