@@ -214,11 +214,13 @@ def batch_rows(
     ads: Sequence[_Ad],
     numeric: Sequence[tuple[int, np.ndarray, np.ndarray]],
     mask: int,
+    catmatch_number: int | None = None,
 ) -> SparseRows:
     """The rows of every candidate, query after query: ``candidates[i]`` (``ads``, all of
     them in order, hashed) are the candidates of the query prepared as ``contexts[i]``;
     ``numeric`` holds, for each numeric ad attribute in the spec's order, its hashed key, its
-    value for every candidate and where it has one."""
+    value for every candidate and where it has one; ``catmatch_number``: the key of the
+    category match as a number, written before them (None: the match as tokens)."""
     counts = np.fromiter(map(len, candidates), dtype=np.int64, count=len(candidates))
     of_query = np.repeat(np.arange(len(contexts)), counts)
     ad = table.rows_of(ads)  # after any growth: read the columns only now
@@ -227,6 +229,7 @@ def batch_rows(
     base, base_valid = _padded([list(ctx.base) for ctx in contexts], -1)
     own = columns["own"][ad]
     keys, present = [base[of_query], own], [base_valid[of_query], own >= 0]
+    numbers: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # written in this order
     for g in range(table.n_groups):
         seeds, seeds_valid = _padded([ctx.seeds[g] for ctx in contexts], -1)
         if not seeds.shape[1]:
@@ -247,12 +250,15 @@ def batch_rows(
         ).reshape(len(contexts), CATMATCH_MAX)
         has_category = np.array([c.category is not None for c in contexts], dtype=bool)
         matched = (category[of_query] == columns["prefix"][ad]).sum(axis=1)[:, None]
-        top, top_length = columns["top"][ad][:, None], columns["top_length"][ad][:, None]
-        keys += [_CATMATCH_CRC[matched], shift(_CATMATCH_SEED[matched], top_length) ^ top]
         with_category = (has_category[of_query] & columns["has_category"][ad])[:, None]
-        present += [with_category, with_category]
-
-    numbers = list(_numbers(contexts, of_query, numeric))  # as many keys as values
+        if catmatch_number is None:
+            top, top_length = columns["top"][ad][:, None], columns["top_length"][ad][:, None]
+            keys += [_CATMATCH_CRC[matched], shift(_CATMATCH_SEED[matched], top_length) ^ top]
+            present += [with_category, with_category]
+        else:
+            match = (np.full(n, catmatch_number), matched[:, 0].astype(float), with_category[:, 0])
+            numbers.append(match)
+    numbers += _numbers(contexts, of_query, numeric)  # as many keys as values
     for key, _, found in numbers:
         keys.append(key[:, None])
         present.append(found[:, None])

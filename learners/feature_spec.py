@@ -22,8 +22,9 @@ A cross ``left x right`` hashes every token of a query-side attribute with every
 candidate-side one (``levels = "top"``: only the first level of a path). ``category_match``
 adds ``catmatch=<m>``, the number of leading levels (up to 3) the query's predicted category
 shares with the ad's ``path`` attribute named ``category``, and its cross with the ad's top
-level. An attribute missing from an event takes its ``default`` (none: no feature). A table
-that names its attributes and no crosses has none.
+level (``category_match = "numeric"``: one feature ``catmatch`` valued ``m`` instead). An
+attribute missing from an event takes its ``default`` (none: no feature). A table that names
+its attributes and no crosses has none.
 
 >>> spec = FeatureSpec.from_mapping(
 ...     {"attributes": [{"source": "candidate", "name": "bid", "kind": "numeric"}],
@@ -64,6 +65,8 @@ KINDS = ("categorical", "numeric", "bucket", "text", "path")
 CANDIDATE_FIELDS = ("ad_id", "advertiser_id", "category", "bid")
 QUERY_FIELDS = ("query",)
 LEVELS = ("all", "top")
+#: ``category_match = "numeric"``: the category match as one number, not tokens
+NUMERIC_MATCH = "numeric"
 MAX_NGRAMS = 3
 
 
@@ -130,14 +133,16 @@ _DEFAULT_CROSSES = (
 @dataclasses.dataclass(frozen=True, slots=True)
 class FeatureSpec:
     """A feature set: hashed to ``n_bits`` bits, with a ``bias`` feature, its
-    ``attributes`` and ``crosses``, and the ``category_match`` tokens. Hashable: one
-    compiled :class:`learners.features.Features` per distinct spec."""
+    ``attributes`` and ``crosses``, and the category match: ``category_match`` true, its
+    tokens; ``"numeric"``, one feature valued by the number of levels shared (for trees, which
+    split on numbers, not on the presence of a token). Hashable: one compiled
+    :class:`learners.features.Features` per distinct spec."""
 
     n_bits: int = 20
     bias: bool = True
     attributes: tuple[Attribute, ...] = _DEFAULT_ATTRIBUTES
     crosses: tuple[Cross, ...] = _DEFAULT_CROSSES
-    category_match: bool = True
+    category_match: bool | str = True
 
     def __hash__(self) -> int:
         # Equal specs hash equal; hashing every attribute would cost microseconds a lookup, and
@@ -172,7 +177,12 @@ class FeatureSpec:
         if type(width) is not int or not 8 <= width <= 28:
             raise ConfigError(f"{field}.n_bits", f"must be an integer in 8..28, got {width!r}")
         bias = _boolean(mapping, "bias", field, True)
-        category_match = _boolean(mapping, "category_match", field, True)
+        category_match = mapping.get("category_match", True)
+        if type(category_match) is not bool and category_match != NUMERIC_MATCH:
+            raise ConfigError(
+                f"{field}.category_match",
+                f'must be true, false or "{NUMERIC_MATCH}", got {category_match!r}',
+            )
         attributes = tuple(
             _attribute(item, f"{field}.attributes[{i}]")
             for i, item in enumerate(_list(mapping, "attributes", field, _DEFAULT_ATTRIBUTES))

@@ -12,7 +12,9 @@ identical in every process, where Python's ``hash`` is salted per process). A :c
   ``levels="top"``);
 - with ``category_match`` and the query's predicted category path (``category=``):
   ``catmatch=<m>``, the number of leading levels (up to 3) it shares with the ad's category,
-  and ``catmatch=<m>^<top>``, crossed with the first token of the ad's category;
+  and ``catmatch=<m>^<top>``, crossed with the first token of the ad's category (with
+  ``category_match="numeric"``: one feature ``catmatch`` valued ``m``, written before the
+  numeric attributes);
 - each numeric attribute as one feature, the hashed attribute token valued by the number.
 
 Every feature is valued 1.0 but the numeric ones. Features are written in that order (numeric
@@ -80,7 +82,13 @@ from typing import Any
 import numpy as np
 
 from learners.feature_rows import AdTable, batch_rows
-from learners.feature_spec import CANDIDATE_FIELDS, DEFAULT_FEATURES, Attribute, FeatureSpec
+from learners.feature_spec import (
+    CANDIDATE_FIELDS,
+    DEFAULT_FEATURES,
+    NUMERIC_MATCH,
+    Attribute,
+    FeatureSpec,
+)
 from learners.sparse import SparseRows
 from learners.tokens import (
     BIAS,
@@ -114,6 +122,8 @@ N_BITS_DEFAULT = 20
 
 _crc32 = zlib.crc32
 _EMPTY: Mapping[str, Any] = {}
+#: The token of the category match as a number (``category_match="numeric"``).
+CATMATCH = "catmatch"
 #: CRCs of ``catmatch=<m>^``, the seeds of the category match's cross with the ad's top level.
 CATMATCH_SEEDS = tuple(_crc32(f"{t}{SEP}".encode()) for t in CATMATCH_TOKENS)
 
@@ -374,6 +384,10 @@ class Features:
         self._category = spec.category_attribute if spec.category_match else None
         self._bias = (_crc32(BIAS.encode()) & mask,) if spec.bias else ()
         self._catmatch_keys = tuple(_crc32(t.encode()) & mask for t in CATMATCH_TOKENS)
+        #: the key of the category match as a number (None: as tokens)
+        self._catmatch_number = (
+            stable_hash(CATMATCH, spec.n_bits) if spec.category_match == NUMERIC_MATCH else None
+        )
         self._ads: dict[Any, _Ad] = {}
         self._shared: dict[Any, Any] = {}  # the keys, bytes and crosses the kept ads share
         self._matches: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[int, float]] = {}
@@ -448,10 +462,13 @@ class Features:
         if len(self._matches) >= 1 << 16:  # a memo, bounded: starting over changes nothing
             self._matches.clear()
         m = catmatch(category, entry.parts)
-        found = {
-            self._catmatch_keys[m]: 1.0,
-            _crc32(entry.top, CATMATCH_SEEDS[m]) & self._mask: 1.0,
-        }
+        if self._catmatch_number is not None:
+            found = {self._catmatch_number: float(m)}
+        else:
+            found = {
+                self._catmatch_keys[m]: 1.0,
+                _crc32(entry.top, CATMATCH_SEEDS[m]) & self._mask: 1.0,
+            }
         self._matches[category, entry.parts] = found
         return found
 
@@ -591,7 +608,9 @@ class Features:
         ]
         if self._table is None:
             self._table = AdTable(len(self.groups), catmatch=self._category is not None)
-        return batch_rows(self._table, contexts, candidates, entries, columns, self._mask)
+        return batch_rows(
+            self._table, contexts, candidates, entries, columns, self._mask, self._catmatch_number
+        )
 
     def _numeric_column(
         self, attribute: Attribute, key: int, name: str, ads: Sequence[Mapping[str, Any]]
@@ -640,8 +659,12 @@ class Features:
         top = self._category and of.get(self._category.key)
         if top and category is not None:
             path = values[self._category.key]
-            match = CATMATCH_TOKENS[catmatch(path_parts(category), path_parts(path))]
-            found += [(match, 1.0), (f"{match}{SEP}{top[0]}", 1.0)]
+            m = catmatch(path_parts(category), path_parts(path))
+            if self._catmatch_number is not None:
+                found.append((CATMATCH, float(m)))
+            else:
+                match = CATMATCH_TOKENS[m]
+                found += [(match, 1.0), (f"{match}{SEP}{top[0]}", 1.0)]
         for side in (True, False):
             for a in spec.attributes:
                 if a.query_side == side and a.kind == "numeric" and values[a.key] is not None:

@@ -82,8 +82,9 @@ def specs(draw: st.DrawFn) -> FeatureSpec:
         crosses=tuple(crosses),
         category_match=False,
     )
-    if spec.category_attribute is not None and draw(st.booleans()):
-        spec = dataclasses.replace(spec, category_match=True)
+    if spec.category_attribute is not None:
+        match = draw(st.sampled_from([False, True, "numeric"]))  # "numeric": one number
+        spec = dataclasses.replace(spec, category_match=match)
     return spec
 
 
