@@ -90,4 +90,5 @@ def test_the_example_configurations_cover_the_model_families() -> None:
     numeric = load_config(str(CONFIGS[[p.stem for p in CONFIGS].index("pipeline-numeric")]))
     kinds = {(a.source, a.name): a.kind for a in numeric.features["numeric"].attributes}
     assert kinds[("candidate", "bid")] == kinds[("candidate", "landing_page_score")] == "numeric"
-    assert kinds[("context", "browser")] == "categorical"
+    assert kinds[("context", "hour")] == "numeric"
+    assert numeric.features["numeric"].category_match == "numeric"
