@@ -9,8 +9,9 @@ as a worker builds it (:func:`streams.config.load_config`, :func:`streams.config
 then:
 
 1. **warm-up**: every model of the registry learns the same labelled impressions of
-   ``World(seed)`` (clicks and ratings drawn once from the world's hidden models, as
-   :mod:`benchmarks.trained` draws them), as decoded examples with the features of its own
+   ``World(seed, extra_attributes=True)`` (clicks and ratings drawn once from the world's
+   hidden models, as :mod:`benchmarks.trained` draws them), as decoded examples with the
+   features of its own
    feature set, through :meth:`~streams.models.registry.LiveModel.learn_example`; the category
    model learns each query's true leaf. Trees have split by the end of it.
 2. **serving**: :func:`streams.agents.serve.predict_many` on the same batches of decoded
@@ -187,7 +188,8 @@ def _impressions(
 def make_workload(options: FamilyOptions) -> Workload:
     """Training queries, serving batches and learning impressions, in that order, from
     ``World(options.seed)``: the same for every family."""
-    world, rng = World(seed=options.seed), random.Random(options.seed)
+    world = World(seed=options.seed, extra_attributes=True)  # the attributes the configs read
+    rng = random.Random(options.seed)
     clock = (TS0_MS + i * QUERY_GAP_MS for i in itertools.count())
     index = 0
     train = []

@@ -93,6 +93,9 @@ DEVICES = ("mobile", "desktop", "tablet")
 REGIONS = ("north", "south", "east", "west", "central")
 #: a user's browser, on the wire as ``context.browser``: it changes no click nor rating
 BROWSERS = ("chrome", "safari", "firefox", "edge")
+#: What a world with ``extra_attributes`` puts on the wire beyond the built-in features' needs,
+#: as ``(source, name)`` of a feature spec's attributes.
+EXTRA_ATTRIBUTES = frozenset({("context", "browser"), ("candidate", "landing_page_score")})
 
 _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"
@@ -290,6 +293,11 @@ class World:
         Number of advertisers at the start; each concentrates its ads in one category.
     click_logit_shift
         Added to every click logit: -4.0 makes clicks rare (a base rate near 0.1 %).
+    extra_attributes
+        Also put on the wire what only a configured feature set reads
+        (:data:`EXTRA_ATTRIBUTES`): the user's browser in the context, an ad's landing-page
+        score among its attributes. They are drawn from no generator: the same seed makes the
+        same queries, clicks and ratings either way.
 
     Attributes
     ----------
@@ -309,8 +317,10 @@ class World:
         n_ads: int = 2_000,
         n_advertisers: int = 200,
         click_logit_shift: float = 0.0,
+        extra_attributes: bool = False,
     ) -> None:
         self.seed = seed
+        self.extra_attributes = extra_attributes
         self.click_logit_shift = click_logit_shift
         self._n_drifts = 0
         self.n_users = n_users
@@ -593,23 +603,8 @@ class World:
             ts=ts_ms,
             user_id=user.user_id,
             text=self._query_text(rng, leaf),
-            context={
-                "device": device,
-                "region": region,
-                "hour": hour,
-                "segment": user.segment,
-                "browser": user.browser,
-            },
-            candidates=[
-                contracts.candidate(
-                    ad_id=ad.ad_id,
-                    advertiser_id=ad.advertiser_id,
-                    category=ad.category,
-                    bid=ad.bid,
-                    attributes={"landing_page_score": ad.landing_page_score},
-                )
-                for ad in ads
-            ],
+            context=self._context(user, device, region, hour),
+            candidates=[self._candidate(ad) for ad in ads],
         )
         truth = QueryTruth(
             event_id=event_id,
@@ -622,6 +617,22 @@ class World:
             candidates=tuple(ad.ad_id for ad in ads),
         )
         return event, truth
+
+    def _context(self, user: User, device: str, region: str, hour: int) -> dict[str, Any]:
+        context = {"device": device, "region": region, "hour": hour, "segment": user.segment}
+        if self.extra_attributes:
+            context["browser"] = user.browser
+        return context
+
+    def _candidate(self, ad: Ad) -> dict[str, Any]:
+        extra = {"landing_page_score": ad.landing_page_score} if self.extra_attributes else None
+        return contracts.candidate(
+            ad_id=ad.ad_id,
+            advertiser_id=ad.advertiser_id,
+            category=ad.category,
+            bid=ad.bid,
+            attributes=extra,
+        )
 
     def _query_text(self, rng: random.Random, leaf: Leaf) -> str:
         """2-4 words, mostly from the leaf's vocabulary, each sometimes from a parent's."""

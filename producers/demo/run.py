@@ -28,8 +28,9 @@ from producers.demo.view import RateMeter, live_table
 from producers.scenario import TaxonomyScenario
 from producers.simulator import Simulator
 from producers.stats import SimulationStats
-from producers.world import World
+from producers.world import EXTRA_ATTRIBUTES, World
 from streams.agents.join import IDLE_S
+from streams.config import load_config
 from streams.control.client import send_command, wait_applied
 from streams.kafka.broker import broker_for, fit_fetch_wait
 from streams.operations.process import WorkerProcess
@@ -68,7 +69,9 @@ async def _drive(
         )
         played = options.played()
         world = World(
-            seed=options.seed, click_logit_shift=played.click_logit_shift if played else 0.0
+            seed=options.seed,
+            click_logit_shift=played.click_logit_shift if played else 0.0,
+            extra_attributes=_reads_extra_attributes(settings),
         )
         scenario = TaxonomyScenario(settings, world, options.duration_s)
         if played:
@@ -180,6 +183,18 @@ async def _settle(watcher: SystemWatcher, interval_s: float, timeout_s: float = 
     )
     if not settled:
         log.warning("metrics did not settle within %s s; the summary may lag", timeout_s)
+
+
+def _reads_extra_attributes(settings: Settings) -> bool:
+    """Whether the configured models read an attribute only a world with extra attributes
+    sends (the browser, the landing-page score): then the simulated front-end sends them."""
+    config = load_config(settings.config, settings.n_bits)
+    named = {
+        (attribute.source, attribute.name)
+        for model in config.models.values()
+        for attribute in config.features[model.features].attributes
+    }
+    return bool(named & EXTRA_ATTRIBUTES)
 
 
 def run_demo(options: DemoOptions, settings: Settings | None = None) -> dict[str, Any]:

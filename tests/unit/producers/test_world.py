@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from producers.world import World
+from producers.world import BROWSERS, World
 from streams.wire import contracts
 
 TS_MS = 1_700_000_000_000
@@ -43,10 +43,23 @@ def test_queries_satisfy_the_contract_and_carry_their_truth(world):
         assert 1 <= len(decoded["query"].split()) <= 4  # 2-4 drawn; a repeated word is dropped
         assert 5 <= len(decoded["candidates"]) <= 20
         assert [ad["ad_id"] for ad in decoded["candidates"]] == list(truth.candidates)
-        assert set(decoded["context"]) == {"device", "region", "hour", "segment", "browser"}
-        for ad in decoded["candidates"]:
-            score = ad["attributes"]["landing_page_score"]
-            assert score == world.ad(ad["ad_id"]).landing_page_score and 0.0 <= score <= 1.0
+        assert set(decoded["context"]) == {"device", "region", "hour", "segment"}
+        assert not any("attributes" in ad for ad in decoded["candidates"])
+
+
+def test_extra_attributes_change_nothing_but_what_is_on_the_wire():
+    """With extra attributes, the same queries and truths, plus a browser in the context and
+    each ad's landing-page score among its attributes."""
+    plain, extra = World(seed=3), World(seed=3, extra_attributes=True)
+    for (event, truth), (richer, same) in zip(
+        queries(plain, 100), queries(extra, 100), strict=True
+    ):
+        assert truth == same
+        assert richer["context"].pop("browser") in BROWSERS
+        for ad in richer["candidates"]:
+            score = ad.pop("attributes")["landing_page_score"]
+            assert score == extra.ad(ad["ad_id"]).landing_page_score and 0.0 <= score <= 1.0
+        assert richer == event
 
 
 def test_query_words_come_mostly_from_the_true_leaf(world):

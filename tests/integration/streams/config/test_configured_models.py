@@ -133,7 +133,7 @@ def test_a_configured_model_is_served_learned_swapped_restored_and_rebuilt(
     learning = start_worker(learner, serving=False)
     start_worker(base.replace(agents="serve,rank"))  # the serving replica
     reader = reader_for(base)
-    world, rng = World(seed=11), random.Random(11)
+    world, rng = World(seed=11, extra_attributes=True), random.Random(11)
     models = CASES[config]
 
     sent = [event_id for k in range(3) for event_id in _send(_chunk(world, rng, k), produce, base)]
