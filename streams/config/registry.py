@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from learners import HierarchicalClassifier, ProgressiveMetrics, ProgressiveQuality
-from learners.downsampled import NegativeDownsampled
+from learners import HierarchicalClassifier
 from streams import snapshots
 from streams.config.schema import Config, ModelConfig
 from streams.models.category import CategoryModel
@@ -36,15 +35,11 @@ def build_registry(config: Config, settings: Settings) -> ModelRegistry:
 def live_model(model: ModelConfig, config: Config, negative_rate: float = 1.0) -> LiveModel:
     """The unlearned live model of one ``[models.<name>]``: a ``click`` model with
     ``negative_rate`` below 1 learns from down-sampled negatives and recalibrates."""
-    estimator = snapshots.build(model.model, config.allow)
-    click = model.label == "click"
-    if click and negative_rate < 1.0:
-        estimator = NegativeDownsampled(estimator, rate=negative_rate)
-    return LiveModel(
+    return LiveModel.for_label(
         model.name,
         model.objective,
-        estimator,
-        ProgressiveMetrics() if click else ProgressiveQuality(),
-        binary=click,
-        features=config.features[model.features],
+        model.label,
+        snapshots.build(model.model, config.allow),
+        config.features[model.features],
+        negative_rate=negative_rate,
     )

@@ -168,21 +168,37 @@ class LiveModel:
         }
 
     @classmethod
+    def for_label(
+        cls,
+        name: str,
+        objective: str,
+        label: str,
+        estimator: base.Estimator,
+        features: FeatureSpec = DEFAULT_FEATURES,
+        *,
+        negative_rate: float = 1.0,
+    ) -> LiveModel:
+        """An unlearned model scoring ``objective``, learning ``label`` (``click`` or
+        ``rating``) with ``estimator`` on ``features``, with the metrics its label needs. A
+        click model whose negatives the join keeps at ``negative_rate`` below 1 learns them
+        so and recalibrates (:class:`learners.downsampled.NegativeDownsampled`)."""
+        binary = label == "click"
+        if binary and negative_rate < 1.0:
+            estimator = NegativeDownsampled(estimator, rate=negative_rate)
+        metrics = ProgressiveMetrics() if binary else ProgressiveQuality()
+        return cls(name, objective, estimator, metrics, binary=binary, features=features)
+
+    @classmethod
     def from_definition(
         cls, name: str, definition: Mapping[str, Any], estimator: base.Estimator
     ) -> LiveModel:
         """An unlearned model named ``name`` as :meth:`definition` describes it, learning
-        with ``estimator``."""
-        binary = definition["label"] == "click"
-        return cls(
-            name,
-            definition["objective"],
-            estimator,
-            ProgressiveMetrics() if binary else ProgressiveQuality(),
-            binary=binary,
-            features=FeatureSpec.from_mapping(
-                definition["features"], field="features", n_bits=DEFAULT_FEATURES.n_bits
-            ),
+        with ``estimator`` (a down-sampling wrapper included: the spec holds it)."""
+        features = FeatureSpec.from_mapping(
+            definition["features"], field="features", n_bits=DEFAULT_FEATURES.n_bits
+        )
+        return cls.for_label(
+            name, definition["objective"], definition["label"], estimator, features
         )
 
 
@@ -236,21 +252,15 @@ def default_models(negative_rate: float = 1.0, n_bits: int = 20) -> ModelRegistr
     With ``negative_rate`` below 1 the click model learns from examples whose negatives the
     join kept at that rate, and recalibrates (:class:`learners.downsampled.NegativeDownsampled`).
     """
-    click: base.Classifier = FTRLLogisticRegression(**CLICK_PARAMS)
-    if negative_rate < 1.0:
-        click = NegativeDownsampled(click, rate=negative_rate)
     features = dataclasses.replace(DEFAULT_FEATURES, n_bits=n_bits)
+    click = FTRLLogisticRegression(**CLICK_PARAMS)
+    quality = FTRLLogisticRegression(**QUALITY_PARAMS)
     return ModelRegistry(
         {
-            CLICK: LiveModel(CLICK, ENGAGEMENT, click, features=features),
-            QUALITY: LiveModel(
-                QUALITY,
-                QUALITY,
-                FTRLLogisticRegression(**QUALITY_PARAMS),
-                ProgressiveQuality(),
-                binary=False,
-                features=features,
+            CLICK: LiveModel.for_label(
+                CLICK, ENGAGEMENT, "click", click, features, negative_rate=negative_rate
             ),
+            QUALITY: LiveModel.for_label(QUALITY, QUALITY, "rating", quality, features),
         },
         category=CategoryModel(n_bits=n_bits),
     )
