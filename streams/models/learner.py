@@ -336,12 +336,15 @@ class Learner:
         """A snapshot restores the model it holds, learned state and all, even where the
         configuration now names another estimator or feature set: say so (a warning, and
         ``restored_unlike_config.<name>``), since the configuration takes effect only for a
-        model not learned yet (a new name, or a new topic prefix)."""
+        model not learned yet (a new name, or a new topic prefix). Estimators compare by
+        what they are made of (:func:`streams.snapshots.factories`), not by hyperparameters
+        that learning may have changed."""
         configured = self._registry.model(name)
         if configured is None:
             return
         same = (
-            meta.get("spec") == snapshots.spec_of(configured)
+            snapshots.factories(meta.get("spec"))
+            == snapshots.factories(snapshots.spec_of(configured))
             and meta.get("definition") == configured.definition()
         )
         if not same:

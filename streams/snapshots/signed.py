@@ -45,6 +45,7 @@ __all__ = [
     "SnapshotRefused",
     "build",
     "dump",
+    "factories",
     "factory_allowed",
     "library_versions",
     "load",
@@ -95,6 +96,25 @@ def spec_of(model: Any) -> dict[str, Any]:
     ['StandardScaler', 'LogisticRegression']
     """
     return _describe(getattr(model, "estimator", model))
+
+
+def factories(spec: Any) -> list[str]:
+    """Every estimator a spec names, nested ones included, in order: what a model is made of,
+    whatever learning did to its hyperparameters (River's forest turns ``max_features="sqrt"``
+    into a number when it first learns, so a learned model's spec differs from the one it
+    was built with).
+
+    >>> from river import forest
+    >>> factories(spec_of(forest.ARFClassifier(n_models=1)))
+    ['river.forest.adaptive_random_forest:ARFClassifier', 'river.metrics.accuracy:Accuracy', \
+'river.metrics.confusion:ConfusionMatrix', 'river.drift.adwin:ADWIN', 'river.drift.adwin:ADWIN']
+    """
+    if isinstance(spec, Mapping):
+        own = [spec["factory"]] if "factory" in spec else []
+        return own + [name for value in spec.values() for name in factories(value)]
+    if isinstance(spec, list | tuple):
+        return [name for value in spec for name in factories(value)]
+    return []
 
 
 def _describe(estimator: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from streams.cli import main
 from streams.config import build_registry, load_config
 from streams.wire import contracts
 from streams.wire.settings import Settings
-from tests.integration.conditions import snapshot_at, worker_counted
+from tests.integration.conditions import snapshot_at, worker_counted, worker_reports
 
 pytestmark = pytest.mark.broker
 
@@ -89,18 +89,6 @@ def _send(chunk: Iterator[tuple], produce: Callable[..., None], to: Settings) ->
     return queries
 
 
-def _factories(spec: Any) -> list[str]:
-    """Every estimator a spec names, nested ones included, in order (the learned model's
-    hyperparameters may differ from the configured ones: River's forest turns its
-    ``max_features="sqrt"`` into a number when it first learns)."""
-    if isinstance(spec, dict):
-        own = [spec["factory"]] if "factory" in spec else []
-        return own + [name for value in spec.values() for name in _factories(value)]
-    if isinstance(spec, list):
-        return [name for value in spec for name in _factories(value)]
-    return []
-
-
 def _snapshots(messages: list[Any], model: str) -> list[dict[str, Any]]:
     return [snapshots.read_metadata(m.value()) for m in messages if m.key() == model.encode()]
 
@@ -141,8 +129,10 @@ def test_a_configured_model_is_served_learned_swapped_restored_and_rebuilt(
     for model in models:  # learned, snapshotted, and the replica serves the snapshot
         written = reader.read("models", snapshot_at(model, SNAPSHOT_EVERY), 90)
         assert snapshot_at(model, SNAPSHOT_EVERY)(written), f"{model}: no snapshot"
-        built = _factories(snapshots.spec_of(configured.model(model)))
-        assert all(_factories(meta["spec"]) == built for meta in _snapshots(written, model))
+        built = snapshots.factories(snapshots.spec_of(configured.model(model)))
+        assert all(
+            snapshots.factories(meta["spec"]) == built for meta in _snapshots(written, model)
+        )
         first = max(meta["version"] for meta in _snapshots(written, model))
         swapped = reader.read("metrics", _swapped_to(model, first), 60)
         assert _swapped_to(model, first)(swapped), f"{model} {first} never served by the replica"
@@ -170,6 +160,10 @@ def test_a_configured_model_is_served_learned_swapped_restored_and_rebuilt(
 
     answered = reader.read("predictions", _answered(set(sent)), 60)
     assert not set(sent) - {m.key().decode() for m in answered}, "queries unanswered"
+    reports = worker_reports(reader.read("metrics", lambda messages: False, 3))
+    for model in models:  # restored as configured: nothing reported unlike the configuration
+        assert any(r["counters"].get(f"restored.{model}") for r in reports), "never restored"
+        assert not any(r["counters"].get(f"restored_unlike_config.{model}") for r in reports)
 
     for name, value in base.env().items():
         monkeypatch.setenv(name, value)
