@@ -583,9 +583,8 @@ class Features:
         """Every candidate's features, query after query: ``candidates[i]`` are the ads of
         the query prepared as ``contexts[i]``. Each row holds the keys of :meth:`candidate`
         (a key once; sorted, from ``min_batch`` candidates on), with their values. Counts
-        the ad-side attributes missing from each candidate. Raises ValueError if a candidate
-        has no feature at all (a spec without bias, an event without its attributes): a row
-        is scored by its features."""
+        the ad-side attributes missing from each candidate. A candidate with no feature at
+        all (a spec without bias, an event without its attributes) is an empty row."""
         spec = self.spec
         if any(c.spec is not spec and c.spec != spec for c in contexts):
             raise ValueError(
