@@ -51,10 +51,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from learners.features import features_of
 from producers.world import World
+from streams.agents.join import examples_for
 from streams.agents.serve import predict_many
 from streams.config import build_registry, load_config
+from streams.labelling.attribution import Label
 from streams.models.registry import CLICK, LiveModel, ModelRegistry
 from streams.serving.view import Serving
 from streams.wire import contracts
@@ -247,28 +248,35 @@ def click_model(registry: ModelRegistry) -> LiveModel:
 
 
 def decoded_examples(
-    model: LiveModel, query: dict[str, Any], category: str | None, impressions: Sequence[Impression]
+    models: Iterable[LiveModel],
+    query: dict[str, Any],
+    category: str | None,
+    impressions: Sequence[Impression],
 ) -> list[dict[str, Any]]:
-    """``model``'s examples of ``impressions`` (of ``query``), as the learn loop hands them:
-    built with the model's own feature set and the query's predicted ``category``, as the join
-    builds them, then encoded and decoded."""
-    features = features_of(model.features)
-    context = features.query(query, category)
+    """The examples of ``impressions`` (of ``query``, rated) for ``models``, as the join makes
+    them (:func:`streams.agents.join.examples_for`, the query's predicted ``category``) and the
+    learn loop hands them: encoded, then decoded."""
+    models = list(models)
     examples = []
     for impression in impressions:
-        label = float(impression.clicked) if model.binary else impression.rating
-        example = contracts.example(
-            example_id=f"imp-{impression.index}" + ("" if model.binary else ":quality"),
-            model=model.name,
-            features=features.candidate(context, impression.ad),
-            label=label,
-            weight=1.0,
-            sampling_rate=1.0,
-            ts_event=query["ts"],
+        shown = contracts.impression(
+            impression_id=f"imp-{impression.index}",
+            event_id=query["event_id"],
+            ad_id=impression.ad["ad_id"],
+            position=0,
+            ts=query["ts"],
+            arm="main",
+        )
+        label = Label(
+            impression=shown,
+            query=query,
+            label=float(impression.clicked),
             ts_label=query["ts"],
             source={"impressions:0": impression.index},
+            quality=impression.rating,
         )
-        examples.append(contracts.decode_example(contracts.encode(example)))
+        for example in examples_for(label, models, category) or ():
+            examples.append(contracts.decode_example(contracts.encode(example)))
     return examples
 
 
@@ -285,9 +293,8 @@ def warm_up(registry: ModelRegistry, train: Sequence[tuple[dict[str, Any], str, 
     category = registry.category
     for query, leaf, impressions in train:
         best = _best_path(registry, query)
-        for model in registry.values():
-            for example in decoded_examples(model, query, best, impressions):
-                model.learn_example(example)
+        for example in decoded_examples(registry.values(), query, best, impressions):
+            registry[example["model"]].learn_example(example)
         category.learn(category.features(query), leaf)
 
 
@@ -333,7 +340,7 @@ def measure_family(
     examples = [
         example
         for query, impressions in workload.learn
-        for example in decoded_examples(click, query, _best_path(registry, query), impressions)
+        for example in decoded_examples([click], query, _best_path(registry, query), impressions)
     ]
     chunks = list(_chunks(examples, options.learn_chunk))
     learn = click.learn_example
