@@ -116,6 +116,8 @@ def register(
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(requested.wait(), io.settings.metrics_interval_s)
+            if io.app.should_stop:  # a stopping app stops its producer before its tasks:
+                return  # a report sent now would crash the worker (exit 1 on SIGTERM)
             requested.clear()
             await report()
 
